@@ -1,0 +1,25 @@
+"""Super-network builders, by the names the command-line tools accept."""
+
+from netadapt_tf.builders import mobilenet_v1, mobilenet_v2, mobilenet_v3
+from netadapt_tf.spec import NetworkSpec
+
+BUILDERS = {
+    "mobilenet_v1": mobilenet_v1.build,
+    "mobilenet_v2": mobilenet_v2.build,
+    "mobilenet_v3_large": mobilenet_v3.build_large,
+    "netadaptv2_mobilenet_v3": mobilenet_v3.build_netadaptv2,
+}
+
+
+def build(name: str, **options) -> NetworkSpec:
+    """Builds the super-network description `name` with builder options."""
+    if name not in BUILDERS:
+        raise ValueError(f"model: {name!r} is not one of {sorted(BUILDERS)}")
+    return BUILDERS[name](**options)
+
+
+def rebuild(spec_origin: dict, input_size: int, num_classes: int | None) -> NetworkSpec:
+    """Builds again the super-network a spec's `origin` names (e.g. from a checkpoint)."""
+    options = dict(spec_origin)
+    name = options.pop("builder")
+    return build(name, input_size=input_size, num_classes=num_classes, **options)

@@ -1,0 +1,154 @@
+"""Shared pieces of the super-network builders: channel rounding and layer records.
+
+Each builder writes a NetworkSpec; these helpers keep the conventions (names, default
+widths and kernel sizes, T per resolution) identical across builders.
+"""
+
+import math
+
+from netadapt_tf import channel_math
+from netadapt_tf.spec import BlockSpec, LayerSpec, odd_kernel_sizes, uniform_widths
+
+
+def make_divisible(value: float, divisor: int = 8) -> int:
+    """The channel rounding of the reference MobileNetV2/V3 implementations: nearest multiple
+    of `divisor`, never below it, and never more than 10% below `value`."""
+    rounded = max(divisor, int(value + divisor / 2) // divisor * divisor)
+    if rounded < 0.9 * value:
+        rounded += divisor
+    return rounded
+
+
+def next_power_of_two(value: float) -> int:
+    """Rounds up to a power of 2 (the paper's initial network, Appendix A.1)."""
+    return 1 << max(0, math.ceil(math.log2(max(value, 1))))
+
+
+def out_channels(layer: LayerSpec, in_channels: int) -> int:
+    """Output channels of `layer` at full width: Z = max(min(C, T), filters)."""
+    if layer.kind in ("depthwise", "se"):
+        return in_channels
+    return channel_math.bypass_output_width(in_channels, layer.bypass_limit, layer.filters)
+
+
+class LayerFactory:
+    """Writes LayerSpecs with a builder's shared search settings.
+
+    num_widths: widths per layer (uniform from 0 to full); channel_bypass: when False, no
+    layer has a bypass (T = 0) and width 0 is left out except for SE gates and residual
+    projections (removing a residual block needs no bypass). bypass_base: T at stride 2;
+    T doubles with every further downsampling (one T per resolution, paper Appendix B).
+    """
+
+    def __init__(self, num_widths: int = 9, channel_bypass: bool = True, bypass_base: int = 8):
+        if bypass_base < 0:
+            raise ValueError(f"bypass_base: {bypass_base} must be >= 0")
+        self.num_widths = num_widths
+        self.channel_bypass = channel_bypass
+        self.bypass_base = bypass_base
+
+    def widths(self, filters: int, zero_allowed: bool) -> tuple[int, ...]:
+        ws = uniform_widths(filters, self.num_widths)
+        if not zero_allowed:
+            ws = tuple(w for w in ws if w > 0)
+        return ws
+
+    def limit_at(self, total_stride: int) -> float:
+        """T for a layer whose output is `total_stride` times smaller than the input."""
+        if not self.channel_bypass:
+            return 0
+        level = max(1, round(math.log2(total_stride)))
+        return self.bypass_base * 2 ** (level - 1)
+
+    def layer(self, name, kind, filters, total_stride=1, bypass_limit=None, **kw) -> LayerSpec:
+        """A layer with default widths; `bypass_limit` overrides the T-per-resolution rule."""
+        if bypass_limit is None and kind in ("se", "fc"):
+            bypass_limit = 0
+        elif bypass_limit is None:
+            # T <= filters keeps the full sub-network exactly the initial network (Z = filters).
+            bypass_limit = min(self.limit_at(total_stride), filters)
+        if not self.channel_bypass and kind not in ("se",):
+            bypass_limit = 0
+        residual_projection = kw.pop("residual_projection", False)
+        zero = kind == "se" or bypass_limit > 0 or residual_projection
+        return LayerSpec(
+            name=name,
+            kind=kind,
+            filters=filters,
+            widths=self.widths(filters, zero),
+            bypass_limit=bypass_limit,
+            **kw,
+        )
+
+    def depthwise(self, name, channels, kernel_size, strides, activation) -> LayerSpec:
+        return self.layer(
+            name,
+            "depthwise",
+            channels,
+            bypass_limit=math.inf if self.channel_bypass else 0,
+            kernel_size=kernel_size,
+            kernel_sizes=odd_kernel_sizes(kernel_size),
+            strides=strides,
+            activation=activation,
+        )
+
+    def classifier(self, name: str, num_classes: int, dropout: float = 0.0) -> LayerSpec:
+        return LayerSpec(
+            name=name,
+            kind="fc",
+            filters=num_classes,
+            widths=(num_classes,),
+            activation="linear",
+            batch_norm=False,
+            use_bias=True,
+            dropout=dropout,
+        )
+
+    def inverted_residual(
+        self,
+        name: str,
+        in_channels: int,
+        expansion: int | None,
+        filters: int,
+        kernel_size: int,
+        strides: int,
+        activation: str,
+        se_filters: int | None,
+        total_stride: int,
+    ) -> BlockSpec:
+        """A MobileNetV2/V3 block; total_stride is the downsampling at its output."""
+        residual = strides == 1 and in_channels == filters
+        exp = None
+        channels = in_channels
+        if expansion is not None:
+            exp = self.layer(
+                f"{name}/expansion",
+                "expansion",
+                expansion,
+                total_stride,
+                activation=activation,
+            )
+            channels = out_channels(exp, in_channels)
+        dw = self.depthwise(f"{name}/depthwise", channels, kernel_size, strides, activation)
+        se = None
+        if se_filters is not None:
+            se = self.layer(
+                f"{name}/se",
+                "se",
+                se_filters,
+                activation="relu",
+                batch_norm=False,
+                use_bias=True,
+            )
+        proj = self.layer(
+            f"{name}/projection",
+            "projection",
+            filters,
+            total_stride,
+            bypass_limit=0 if residual else None,
+            activation="linear",
+            residual_projection=residual,
+        )
+        return BlockSpec(
+            name=name, expansion=exp, depthwise=dw, se=se, projection=proj, residual=residual
+        )

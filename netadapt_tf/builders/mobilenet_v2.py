@@ -1,0 +1,76 @@
+"""MobileNetV2 (Sandler et al. 2018) as a super-network."""
+
+from netadapt_tf.builders.common import LayerFactory, make_divisible, out_channels
+from netadapt_tf.spec import NetworkSpec, PoolSpec
+
+# (expansion ratio t, output channels c, repeats n, first stride s), Table 2 of the paper.
+_STAGES = (
+    (1, 16, 1, 1),
+    (6, 24, 2, 2),
+    (6, 32, 3, 2),
+    (6, 64, 4, 2),
+    (6, 96, 3, 1),
+    (6, 160, 3, 2),
+    (6, 320, 1, 1),
+)
+
+
+def build(
+    input_size: int = 224,
+    num_classes: int = 1000,
+    width_multiplier: float = 1.0,
+    num_widths: int = 9,
+    channel_bypass: bool = True,
+    bypass_base: int | None = None,
+    dropout: float = 0.0,
+) -> NetworkSpec:
+    """Channel rounding as the reference implementation: make_divisible(c * alpha, 8), the
+    expansion t * input channels, and the last conv 1280 unless alpha > 1."""
+    stem = make_divisible(32 * width_multiplier, 8)
+    f = LayerFactory(num_widths, channel_bypass, stem // 2 if bypass_base is None else bypass_base)
+    total = 2
+    layer = f.layer("stem", "conv", stem, total, kernel_size=3, strides=2, activation="relu6")
+    nodes = [layer]
+    channels = out_channels(layer, 3)
+    index = 0
+    for t, c, n, s in _STAGES:
+        filters = make_divisible(int(c * width_multiplier), 8)
+        for r in range(n):
+            index += 1
+            stride = s if r == 0 else 1
+            total *= stride
+            block = f.inverted_residual(
+                f"block{index}",
+                channels,
+                None if t == 1 else t * channels,
+                filters,
+                3,
+                stride,
+                "relu6",
+                None,
+                total,
+            )
+            nodes.append(block)
+            channels = out_channels(block.projection, block.depthwise.filters)
+            if block.residual:
+                channels = max(channels, block.projection.filters)
+    last = 1280 if width_multiplier <= 1.0 else make_divisible(1280 * width_multiplier, 8)
+    nodes += [
+        f.layer("last_conv", "pointwise", last, total, activation="relu6"),
+        PoolSpec("pool"),
+        f.classifier("logits", num_classes, dropout),
+    ]
+    return NetworkSpec(
+        name="mobilenet_v2",
+        input_size=input_size,
+        num_classes=num_classes,
+        nodes=tuple(nodes),
+        origin=(
+            ("builder", "mobilenet_v2"),
+            ("width_multiplier", width_multiplier),
+            ("num_widths", num_widths),
+            ("channel_bypass", channel_bypass),
+            ("bypass_base", f.bypass_base),
+            ("dropout", dropout),
+        ),
+    )

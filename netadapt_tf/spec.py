@@ -1,0 +1,387 @@
+"""The declarative architecture description of a super-network (the search space).
+
+A `NetworkSpec` is an ordered tuple of nodes: `LayerSpec` (one convolution-like layer),
+`BlockSpec` (a MobileNetV2/V3 inverted-residual block) and `PoolSpec` (global average pool).
+Each layer carries its maximum number of filters, the widths and kernel sizes a sub-network
+may choose, and T (the channel-bypass limit). The builders write these records; the
+super-network, the exporter, the MAC counter and the latency tables only read them.
+The JSON format is documented in docs/architecture_format.md.
+"""
+
+import dataclasses
+import hashlib
+import json
+import math
+from collections.abc import Iterator
+
+FORMAT = "netadapt_tf.network_spec/1"
+
+LAYER_KINDS = ("conv", "depthwise", "pointwise", "expansion", "projection", "se", "fc")
+ACTIVATIONS = ("linear", "relu", "relu6", "hard_swish", "hard_sigmoid", "swish", "sigmoid")
+STRIDES = (1, 2)
+
+
+def uniform_widths(filters: int, count: int = 9) -> tuple[int, ...]:
+    """`count` uniformly spaced widths from 0 to `filters` (the paper uses 9, or 11)."""
+    if count < 2:
+        raise ValueError(f"num_widths: {count} is too small; at least 2 (0 and full)")
+    return tuple(sorted({round(filters * i / (count - 1)) for i in range(count)}))
+
+
+def odd_kernel_sizes(kernel_size: int) -> tuple[int, ...]:
+    """The odd kernel sizes from 3 to the full size (the full size alone when it is 1)."""
+    return tuple(range(3 if kernel_size >= 3 else kernel_size, kernel_size + 1, 2))
+
+
+def _encode_limit(value: float):
+    return "inf" if math.isinf(value) else value
+
+
+def _decode_limit(value, path: str) -> float:
+    if value == "inf":
+        return math.inf
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{path}.bypass_limit: {value!r} is not a number or 'inf'")
+    return value
+
+
+@dataclasses.dataclass(frozen=True)
+class LayerSpec:
+    """One searchable convolution-like layer.
+
+    `filters` is the full width (for a depthwise layer: its maximum input channels).
+    `widths` are the widths a sub-network may choose, `kernel_sizes` the kernel sizes
+    (several only for depthwise layers: the superkernel). `bypass_limit` is T; 0 means no
+    bypass, math.inf means every input channel may be bypassed. For kind "se", `filters`
+    is the squeeze width and width 0 switches the squeeze-and-excitation gate off.
+    """
+
+    name: str
+    kind: str
+    filters: int
+    widths: tuple[int, ...]
+    kernel_size: int = 1
+    kernel_sizes: tuple[int, ...] = ()
+    strides: int = 1
+    activation: str = "relu"
+    bypass_limit: float = 0
+    batch_norm: bool = True
+    use_bias: bool = False
+    dropout: float = 0.0
+
+    def __post_init__(self):
+        if not self.kernel_sizes:
+            object.__setattr__(self, "kernel_sizes", (self.kernel_size,))
+        object.__setattr__(self, "widths", tuple(self.widths))
+        object.__setattr__(self, "kernel_sizes", tuple(self.kernel_sizes))
+        self._validate()
+
+    def _validate(self):
+        p = self.name
+        if not isinstance(self.name, str) or not self.name:
+            raise ValueError(f"layer name {self.name!r} must be a non-empty string")
+        if self.kind not in LAYER_KINDS:
+            raise ValueError(f"{p}.kind: {self.kind!r} is not one of {LAYER_KINDS}")
+        if not isinstance(self.filters, int) or self.filters < 1:
+            raise ValueError(f"{p}.filters: {self.filters!r} must be a positive integer")
+        ws = self.widths
+        if not ws or any(not isinstance(w, int) or w < 0 or w > self.filters for w in ws):
+            raise ValueError(
+                f"{p}.widths: {ws} must be integers between 0 and filters={self.filters}"
+            )
+        if list(ws) != sorted(set(ws)) or ws[-1] != self.filters:
+            raise ValueError(
+                f"{p}.widths: {ws} must be strictly increasing and end at the full width "
+                f"{self.filters}"
+            )
+        k = self.kernel_size
+        if not isinstance(k, int) or k < 1 or k % 2 == 0:
+            raise ValueError(f"{p}.kernel_size: {k!r} is not allowed; allowed are odd sizes >= 1")
+        ks = self.kernel_sizes
+        if any(not isinstance(s, int) or s % 2 == 0 or s < 1 or s > k for s in ks):
+            raise ValueError(
+                f"{p}.kernel_sizes: {ks} is not allowed; allowed are odd sizes from 1 to {k}"
+            )
+        if list(ks) != sorted(set(ks)) or ks[-1] != k:
+            raise ValueError(
+                f"{p}.kernel_sizes: {ks} must be strictly increasing and end at kernel_size={k}"
+            )
+        if len(ks) > 1 and self.kind != "depthwise":
+            raise ValueError(
+                f"{p}.kernel_sizes: {ks} has several sizes, which only depthwise layers allow "
+                f"(this layer is {self.kind!r})"
+            )
+        if self.strides not in STRIDES:
+            raise ValueError(f"{p}.strides: {self.strides!r} is not one of {STRIDES}")
+        if self.activation not in ACTIVATIONS:
+            raise ValueError(f"{p}.activation: {self.activation!r} is not one of {ACTIVATIONS}")
+        t = self.bypass_limit
+        if isinstance(t, bool) or not isinstance(t, int | float) or t < 0 or math.isnan(t):
+            raise ValueError(f"{p}.bypass_limit: {t!r} is not allowed; allowed are 0..inf")
+        if not math.isinf(t) and t != int(t):
+            raise ValueError(f"{p}.bypass_limit: {t!r} must be an integer or inf")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"{p}.dropout: {self.dropout!r} must be in [0, 1)")
+        if self.kind in ("se", "fc") and self.batch_norm:
+            raise ValueError(f"{p}.batch_norm: {self.kind} layers have no batch normalization")
+        if self.kind in ("se", "fc") and t != 0:
+            raise ValueError(f"{p}.bypass_limit: {self.kind} layers have no bypass; must be 0")
+        if self.kind != "conv" and self.kind != "depthwise" and k != 1:
+            raise ValueError(f"{p}.kernel_size: {self.kind} layers are 1x1, got {k}")
+
+    @property
+    def searchable(self) -> bool:
+        return len(self.widths) > 1 or len(self.kernel_sizes) > 1
+
+    def to_json(self) -> dict:
+        d = dataclasses.asdict(self)
+        d["widths"] = list(self.widths)
+        d["kernel_sizes"] = list(self.kernel_sizes)
+        d["bypass_limit"] = _encode_limit(self.bypass_limit)
+        return d
+
+    @classmethod
+    def from_json(cls, d: dict, path: str = "layer") -> "LayerSpec":
+        if not isinstance(d, dict):
+            raise ValueError(f"{path}: expected an object, got {type(d).__name__}")
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(d) - known)
+        if unknown:
+            raise ValueError(f"{path}: unknown fields {unknown}; allowed are {sorted(known)}")
+        d = dict(d)
+        name = d.get("name", path)
+        if "bypass_limit" in d:
+            d["bypass_limit"] = _decode_limit(d["bypass_limit"], name)
+        for key in ("widths", "kernel_sizes"):
+            if key in d:
+                if not isinstance(d[key], list):
+                    raise ValueError(f"{name}.{key}: expected a list, got {d[key]!r}")
+                d[key] = tuple(d[key])
+        try:
+            return cls(**d)
+        except TypeError as e:
+            raise ValueError(f"{path}: {e}") from None
+
+
+@dataclasses.dataclass(frozen=True)
+class BlockSpec:
+    """A MobileNetV2/V3 inverted-residual block: [expansion] -> depthwise -> [SE] -> projection.
+
+    With `residual`, the block's input is added to the projection's output. In a residual
+    block the residual connection is the projection's bypass: the projection must have
+    bypass_limit 0, so that zero projection filters turn the whole block into the identity
+    (how the paper removes a block, Table 8 block 12). Tensors of different widths are added
+    by zero-padding the narrower one.
+    """
+
+    name: str
+    depthwise: LayerSpec
+    projection: LayerSpec
+    expansion: LayerSpec | None = None
+    se: LayerSpec | None = None
+    residual: bool = False
+
+    def __post_init__(self):
+        expected = {
+            "expansion": "expansion",
+            "depthwise": "depthwise",
+            "se": "se",
+            "projection": "projection",
+        }
+        for field, kind in expected.items():
+            layer = getattr(self, field)
+            if layer is None:
+                continue
+            if not isinstance(layer, LayerSpec):
+                raise TypeError(f"{self.name}.{field}: expected a LayerSpec, got {layer!r}")
+            if layer.kind != kind:
+                raise ValueError(f"{layer.name}.kind: {layer.kind!r} in block slot {field!r}")
+        if self.residual:
+            if self.depthwise.strides != 1:
+                raise ValueError(
+                    f"{self.name}.residual: a residual block needs stride 1, its depthwise "
+                    f"layer has stride {self.depthwise.strides}"
+                )
+            if self.projection.bypass_limit != 0:
+                raise ValueError(
+                    f"{self.projection.name}.bypass_limit: {self.projection.bypass_limit} in a "
+                    "residual block; must be 0 (the residual connection is the bypass)"
+                )
+
+    @property
+    def layers(self) -> tuple[LayerSpec, ...]:
+        found = (self.expansion, self.depthwise, self.se, self.projection)
+        return tuple(layer for layer in found if layer is not None)
+
+    def to_json(self) -> dict:
+        d = {"type": "block", "name": self.name, "residual": self.residual}
+        for field in ("expansion", "depthwise", "se", "projection"):
+            layer = getattr(self, field)
+            d[field] = None if layer is None else layer.to_json()
+        return d
+
+
+@dataclasses.dataclass(frozen=True)
+class PoolSpec:
+    """Global average pooling to 1x1 (channels kept)."""
+
+    name: str = "pool"
+
+    def to_json(self) -> dict:
+        return {"type": "pool", "name": self.name}
+
+
+Node = LayerSpec | BlockSpec | PoolSpec
+
+
+@dataclasses.dataclass(frozen=True)
+class NetworkSpec:
+    """A super-network: its input, its nodes in order, and how it was built (`origin`)."""
+
+    name: str
+    input_size: int
+    nodes: tuple[Node, ...]
+    input_channels: int = 3
+    num_classes: int | None = None
+    origin: tuple[tuple[str, object], ...] = ()
+
+    def __post_init__(self):
+        object.__setattr__(self, "nodes", tuple(self.nodes))
+        object.__setattr__(self, "origin", tuple(sorted(dict(self.origin).items())))
+        _validate_network(self)
+
+    def layers(self) -> Iterator[LayerSpec]:
+        """Every layer, in network order (block layers in block order)."""
+        for node in self.nodes:
+            if isinstance(node, LayerSpec):
+                yield node
+            elif isinstance(node, BlockSpec):
+                yield from node.layers
+
+    def layer(self, name: str) -> LayerSpec:
+        for layer in self.layers():
+            if layer.name == name:
+                return layer
+        raise KeyError(f"no layer named {name!r} in network {self.name!r}")
+
+    def layer_names(self) -> tuple[str, ...]:
+        return tuple(layer.name for layer in self.layers())
+
+    def to_json(self) -> dict:
+        return {
+            "format": FORMAT,
+            "name": self.name,
+            "input_size": self.input_size,
+            "input_channels": self.input_channels,
+            "num_classes": self.num_classes,
+            "origin": dict(self.origin),
+            "nodes": [node.to_json() for node in self.nodes],
+        }
+
+    @classmethod
+    def from_json(cls, d: dict) -> "NetworkSpec":
+        if not isinstance(d, dict) or d.get("format") != FORMAT:
+            got = d.get("format") if isinstance(d, dict) else type(d).__name__
+            raise ValueError(f"network spec: format {got!r} is not {FORMAT!r}")
+        nodes = []
+        for i, nd in enumerate(d.get("nodes", [])):
+            path = f"nodes[{i}]"
+            if not isinstance(nd, dict):
+                raise ValueError(f"{path}: expected an object, got {nd!r}")
+            nd = dict(nd)
+            node_type = nd.pop("type", "layer")
+            if node_type == "pool":
+                nodes.append(PoolSpec(**nd))
+            elif node_type == "block":
+                parts = {}
+                for field in ("expansion", "depthwise", "se", "projection"):
+                    value = nd.pop(field, None)
+                    parts[field] = None if value is None else LayerSpec.from_json(value, path)
+                nodes.append(BlockSpec(**nd, **parts))
+            elif node_type == "layer":
+                nodes.append(LayerSpec.from_json(nd, path))
+            else:
+                raise ValueError(f"{path}.type: {node_type!r} is not 'layer', 'block' or 'pool'")
+        return cls(
+            name=d["name"],
+            input_size=d["input_size"],
+            input_channels=d.get("input_channels", 3),
+            num_classes=d.get("num_classes"),
+            origin=tuple(dict(d.get("origin", {})).items()),
+            nodes=tuple(nodes),
+        )
+
+    def fingerprint(self) -> str:
+        """A short hash of the whole description: archs carry it to name their space."""
+        text = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def _validate_network(spec: NetworkSpec) -> None:
+    """Checks that follow the channels through the network: names, depthwise filters,
+    zero widths that would disconnect the network, residual shapes, the classifier."""
+    if spec.input_size < 1 or spec.input_channels < 1:
+        raise ValueError(
+            f"{spec.name}: input_size {spec.input_size} and input_channels "
+            f"{spec.input_channels} must be positive"
+        )
+    seen = set()
+    channels = spec.input_channels
+    pooled = False
+    for index, node in enumerate(spec.nodes):
+        if isinstance(node, PoolSpec):
+            if pooled:
+                raise ValueError(f"{node.name}: the network pools twice")
+            pooled = True
+            continue
+        if not isinstance(node, LayerSpec | BlockSpec):
+            raise TypeError(f"nodes[{index}]: {node!r} is not a LayerSpec, BlockSpec or PoolSpec")
+        block_in = channels
+        layers = node.layers if isinstance(node, BlockSpec) else (node,)
+        for layer in layers:
+            if layer.name in seen:
+                raise ValueError(f"{layer.name}: duplicate layer name")
+            seen.add(layer.name)
+            residual_projection = (
+                isinstance(node, BlockSpec) and node.residual and layer is node.projection
+            )
+            if layer.kind == "depthwise" and layer.filters != channels:
+                raise ValueError(
+                    f"{layer.name}.filters: {layer.filters}, but a depthwise layer has one "
+                    f"filter per input channel and its input has {channels} channels"
+                )
+            if (
+                0 in layer.widths
+                and layer.kind != "se"
+                and layer.bypass_limit == 0
+                and not residual_projection
+            ):
+                raise ValueError(
+                    f"{layer.name}.widths: width 0 is allowed but bypass_limit is 0, so removing "
+                    "every filter would disconnect the network; give it a bypass limit > 0"
+                )
+            if layer.kind == "fc" and not pooled:
+                raise ValueError(f"{layer.name}: an fc layer must follow the global pool")
+            if pooled and (layer.kind != "fc" and layer.kind != "pointwise"):
+                raise ValueError(
+                    f"{layer.name}.kind: {layer.kind!r} after the global pool; allowed are "
+                    "'pointwise' and 'fc'"
+                )
+            if layer.kind not in ("se", "depthwise"):
+                channels = int(max(min(channels, layer.bypass_limit), layer.filters))
+        if isinstance(node, BlockSpec) and node.residual:
+            if node.projection.filters != block_in:
+                raise ValueError(
+                    f"{node.name}.residual: the block's input has {block_in} channels but its "
+                    f"projection has {node.projection.filters} filters; a residual block must "
+                    "keep the width"
+                )
+    last = spec.nodes[-1] if spec.nodes else None
+    if spec.num_classes is not None:
+        if not (isinstance(last, LayerSpec) and last.kind == "fc"):
+            raise ValueError(f"{spec.name}: num_classes is set but the last node is not an fc")
+        if last.widths != (spec.num_classes,) or last.filters != spec.num_classes:
+            raise ValueError(
+                f"{last.name}.widths: {last.widths}; the classifier must keep all "
+                f"{spec.num_classes} classes"
+            )
