@@ -369,13 +369,12 @@ def _validate_network(spec: NetworkSpec) -> None:
                 )
             if layer.kind not in ("se", "depthwise"):
                 channels = int(max(min(channels, layer.bypass_limit), layer.filters))
-        if isinstance(node, BlockSpec) and node.residual:
-            if node.projection.filters != block_in:
-                raise ValueError(
-                    f"{node.name}.residual: the block's input has {block_in} channels but its "
-                    f"projection has {node.projection.filters} filters; a residual block must "
-                    "keep the width"
-                )
+        if isinstance(node, BlockSpec) and node.residual and node.projection.filters != block_in:
+            raise ValueError(
+                f"{node.name}.residual: the block's input has {block_in} channels but its "
+                f"projection has {node.projection.filters} filters; a residual block must "
+                "keep the width"
+            )
     last = spec.nodes[-1] if spec.nodes else None
     if spec.num_classes is not None:
         if not (isinstance(last, LayerSpec) and last.kind == "fc"):
