@@ -289,6 +289,8 @@ class AdbBenchmarkBackend:
         when several phones failed) once the running measurements have finished.
         """
         paths = [_existing_file(path) for path in tflite_paths]
+        if not paths:
+            return ()
         self.fingerprint()
         work: queue.SimpleQueue[tuple[int, str]] = queue.SimpleQueue()
         for index, path in enumerate(paths):
