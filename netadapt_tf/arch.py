@@ -52,6 +52,10 @@ class Arch:
         )
         return dataclasses.replace(self, choices=choices)
 
+    def with_layer(self, name: str, **fields) -> "Arch":
+        """A copy with one layer changed: arch.with_layer("block2/expansion", width=8)."""
+        return self.with_choices({name: fields})
+
     def to_json(self) -> dict:
         return {
             "format": FORMAT,
