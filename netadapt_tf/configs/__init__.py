@@ -1,0 +1,1 @@
+"""Presets as code: each module holds one experiment's config (`get_config`)."""

@@ -1,0 +1,235 @@
+"""Runs the tools under tools/ as programs, the way a person would, on small networks.
+
+Each start of a tool pays the TensorFlow import (about 5 s), so each test checks all it can
+from one run.
+"""
+
+import json
+import os
+import pathlib
+import re
+import subprocess
+import sys
+
+import keras
+import numpy as np
+import pytest
+from conftest import randomize_non_kernel_weights, small_spec
+
+from netadapt_tf import checkpoint
+from netadapt_tf.arch import load_arch, random_arch
+from netadapt_tf.export import export_subnetwork
+from netadapt_tf.macs import count
+from netadapt_tf.supernet import build_supernet
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+V1_FLAGS = [
+    "--model=mobilenet_v1",
+    "--input_size=32",
+    "--width_multiplier=0.25",
+    "--num_classes=10",
+]
+
+
+def _run(tool: str, *args, cwd=None) -> subprocess.CompletedProcess:
+    env = {
+        **os.environ,
+        "PYTHONPATH": os.pathsep.join([str(REPO), os.environ.get("PYTHONPATH", "")]),
+        "TF_CPP_MIN_LOG_LEVEL": "3",
+    }
+    return subprocess.run(
+        [sys.executable, str(REPO / "tools" / f"{tool}.py"), *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+        check=False,
+        cwd=cwd,
+    )
+
+
+@pytest.fixture(scope="module")
+def v1_spec():
+    return small_spec("mobilenet_v1")
+
+
+@pytest.fixture(scope="module")
+def arch_file(tmp_path_factory):
+    path = tmp_path_factory.mktemp("archs") / "v1_seed3.json"
+    done = _run("sample_arch", *V1_FLAGS, "--seed=3", f"--output={path}")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith(f"wrote {path}: mobilenet_v1 arch")
+    return path
+
+
+def test_sample_arch_writes_the_seeded_draw(v1_spec, arch_file):
+    assert load_arch(str(arch_file), v1_spec) == random_arch(v1_spec, np.random.default_rng(3))
+
+
+def test_profile_json_matches_the_mac_counter(v1_spec, arch_file):
+    done = _run(
+        "profile_model", *V1_FLAGS, f"--arch={arch_file}", "--samples=4", "--seed=5", "--json"
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    expected = count(v1_spec, load_arch(str(arch_file)))
+    assert (result["macs"], result["params"]) == (expected.macs, expected.params)
+    assert (result["model"], result["arch"]) == ("mobilenet_v1", str(arch_file))
+    assert result["fingerprint"] == v1_spec.fingerprint()
+    assert sum(row["macs"] for row in result["layers"]) == expected.macs
+    rng = np.random.default_rng(5)
+    sampled = [count(v1_spec, random_arch(v1_spec, rng)) for _ in range(4)]
+    assert result["samples"]["count"] == 4
+    assert result["samples"]["macs"]["min"] == min(c.macs for c in sampled)
+    assert result["samples"]["params"]["max"] == max(c.params for c in sampled)
+
+
+def test_profile_full_mobilenet_v1_as_text():
+    done = _run("profile_model", "--model=mobilenet_v1")
+    assert done.returncode == 0, done.stderr
+    macs = int(re.search(r"^MACs\s+([\d,]+)", done.stdout, re.M).group(1).replace(",", ""))
+    params = int(re.search(r"^params\s+([\d,]+)", done.stdout, re.M).group(1).replace(",", ""))
+    assert abs(macs - 569e6) / 569e6 < 0.015  # Howard et al. 2017, Table 1
+    assert abs(params - 4.2e6) / 4.2e6 < 0.015
+    assert "arch        full network" in done.stdout
+    header = "layer              kind         in  kept  bypassed   out  kernel      MACs"
+    assert header in done.stdout
+    assert re.search(
+        r"^block13/pointwise\s+pointwise\s+1024\s+1024\s+0\s+1024\s+1\s+51380224", done.stdout, re.M
+    )
+
+
+def test_profile_refuses_an_arch_of_another_model(arch_file):
+    done = _run("profile_model", "--model=mobilenet_v2", "--input_size=32", f"--arch={arch_file}")
+    assert done.returncode == 1
+    assert done.stdout == ""
+    message = done.stderr.strip().splitlines()[-1]
+    assert message.startswith(
+        f"profile_model: {arch_file}: arch: made for super-network 'mobilenet_v1'"
+    )
+    assert "not for 'mobilenet_v2'" in message
+
+
+def test_profile_refuses_malformed_json(tmp_path):
+    path = tmp_path / "broken.json"
+    path.write_text('{"format": "netadapt_tf.arch/1", ')
+    done = _run("profile_model", *V1_FLAGS, f"--arch={path}")
+    assert done.returncode == 1
+    assert f"profile_model: {path}: malformed JSON" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("tool", "flags"),
+    [
+        ("profile_model", V1_FLAGS),
+        ("sample_arch", [*V1_FLAGS, "--output=unused.json"]),
+        ("export_subnet", [*V1_FLAGS, "--arch=unused.json", "--output=unused"]),
+        ("demo", []),
+    ],
+)
+def test_stray_arguments_are_refused(tool, flags, tmp_path):
+    done = _run(tool, *flags, "stray", cwd=tmp_path)
+    assert done.returncode != 0
+    assert "unexpected arguments: ['stray']" in done.stderr
+    assert not any(tmp_path.iterdir())
+
+
+@pytest.fixture(scope="module")
+def v1_checkpoint(v1_spec, tmp_path_factory):
+    supernet = build_supernet(v1_spec)
+    # Untrained outputs are ~1e-10; random BN statistics and biases make them ~0.5, so the
+    # parity check below compares numbers that matter.
+    randomize_non_kernel_weights(supernet, seed=5)
+    directory = checkpoint.save_supernet(supernet, tmp_path_factory.mktemp("ckpt") / "v1")
+    return supernet, directory
+
+
+@pytest.mark.slow
+def test_export_from_checkpoint_verifies_and_saves_a_loadable_model(
+    v1_checkpoint, arch_file, tmp_path
+):
+    supernet, directory = v1_checkpoint
+    out = tmp_path / "export"
+    done = _run(
+        "export_subnet",
+        *V1_FLAGS,
+        f"--arch={arch_file}",
+        f"--supernet_checkpoint={directory}",
+        f"--output={out}",
+        "--verify",
+        "--json",
+    )
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    arch = load_arch(str(arch_file), supernet.spec)
+    expected = count(supernet.spec, arch)
+    assert (result["output"], result["macs"], result["params"]) == (
+        str(out),
+        expected.macs,
+        expected.params,
+    )
+    assert result["max_abs_diff"] <= 1e-4
+    assert result["max_abs_output"] > 0.1, "parity on vanishing outputs checks nothing"
+    assert result["ok"] is True
+    assert load_arch(str(out / "arch.json")) == arch
+    loaded = keras.saving.load_model(out / "model.keras")
+    exported = export_subnetwork(supernet, arch)
+    assert loaded.count_params() == exported.count_params() == result["keras_params"]
+    images = np.random.default_rng(2).standard_normal((4, 32, 32, 3)).astype(np.float32)
+    np.testing.assert_allclose(
+        np.asarray(loaded(images)), np.asarray(exported(images)), rtol=0, atol=1e-6
+    )
+
+
+def test_export_refuses_flags_that_differ_from_the_checkpoint(v1_checkpoint, arch_file, tmp_path):
+    supernet, directory = v1_checkpoint
+    flags = [f for f in V1_FLAGS if not f.startswith("--input_size")]
+    done = _run(
+        "export_subnet",
+        *flags,
+        "--input_size=64",
+        f"--arch={arch_file}",
+        f"--supernet_checkpoint={directory}",
+        f"--output={tmp_path / 'export'}",
+    )
+    assert done.returncode == 1
+    message = done.stderr.strip().splitlines()[-1]
+    wanted = small_spec("mobilenet_v1", input_size=64)
+    assert message.startswith(
+        f"export_subnet: {directory}: the checkpoint holds super-network 'mobilenet_v1'"
+    )
+    assert supernet.spec.fingerprint() in message and wanted.fingerprint() in message
+    assert "input_size (32 vs 64)" in message
+    assert not (tmp_path / "export").exists()
+
+
+def test_export_with_fresh_weights_says_so(arch_file, tmp_path):
+    out = tmp_path / "export"
+    done = _run("export_subnet", *V1_FLAGS, f"--arch={arch_file}", f"--output={out}", "--verify")
+    assert done.returncode == 0, done.stderr
+    assert "no --supernet_checkpoint, so the weights are freshly initialized" in done.stderr
+    assert f"wrote {out / 'model.keras'}" in done.stdout
+    assert re.search(r"parity with the super-network: max_abs_diff \S+ .*: ok$", done.stdout, re.M)
+    assert sorted(p.name for p in out.iterdir()) == ["arch.json", "model.keras"]
+
+
+@pytest.mark.slow
+def test_demo(tmp_path):
+    workdir = tmp_path / "demo"
+    done = _run("demo", f"--workdir={workdir}", "--seed=0")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    assert re.match(r"  full network\s+475,364,608 MACs\s+10,051,184 params", lines[1])
+    assert sum(line.startswith("  random sample") for line in lines) == 5
+    assert sum(line.endswith(": ok") for line in lines) == 2
+    assert lines[-1].startswith("done in ") and str(workdir) in lines[-1]
+    assert json.loads((workdir / "config.json").read_text())["seed"] == 0
+    written = sorted(p.name for p in workdir.iterdir())
+    assert written == [
+        "config.json",
+        "export_1",
+        "export_2_arch.json",
+        *[f"initial_sample_{i}.json" for i in range(1, 6)],
+        "initial_smallest.json",
+    ]
+    assert (workdir / "export_1" / "model.keras").is_file()
