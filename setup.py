@@ -15,6 +15,8 @@ setuptools.setup(
         "numpy>=2.0",
         "absl-py>=2.1",
         "ai-edge-litert>=2.3.0",
+        "tensorboard>=2.21.0",
+        "tensorflow-datasets>=4.9.10",
     ],
     extras_require={
         "test": ["pytest>=8.0", "pytest-xdist>=3.6", "ruff>=0.6"],

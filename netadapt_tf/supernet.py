@@ -74,7 +74,8 @@ class SuperLayer(keras.layers.Layer):
                 name="conv",
             )
         if spec.batch_norm:
-            self.bn = keras.layers.BatchNormalization(name="bn")
+            # Synchronized: batch statistics (hence moving averages) agree across replicas.
+            self.bn = keras.layers.BatchNormalization(synchronized=True, name="bn")
         self.act = keras.layers.Activation(spec.activation, name="act")
         if spec.bypass_limit > 0:
             self.merge = ChannelBypass(spec.bypass_limit, spec.strides, name="bypass")

@@ -1,0 +1,148 @@
+"""Accuracy of sub-networks read from the super-network's shared weights.
+
+The held-out images are batched once and kept in memory; one traced forward function serves
+every sub-network (the arch is an input tensor), so judging thousands of samples costs no
+graph building. Optional batch-norm recalibration re-estimates the BN statistics of each
+sub-network on a few training batches before judging it, and restores them afterwards.
+"""
+
+import contextlib
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from netadapt_tf.arch import Arch
+from netadapt_tf.supernet import SuperNetwork, arch_inputs
+
+
+def _materialize(dataset: tf.data.Dataset, batch_size: int, max_examples: int | None):
+    """Fixed-size batches (the last padded, with a validity mask) as numpy arrays."""
+    if max_examples is not None:
+        dataset = dataset.take(max_examples)
+    batches = []
+    for images, labels in dataset.batch(batch_size).as_numpy_iterator():
+        n = len(images)
+        valid = np.zeros(batch_size, np.float32)
+        valid[:n] = 1
+        if n < batch_size:
+            pad = batch_size - n
+            images = np.concatenate([images, np.repeat(images[-1:], pad, axis=0)])
+            labels = np.concatenate([labels, np.repeat(labels[-1:], pad, axis=0)])
+        batches.append((images.astype(np.float32), labels.astype(np.int32), valid))
+    if not batches:
+        raise ValueError("held-out dataset: it holds no examples to judge sub-networks on")
+    return batches
+
+
+def batch_norm_layers(supernet: SuperNetwork) -> list[keras.layers.BatchNormalization]:
+    return [m.bn for m in supernet.super_layers.values() if m.bn is not None]
+
+
+class SubnetEvaluator:
+    """Top-1 accuracy of archs on a held-out set, from the super-network's weights.
+
+    recalibration_data: an unbatched (image, label) training dataset; with
+    recalibration_batches > 0 every judged arch first gets its own BN statistics.
+    """
+
+    def __init__(
+        self,
+        supernet: SuperNetwork,
+        held_out: tf.data.Dataset,
+        batch_size: int = 256,
+        max_examples: int | None = None,
+        recalibration_data: tf.data.Dataset | None = None,
+        recalibration_batches: int = 0,
+    ):
+        if recalibration_batches and recalibration_data is None:
+            raise ValueError("recalibration_batches > 0 needs recalibration_data")
+        self.supernet = supernet
+        self.batch_size = batch_size
+        self.batches = _materialize(held_out, batch_size, max_examples)
+        self.num_examples = int(sum(v.sum() for _, _, v in self.batches))
+        self.recal_batches = []
+        if recalibration_batches:
+            data = recalibration_data.take(recalibration_batches * batch_size)
+            self.recal_batches = [
+                images.astype(np.float32)
+                for images, _, valid in _materialize(data, batch_size, None)
+                if valid.all()
+            ]
+        self._bn = batch_norm_layers(supernet)
+        spec = supernet.spec
+        size, channels = spec.input_size, spec.input_channels
+        num_layers = len(spec.layer_names())
+        image_spec = tf.TensorSpec([batch_size, size, size, channels], tf.float32)
+        row_spec = tf.TensorSpec([batch_size, num_layers], tf.int32)
+        self._correct = tf.function(
+            self._correct_impl,
+            input_signature=[
+                image_spec,
+                tf.TensorSpec([batch_size], tf.int32),
+                tf.TensorSpec([batch_size], tf.float32),
+                row_spec,
+                row_spec,
+            ],
+        )
+        self._recalibrate_step = tf.function(
+            self._recalibrate_impl, input_signature=[image_spec, row_spec, row_spec]
+        )
+        self.traces = 0
+
+    def _correct_impl(self, images, labels, valid, widths, kernels):
+        self.traces += 1
+        inputs = {"image": images, "widths": widths, "kernel_sizes": kernels}
+        logits = self.supernet(inputs, training=False)
+        hit = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels), tf.float32)
+        return tf.reduce_sum(hit * valid)
+
+    def _recalibrate_impl(self, images, widths, kernels):
+        self.traces += 1
+        self.supernet({"image": images, "widths": widths, "kernel_sizes": kernels}, training=True)
+        return tf.constant(0)
+
+    def _rows(self, arch: Arch):
+        rows = arch_inputs(self.supernet.spec, [arch])
+        return [tf.constant(np.repeat(rows[k], self.batch_size, axis=0)) for k in rows]
+
+    @contextlib.contextmanager
+    def recalibrated(self, arch: Arch):
+        """BN statistics of `arch` inside the block; the shared ones restored after.
+
+        Moving averages start at zero and are debiased by 1 - momentum^n, which makes them
+        a (momentum-weighted) average of the n batches' statistics.
+        """
+        saved = [(bn.moving_mean.numpy(), bn.moving_variance.numpy()) for bn in self._bn]
+        try:
+            if self.recal_batches:
+                widths, kernels = self._rows(arch)
+                for bn in self._bn:
+                    bn.moving_mean.assign(tf.zeros_like(bn.moving_mean))
+                    bn.moving_variance.assign(tf.zeros_like(bn.moving_variance))
+                for images in self.recal_batches:
+                    self._recalibrate_step(images, widths, kernels)
+                n = len(self.recal_batches)
+                for bn in self._bn:
+                    debias = 1.0 - bn.momentum**n
+                    bn.moving_mean.assign(bn.moving_mean / debias)
+                    bn.moving_variance.assign(bn.moving_variance / debias)
+            yield
+        finally:
+            for bn, (mean, var) in zip(self._bn, saved, strict=True):
+                bn.moving_mean.assign(mean)
+                bn.moving_variance.assign(var)
+
+    def accuracy(self, arch: Arch, recalibrate: bool | None = None) -> float:
+        """Top-1 accuracy of `arch` on the held-out examples."""
+        recalibrate = bool(self.recal_batches) if recalibrate is None else recalibrate
+        context = self.recalibrated(arch) if recalibrate else contextlib.nullcontext()
+        with context:
+            widths, kernels = self._rows(arch)
+            correct = 0.0
+            for images, labels, valid in self.batches:
+                correct += float(self._correct(images, labels, valid, widths, kernels))
+        return correct / self.num_examples
+
+    def accuracies(self, archs, recalibrate: bool | None = None) -> list[float]:
+        return [self.accuracy(arch, recalibrate) for arch in archs]

@@ -1,0 +1,179 @@
+"""Super-network training: sampling balance, the step, resume, NaN, multi-worker."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+from training_helpers import tiny_data, tiny_spec
+
+from netadapt_tf import checkpoint
+from netadapt_tf.sampling import OrderedDropoutSampler, SamplingConfig, width_counts
+from netadapt_tf.training import (
+    NonFiniteLossError,
+    SupernetTrainer,
+    TrainConfig,
+    check_batch_size,
+)
+
+HERE = os.path.dirname(__file__)
+
+
+def test_every_width_gets_about_the_same_number_of_images():
+    spec = tiny_spec()
+    sampler = OrderedDropoutSampler(spec)
+    for step in range(3):
+        rows = sampler.sample(22, tf.constant([1, step], tf.int64))
+        widths = rows["widths"].numpy()
+        for j, layer in enumerate(spec.layers()):
+            counts = width_counts(widths[:, j], layer.widths)
+            assert counts.sum() == 22
+            assert counts.max() - counts.min() <= 1, (layer.name, counts)
+    # Layers are sampled independently, and each step draws anew.
+    a = sampler.sample(22, tf.constant([1, 0], tf.int64))["widths"].numpy()
+    b = sampler.sample(22, tf.constant([1, 1], tf.int64))["widths"].numpy()
+    assert not np.array_equal(a, b)
+    assert not np.array_equal(a[:, 1], a[:, 3])
+
+
+def test_sandwich_puts_the_full_and_smallest_first():
+    spec = tiny_spec()
+    rows = OrderedDropoutSampler(spec, SamplingConfig(sandwich=True)).sample(20, [0, 0])
+    widths = rows["widths"].numpy()
+    layers = list(spec.layers())
+    assert widths[0].tolist() == [layer.widths[-1] for layer in layers]
+    assert widths[1].tolist() == [layer.widths[0] for layer in layers]
+    for j, layer in enumerate(layers):
+        counts = width_counts(widths[2:, j], layer.widths)
+        assert counts.max() - counts.min() <= 1
+
+
+CONFIG = {
+    "epochs": 2,
+    "batch_size": 16,
+    "ema_decay": 0.0,
+    "monitor_archs": 1,
+    "max_eval_examples": 32,
+    "eval_batch_size": 32,
+    "checkpoint_every_steps": 2,
+}
+
+
+def _trainer(workdir, **overrides):
+    config = TrainConfig(**{**CONFIG, **overrides})
+    data = tiny_data(96)
+    return SupernetTrainer(tiny_spec(), data.take(64), data.skip(64), 64, config, str(workdir))
+
+
+@pytest.fixture(scope="module")
+def straight_run(tmp_path_factory):
+    tf.config.experimental.enable_op_determinism()
+    workdir = tmp_path_factory.mktemp("straight")
+    return workdir, _trainer(workdir).run()
+
+
+def test_training_writes_logs_checkpoints_and_the_supernet(straight_run):
+    workdir, result = straight_run
+    assert result.steps == 8
+    lines = (workdir / "train_log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+    assert set(json.loads(lines[-1])["held_out_accuracy"]) == {"full", "smallest", "random0"}
+    assert os.listdir(workdir / "tensorboard")
+    assert json.loads((workdir / "run.json").read_text())["spec_fingerprint"] == (
+        tiny_spec().fingerprint()
+    )
+    loaded = checkpoint.load_supernet(result.supernet_dir, tiny_spec())
+    assert loaded.spec == tiny_spec()
+
+
+def test_killed_mid_epoch_resumes_and_ends_like_an_uninterrupted_run(tmp_path, straight_run):
+    script = os.path.join(HERE, "workers", "train_until_killed.py")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([HERE, os.path.dirname(HERE)])}
+    killed = subprocess.run(
+        [sys.executable, script, str(tmp_path), "3"], env=env, capture_output=True, text=True
+    )
+    assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
+    saved = sorted(os.listdir(tmp_path / "checkpoints"))
+    assert any(name.startswith("ckpt-2.") for name in saved), saved
+    finished = subprocess.run(
+        [sys.executable, script, str(tmp_path), "0"], env=env, capture_output=True, text=True
+    )
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    assert "resumed from" in finished.stdout and "ckpt-2" in finished.stdout
+    assert json.loads(finished.stdout.strip().splitlines()[-1])["steps"] == 8
+    straight = checkpoint.load_supernet(straight_run[1].supernet_dir).get_weights()
+    resumed = checkpoint.load_supernet(tmp_path / "supernet").get_weights()
+    for x, y in zip(straight, resumed, strict=True):
+        np.testing.assert_allclose(x, y, atol=1e-5)
+
+
+def test_sandwich_and_in_place_distillation_train(tmp_path):
+    result = _trainer(tmp_path, epochs=1, steps_per_epoch=2, sandwich=True, distill=True).run()
+    assert result.steps == 2 and np.isfinite(result.images_per_second)
+
+
+def test_a_nan_loss_stops_the_run_with_a_clear_message(tmp_path):
+    trainer = _trainer(tmp_path, learning_rate=1e30, optimizer="sgd", momentum=0.0)
+    with pytest.raises(NonFiniteLossError, match=r"loss became nan at step \d+ \(epoch 0\)"):
+        trainer.run()
+
+
+def test_bad_settings_fail_before_training(tmp_path):
+    with pytest.raises(ValueError, match=r"train\.batch_size: 100 is larger than the 64 train"):
+        _trainer(tmp_path / "x", batch_size=100)
+    with pytest.raises(ValueError, match=r"train\.optimizer: 'lion' is not one of"):
+        TrainConfig(optimizer="lion")
+    _trainer(tmp_path / "y")
+    with pytest.raises(ValueError, match=r"holds a run with other settings \(differing: \['train'"):
+        _trainer(tmp_path / "y", batch_size=8)
+
+
+def test_batch_size_must_divide_among_replicas():
+    assert check_batch_size(16, 2) == 8
+    with pytest.raises(ValueError, match=r"train\.batch_size: 15 does not divide among 2 replicas"):
+        check_batch_size(15, 2)
+
+
+@pytest.mark.slow
+def test_two_workers_end_with_identical_weights(tmp_path):
+    script = os.path.join(HERE, "workers", "multi_worker_train.py")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([HERE, os.path.dirname(HERE)])}
+    ports = _free_ports(2)
+    procs = []
+    for index in range(2):
+        cluster = {"cluster": {"worker": [f"localhost:{p}" for p in ports]}}
+        tf_config = json.dumps({**cluster, "task": {"type": "worker", "index": index}})
+        procs.append(
+            subprocess.Popen(
+                [sys.executable, script, str(tmp_path / "run"), str(tmp_path / f"w{index}.npz")],
+                env={**env, "TF_CONFIG": tf_config},
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            )
+        )
+    for proc in procs:
+        _, err = proc.communicate(timeout=600)
+        assert proc.returncode == 0, err[-3000:]
+    a = np.load(tmp_path / "w0.npz")
+    b = np.load(tmp_path / "w1.npz")
+    assert len(a.files) > 10
+    for key in a.files:
+        np.testing.assert_array_equal(a[key], b[key], err_msg=key)
+    assert int(a["__steps__"]) == 4
+
+
+def _free_ports(count):
+    import socket
+
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("localhost", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports

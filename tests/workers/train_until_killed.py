@@ -1,0 +1,29 @@
+"""Trains the tiny super-network, checkpointing every 2 steps; SIGKILLs itself after
+step argv[2] (0: never), as a crash would."""
+
+import json
+import os
+import signal
+import sys
+
+import tensorflow as tf
+from test_training import CONFIG
+from training_helpers import tiny_data, tiny_spec
+
+from netadapt_tf.training import SupernetTrainer, TrainConfig
+
+tf.config.experimental.enable_op_determinism()
+
+workdir, kill_at = sys.argv[1], int(sys.argv[2])
+
+
+def on_step(step):
+    if kill_at and step == kill_at:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+config = TrainConfig(**CONFIG)
+data = tiny_data(96)
+trainer = SupernetTrainer(tiny_spec(), data.take(64), data.skip(64), 64, config, workdir)
+result = trainer.run(on_step=on_step)
+print(json.dumps({"steps": result.steps}))
