@@ -107,12 +107,16 @@ class SuperkernelDepthwiseConv2D(keras.layers.Layer):
     def call(self, x, kernel_size=None):
         if len(self.kernel_sizes) == 1 or kernel_size is None:
             return self._conv(x, self.kernel_size)
+        # Each example is convolved once, with its own size: the batch is split by kernel
+        # size and stitched back, which costs less than every size on every example.
         kernel_size = tf.cast(kernel_size, tf.int32)
-        out = 0.0
-        for k in self.kernel_sizes:
-            chosen = tf.cast(tf.equal(kernel_size, k), x.dtype)[:, None, None, None]
-            out += chosen * self._conv(x, k)
-        return out
+        index = tf.zeros_like(kernel_size)
+        for i, k in enumerate(self.kernel_sizes):
+            index += i * tf.cast(tf.equal(kernel_size, k), tf.int32)
+        positions = tf.dynamic_partition(tf.range(tf.shape(x)[0]), index, len(self.kernel_sizes))
+        parts = tf.dynamic_partition(x, index, len(self.kernel_sizes))
+        outs = [self._conv(part, k) for part, k in zip(parts, self.kernel_sizes, strict=True)]
+        return tf.dynamic_stitch(positions, outs)
 
     def get_config(self):
         return {

@@ -1,0 +1,108 @@
+"""Presets for super-network training (tools/train_supernet.py): configs as code.
+
+`paper_imagenet`: the paper's latency-guided setting (Sec. 4.1.1): its initial network at
+224x224 on ImageNet, 10K training images held out, batch 1024, RMSProp 0.064 decayed by
+0.963 every 3 epochs, l2 1e-5, dropout 0.2, EMA 0.9998. `fashion_mnist_demo`: the same
+design at width 0.25 on 32x32 Fashion-MNIST, sized for a 2-core CPU. `test`: synthetic data,
+seconds. Flags override fields; the resolved config is written into the work directory.
+"""
+
+import dataclasses
+
+from netadapt_tf import builders
+from netadapt_tf.data import DataConfig
+from netadapt_tf.spec import NetworkSpec
+from netadapt_tf.training import TrainConfig
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+    name: str
+    input_size: int
+    num_classes: int
+    width_multiplier: float = 1.0
+    num_widths: int = 9
+    channel_bypass: bool = True
+    dropout: float = 0.2
+
+    def build(self) -> NetworkSpec:
+        return builders.build(
+            self.name,
+            input_size=self.input_size,
+            num_classes=self.num_classes,
+            width_multiplier=self.width_multiplier,
+            num_widths=self.num_widths,
+            channel_bypass=self.channel_bypass,
+            dropout=self.dropout,
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class SupernetConfig:
+    model: ModelConfig
+    data: DataConfig
+    train: TrainConfig
+    strategy: str = "mirrored"
+
+    def to_json(self) -> dict:
+        return {
+            "model": dataclasses.asdict(self.model),
+            "data": self.data.to_json(),
+            "train": dataclasses.asdict(self.train),
+            "strategy": self.strategy,
+        }
+
+
+def paper_imagenet() -> SupernetConfig:
+    return SupernetConfig(
+        model=ModelConfig("netadaptv2_mobilenet_v3", 224, 1000),
+        data=DataConfig(name="imagenet2012", image_size=224, channels=3, batch_size=1024),
+        train=TrainConfig(epochs=150, batch_size=1024),
+    )
+
+
+def fashion_mnist_demo() -> SupernetConfig:
+    return SupernetConfig(
+        model=ModelConfig("netadaptv2_mobilenet_v3", 32, 10, width_multiplier=0.25, dropout=0.0),
+        data=DataConfig(
+            name="fashion_mnist", image_size=32, channels=3, batch_size=128, held_out=5000
+        ),
+        train=TrainConfig(
+            epochs=3,
+            batch_size=128,
+            learning_rate=0.5,
+            optimizer="adam",
+            lr_decay=0.7,
+            lr_decay_epochs=1.0,
+            ema_decay=0.0,
+            weight_decay=1e-5,
+            max_eval_examples=2000,
+        ),
+    )
+
+
+def test() -> SupernetConfig:
+    return SupernetConfig(
+        model=ModelConfig("mobilenet_v1", 16, 4, width_multiplier=0.25, dropout=0.0),
+        data=DataConfig(
+            name="synthetic",
+            image_size=16,
+            channels=3,
+            batch_size=16,
+            held_out=32,
+            synthetic_examples=128,
+            synthetic_classes=4,
+        ),
+        train=TrainConfig(
+            epochs=1, batch_size=16, ema_decay=0.0, max_eval_examples=32, eval_batch_size=32
+        ),
+    )
+
+
+PRESETS = {"paper_imagenet": paper_imagenet, "fashion_mnist_demo": fashion_mnist_demo, "test": test}
+
+
+def get_config(preset: str) -> SupernetConfig:
+    if preset not in PRESETS:
+        raise ValueError(f"preset: {preset!r} is not one of {sorted(PRESETS)}")
+    return PRESETS[preset]()

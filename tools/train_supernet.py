@@ -1,0 +1,129 @@
+"""Trains a NetAdaptV2 super-network with ordered dropout.
+
+Example:
+  python tools/train_supernet.py --preset=fashion_mnist_demo --workdir=workdir/supernet
+  python tools/train_supernet.py --preset=paper_imagenet --data_dir=/data/tfds \
+      --strategy=multi_worker --workdir=gs://bucket/run1
+
+Presets live in netadapt_tf/configs/supernet.py; flags override their fields. The run
+resumes from the work directory's last checkpoint when started again with the same settings.
+"""
+
+import dataclasses
+import json
+import os
+
+from absl import app, flags
+
+from netadapt_tf import data, distribute
+from netadapt_tf.configs import supernet as presets
+from netadapt_tf.training import SupernetTrainer
+
+_PRESET = flags.DEFINE_enum("preset", "fashion_mnist_demo", sorted(presets.PRESETS), "Preset.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Work directory (checkpoints, logs, result).")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Reuse a work directory of other settings.")
+_STRATEGY = flags.DEFINE_enum("strategy", None, distribute.STRATEGIES, "tf.distribute strategy.")
+_TPU = flags.DEFINE_string("tpu", "", "TPU name or address for --strategy=tpu.")
+# Model overrides.
+_MODEL = flags.DEFINE_string("model", None, "Builder name (overrides the preset).")
+_WIDTH = flags.DEFINE_float("width_multiplier", None, "Width multiplier.")
+_INPUT_SIZE = flags.DEFINE_integer("input_size", None, "Input size in pixels.")
+_BYPASS = flags.DEFINE_bool("channel_bypass", None, "Channel-level bypass connections.")
+# Data overrides.
+_DATASET = flags.DEFINE_string("dataset", None, "Dataset name (see netadapt_tf/data).")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "Where the dataset's files are.")
+_HELD_OUT = flags.DEFINE_integer("held_out", None, "Training images kept out for the search.")
+# Training overrides.
+_EPOCHS = flags.DEFINE_integer("epochs", None, "Epochs.", lower_bound=1)
+_STEPS = flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch.", lower_bound=1)
+_BATCH = flags.DEFINE_integer("batch_size", None, "Global batch size.", lower_bound=1)
+_LR = flags.DEFINE_float("learning_rate", None, "Learning rate per 1024 images.")
+_SANDWICH = flags.DEFINE_bool("sandwich", None, "Always train the full and smallest nets.")
+_DISTILL = flags.DEFINE_bool("distill", None, "In-place distillation from the full network.")
+_SEED = flags.DEFINE_integer("seed", None, "Seed of initialization and sampling.")
+_CKPT_STEPS = flags.DEFINE_integer("checkpoint_every_steps", None, "0: once per epoch.")
+
+flags.mark_flag_as_required("workdir")
+
+
+def _overrides(holders: dict) -> dict:
+    return {field: h.value for field, h in holders.items() if h.value is not None}
+
+
+def resolve_config() -> presets.SupernetConfig:
+    """The preset with the flags' overrides applied."""
+    config = presets.get_config(_PRESET.value)
+    model = dataclasses.replace(
+        config.model,
+        **_overrides(
+            {
+                "name": _MODEL,
+                "width_multiplier": _WIDTH,
+                "input_size": _INPUT_SIZE,
+                "channel_bypass": _BYPASS,
+            }
+        ),
+    )
+    train = dataclasses.replace(
+        config.train,
+        **_overrides(
+            {
+                "epochs": _EPOCHS,
+                "steps_per_epoch": _STEPS,
+                "batch_size": _BATCH,
+                "learning_rate": _LR,
+                "sandwich": _SANDWICH,
+                "distill": _DISTILL,
+                "seed": _SEED,
+                "checkpoint_every_steps": _CKPT_STEPS,
+            }
+        ),
+    )
+    data_config = dataclasses.replace(
+        config.data,
+        image_size=model.input_size,
+        batch_size=train.batch_size,
+        **_overrides({"name": _DATASET, "data_dir": _DATA_DIR, "held_out": _HELD_OUT}),
+    )
+    strategy = _STRATEGY.value or config.strategy
+    return presets.SupernetConfig(model, data_config, train, strategy)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    config = resolve_config()
+    spec = config.model.build()
+    datasets = data.load(config.data)  # dataset errors come before any training
+    if datasets.num_classes != spec.num_classes:
+        raise app.UsageError(
+            f"--dataset {config.data.name} has {datasets.num_classes} classes but the model "
+            f"was built for {spec.num_classes}"
+        )
+    strategy = distribute.make_strategy(config.strategy, _TPU.value)
+    os.makedirs(_WORKDIR.value, exist_ok=True)
+    data.record_split(_WORKDIR.value, datasets.split)
+    trainer = SupernetTrainer(
+        spec,
+        datasets.train_for_epoch,
+        datasets.held_out,
+        datasets.num_train,
+        config.train,
+        _WORKDIR.value,
+        strategy,
+        data_record={"config": config.data.to_json(), "split": datasets.split.to_json()},
+        overwrite=_OVERWRITE.value,
+    )
+    result = trainer.run()
+    summary = {
+        "supernet": result.supernet_dir,
+        "steps": result.steps,
+        "seconds": round(result.seconds, 1),
+        "images_per_second": round(result.images_per_second, 1),
+        "held_out_accuracy": result.monitor,
+    }
+    print(json.dumps(summary, indent=1))
+
+
+if __name__ == "__main__":
+    app.run(main)
