@@ -162,7 +162,12 @@ def load_arch(path: str, spec: NetworkSpec | None = None) -> Arch:
             data = json.load(f)
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: malformed JSON ({e})") from None
-    arch = Arch.from_json(data)
-    if spec is not None:
-        validate_arch(spec, arch)
+    except OSError as e:
+        raise ValueError(f"{path}: cannot read the arch file ({e.strerror or e})") from None
+    try:
+        arch = Arch.from_json(data)
+        if spec is not None:
+            validate_arch(spec, arch)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
     return arch

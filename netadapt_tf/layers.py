@@ -168,6 +168,75 @@ class SqueezeExcite(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class MaskedBatchNormalization(keras.layers.Layer):
+    """Batch normalization whose training statistics of channel i come only from the examples
+    whose sub-network has channel i (i < width[b]).
+
+    Plain BN would average the zeros of the examples that dropped a channel into its
+    statistics, so a channel's scale would depend on how many images of the batch happen to
+    keep it. Statistics are summed across replicas (synchronized BN), so every replica and
+    worker keeps the same moving averages. In inference it is ordinary BN, which is what the
+    exporter writes.
+    """
+
+    def __init__(self, momentum=0.99, epsilon=1e-3, **kwargs):
+        super().__init__(**kwargs)
+        self.momentum = float(momentum)
+        self.epsilon = float(epsilon)
+
+    def build(self, input_shape):
+        shape = (int(input_shape[-1]),)
+        self.gamma = self.add_weight(name="gamma", shape=shape, initializer="ones")
+        self.beta = self.add_weight(name="beta", shape=shape, initializer="zeros")
+        stat = {"trainable": False, "aggregation": "only_first_replica"}
+        self.moving_mean = self.add_weight(
+            name="moving_mean", shape=shape, initializer="zeros", **stat
+        )
+        self.moving_variance = self.add_weight(
+            name="moving_variance", shape=shape, initializer="ones", **stat
+        )
+
+    def _batch_moments(self, x, width):
+        channels = x.shape[-1]
+        if width is None:
+            weight = tf.ones_like(x)
+        else:
+            mask = channel_math.ordered_mask(tf.cast(width, tf.int32), channels, x.dtype)
+            weight = tf.broadcast_to(_broadcast(mask, x), tf.shape(x))
+        axes = list(range(len(x.shape) - 1))
+        sums = [
+            tf.reduce_sum(weight * x, axes),
+            tf.reduce_sum(weight * tf.square(x), axes),
+            tf.reduce_sum(weight, axes),
+        ]
+        ctx = tf.distribute.get_replica_context()
+        if ctx is not None and ctx.num_replicas_in_sync > 1:
+            sums = ctx.all_reduce(tf.distribute.ReduceOp.SUM, sums)
+        total, squares, count = sums
+        seen = count > 0
+        count = tf.maximum(count, 1.0)
+        mean = total / count
+        variance = tf.maximum(squares / count - tf.square(mean), 0.0)
+        return mean, variance, seen
+
+    def call(self, x, width=None, training=None):
+        if training:
+            mean, variance, seen = self._batch_moments(x, width)
+            keep = self.momentum
+            new_mean = self.moving_mean * keep + mean * (1 - keep)
+            new_var = self.moving_variance * keep + variance * (1 - keep)
+            self.moving_mean.assign(tf.where(seen, new_mean, self.moving_mean))
+            self.moving_variance.assign(tf.where(seen, new_var, self.moving_variance))
+        else:
+            mean, variance = self.moving_mean, self.moving_variance
+        inv = self.gamma * tf.math.rsqrt(variance + self.epsilon)
+        return x * inv + (self.beta - mean * inv)
+
+    def get_config(self):
+        return {**super().get_config(), "momentum": self.momentum, "epsilon": self.epsilon}
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class ChannelSlice(keras.layers.Layer):
     """x[..., start:stop]: how exported models pick bypassed channels."""
 

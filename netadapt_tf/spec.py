@@ -188,6 +188,9 @@ class BlockSpec:
             "se": "se",
             "projection": "projection",
         }
+        for field in ("depthwise", "projection"):
+            if getattr(self, field) is None:
+                raise ValueError(f"{self.name}.{field}: a block needs a {field} layer")
         for field, kind in expected.items():
             layer = getattr(self, field)
             if layer is None:
@@ -290,18 +293,26 @@ class NetworkSpec:
                 raise ValueError(f"{path}: expected an object, got {nd!r}")
             nd = dict(nd)
             node_type = nd.pop("type", "layer")
-            if node_type == "pool":
-                nodes.append(PoolSpec(**nd))
-            elif node_type == "block":
-                parts = {}
-                for field in ("expansion", "depthwise", "se", "projection"):
-                    value = nd.pop(field, None)
-                    parts[field] = None if value is None else LayerSpec.from_json(value, path)
-                nodes.append(BlockSpec(**nd, **parts))
-            elif node_type == "layer":
-                nodes.append(LayerSpec.from_json(nd, path))
-            else:
-                raise ValueError(f"{path}.type: {node_type!r} is not 'layer', 'block' or 'pool'")
+            try:
+                if node_type == "pool":
+                    nodes.append(PoolSpec(**nd))
+                elif node_type == "block":
+                    parts = {}
+                    for field in ("expansion", "depthwise", "se", "projection"):
+                        value = nd.pop(field, None)
+                        parts[field] = None if value is None else LayerSpec.from_json(value, path)
+                    nodes.append(BlockSpec(**nd, **parts))
+                elif node_type == "layer":
+                    nodes.append(LayerSpec.from_json(nd, path))
+                else:
+                    raise ValueError(
+                        f"{path}.type: {node_type!r} is not 'layer', 'block' or 'pool'"
+                    )
+            except TypeError as e:
+                raise ValueError(f"{path}: {e}") from None
+        for key, kind in (("name", str), ("input_size", int)):
+            if not isinstance(d.get(key), kind) or isinstance(d.get(key), bool):
+                raise ValueError(f"network spec.{key}: {d.get(key)!r} is not a {kind.__name__}")
         return cls(
             name=d["name"],
             input_size=d["input_size"],

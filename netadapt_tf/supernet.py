@@ -18,6 +18,7 @@ from netadapt_tf.arch import Arch, full_arch, validate_arch
 from netadapt_tf.layers import (
     PACKAGE,
     ChannelBypass,
+    MaskedBatchNormalization,
     OrderedDropout,
     SqueezeExcite,
     SuperkernelDepthwiseConv2D,
@@ -74,8 +75,7 @@ class SuperLayer(keras.layers.Layer):
                 name="conv",
             )
         if spec.batch_norm:
-            # Synchronized: batch statistics (hence moving averages) agree across replicas.
-            self.bn = keras.layers.BatchNormalization(synchronized=True, name="bn")
+            self.bn = MaskedBatchNormalization(name="bn")
         self.act = keras.layers.Activation(spec.activation, name="act")
         if spec.bypass_limit > 0:
             self.merge = ChannelBypass(spec.bypass_limit, spec.strides, name="bypass")
@@ -96,7 +96,7 @@ class SuperLayer(keras.layers.Layer):
         else:
             y = self.conv(x)
         if self.bn is not None:
-            y = self.bn(y, training=training)
+            y = self.bn(y, width, training=training)
         y = self.act(y)
         if isinstance(self.merge, ChannelBypass):
             y = channel_math.pad_channels(y, self.out_channels)

@@ -49,11 +49,14 @@ def test_recalibration_uses_the_subnetworks_own_statistics_and_restores(supernet
     before = stem.bn.moving_mean.numpy().copy()
     images = np.stack([x for x, _ in train.as_numpy_iterator()])
     conv = np.asarray(stem.conv(images))
-    with evaluator.recalibrated(random_arch(spec, np.random.default_rng(1))):
-        np.testing.assert_allclose(stem.bn.moving_mean.numpy(), conv.mean((0, 1, 2)), atol=1e-4)
-        np.testing.assert_allclose(
-            stem.bn.moving_variance.numpy(), conv.var((0, 1, 2)), rtol=1e-3, atol=1e-5
-        )
+    arch = random_arch(spec, np.random.default_rng(1)).with_layer("stem", width=6)
+    with evaluator.recalibrated(arch):
+        # The stem's first 6 channels get the sub-network's statistics; the others, which
+        # this sub-network lacks, are left at the reset value.
+        mean, var = stem.bn.moving_mean.numpy(), stem.bn.moving_variance.numpy()
+        np.testing.assert_allclose(mean[:6], conv.mean((0, 1, 2))[:6], atol=1e-4)
+        np.testing.assert_allclose(var[:6], conv.var((0, 1, 2))[:6], rtol=1e-3, atol=1e-5)
+        np.testing.assert_array_equal(mean[6:], 0)
     np.testing.assert_array_equal(stem.bn.moving_mean.numpy(), before)
     a = evaluator.accuracy(full_arch(spec), recalibrate=True)
     b = evaluator.accuracy(full_arch(spec), recalibrate=True)

@@ -8,6 +8,7 @@ import tensorflow as tf
 from netadapt_tf.layers import (
     ChannelBypass,
     ChannelSlice,
+    MaskedBatchNormalization,
     OrderedDropout,
     SqueezeExcite,
     SuperkernelDepthwiseConv2D,
@@ -118,3 +119,31 @@ def test_channel_slice(rng):
     np.testing.assert_array_equal(y, x[..., 2:5])
     assert layer.compute_output_shape((None, 3, 3, 6)) == (None, 3, 3, 3)
     _roundtrip(layer)
+
+
+def test_masked_batch_norm_takes_statistics_from_examples_that_keep_the_channel(rng):
+    x = rng.normal(loc=2.0, size=(4, 3, 3, 3)).astype("float32")
+    layer = MaskedBatchNormalization(momentum=0.0)
+    width = tf.constant([3, 1, 1, 0])
+    y = np.asarray(layer(x, width, training=True))
+    mean = layer.moving_mean.numpy()
+    np.testing.assert_allclose(mean[0], x[:3, ..., 0].mean(), atol=1e-5)  # 3 examples keep it
+    np.testing.assert_allclose(mean[2], x[0, ..., 2].mean(), atol=1e-5)  # only example 0
+    var = layer.moving_variance.numpy()
+    np.testing.assert_allclose(var[1], x[0, ..., 1].var(), rtol=1e-4)
+    np.testing.assert_allclose(
+        y[0, ..., 2], (x[0, ..., 2] - mean[2]) / np.sqrt(var[2] + 1e-3), atol=1e-4
+    )
+    # A channel no example keeps leaves its moving statistics alone.
+    layer(x, tf.constant([1, 1, 1, 1]), training=True)
+    np.testing.assert_allclose(layer.moving_mean.numpy()[2], mean[2])
+    # Inference is ordinary batch normalization with the moving statistics.
+    eager = _eager_and_traced(layer, x)
+    keras_bn = keras.layers.BatchNormalization(epsilon=1e-3)
+    keras_bn.build(x.shape)
+    keras_bn.set_weights(
+        [w.numpy() for w in (layer.gamma, layer.beta, layer.moving_mean, layer.moving_variance)]
+    )
+    np.testing.assert_allclose(eager, np.asarray(keras_bn(x)), atol=1e-5)
+    clone = _roundtrip(layer)
+    assert clone.momentum == 0.0

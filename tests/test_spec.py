@@ -137,6 +137,18 @@ def test_malformed_spec_json_fields():
         NetworkSpec.from_json(spec)
     with pytest.raises(ValueError, match="format None is not 'netadapt_tf.network_spec/1'"):
         NetworkSpec.from_json({"name": "x"})
+    spec = small_spec("mobilenet_v2").to_json()
+    del spec["nodes"][1]["depthwise"]
+    with pytest.raises(ValueError, match=r"block1\.depthwise: a block needs a depthwise layer"):
+        NetworkSpec.from_json(spec)
+    spec = small_spec("mobilenet_v2").to_json()
+    spec["nodes"][-2]["size"] = 3
+    with pytest.raises(ValueError, match=r"nodes\[\d+\]: .*unexpected keyword argument 'size'"):
+        NetworkSpec.from_json(spec)
+    spec = small_spec("mobilenet_v2").to_json()
+    spec["input_size"] = "32"
+    with pytest.raises(ValueError, match=r"network spec\.input_size: '32' is not a int"):
+        NetworkSpec.from_json(spec)
 
 
 def test_arch_json_round_trip_and_sampling(tmp_path):
@@ -173,6 +185,8 @@ def test_malformed_arch_files(tmp_path):
     path.write_text("{not json")
     with pytest.raises(ValueError, match=r"a\.json: malformed JSON"):
         load_arch(str(path))
+    with pytest.raises(ValueError, match=r"missing\.json: cannot read the arch file"):
+        load_arch(str(tmp_path / "missing.json"))
     path.write_text(json.dumps({"format": "netadapt_tf.arch/1", "space": "x", "fingerprint": "y"}))
     with pytest.raises(ValueError, match="arch: missing field 'layers'"):
         load_arch(str(path))
