@@ -29,6 +29,7 @@ _SUBNETS = flags.DEFINE_integer("subnets", 8, "Sub-networks trained stand-alone.
 _EPOCHS = flags.DEFINE_integer("epochs", 3, "Epochs, for the super-network and each subnet.")
 _TRAIN = flags.DEFINE_integer("train_examples", 20000, "Training images used (budget).")
 _BATCH = flags.DEFINE_integer("batch_size", 128, "Batch size.")
+_LR = flags.DEFINE_float("learning_rate", 0.024, "Adam learning rate per 1024 images.")
 _RECAL = flags.DEFINE_integer("recalibration_batches", 8, "BN recalibration batches.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Fashion-MNIST IDX files.")
 _WORKDIR = flags.DEFINE_string("workdir", "/tmp/netadapt_rank_correlation", "Work dir.")
@@ -91,7 +92,7 @@ def main(argv):
         epochs=_EPOCHS.value,
         batch_size=_BATCH.value,
         optimizer="adam",
-        learning_rate=0.5,
+        learning_rate=_LR.value,
         lr_decay=0.7,
         lr_decay_epochs=1.0,
         ema_decay=0.0,
@@ -128,7 +129,7 @@ def main(argv):
         model.compile(
             keras.optimizers.Adam(
                 keras.optimizers.schedules.ExponentialDecay(
-                    0.5 * _BATCH.value / 1024, n // _BATCH.value, 0.7, staircase=True
+                    _LR.value * _BATCH.value / 1024, n // _BATCH.value, 0.7, staircase=True
                 )
             ),
             keras.losses.SparseCategoricalCrossentropy(from_logits=True),

@@ -12,6 +12,7 @@ import dataclasses
 import json
 import math
 import os
+import shutil
 import time
 
 import keras
@@ -143,7 +144,8 @@ def check_batch_size(batch_size: int, replicas: int) -> int:
 
 
 def check_run_record(workdir: str, record: dict, overwrite: bool) -> None:
-    """Refuses a work directory made with other settings (epochs may grow on a resume)."""
+    """Refuses a work directory made with other settings (epochs may grow on a resume);
+    with `overwrite`, removes what the old run left so the new one starts afresh."""
     path = os.path.join(workdir, "run.json")
     if os.path.exists(path) and not overwrite:
         with open(path) as f:
@@ -165,6 +167,13 @@ def check_run_record(workdir: str, record: dict, overwrite: bool) -> None:
                 f"workdir: {workdir} holds a run with other settings (differing: {changed}); "
                 "use another work directory or --overwrite"
             )
+    if overwrite:  # a fresh start: nothing of the old run may be resumed or mixed in
+        for name in ("checkpoints", "tensorboard", "supernet", "train_log.jsonl"):
+            target = os.path.join(workdir, name)
+            if os.path.isdir(target):
+                shutil.rmtree(target)
+            elif os.path.exists(target):
+                os.remove(target)
     os.makedirs(workdir, exist_ok=True)
     _write_json(path, record)
 

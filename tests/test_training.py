@@ -130,6 +130,12 @@ def test_bad_settings_fail_before_training(tmp_path):
     _trainer(tmp_path / "y")
     with pytest.raises(ValueError, match=r"holds a run with other settings \(differing: \['train'"):
         _trainer(tmp_path / "y", batch_size=8)
+    (tmp_path / "y" / "checkpoints").mkdir()
+    (tmp_path / "y" / "checkpoints" / "ckpt-1.index").write_text("old")
+    data = tiny_data(96)
+    config = TrainConfig(**{**CONFIG, "batch_size": 8})
+    SupernetTrainer(tiny_spec(), data, data, 64, config, str(tmp_path / "y"), overwrite=True)
+    assert not (tmp_path / "y" / "checkpoints" / "ckpt-1.index").exists()
 
 
 def test_batch_size_must_divide_among_replicas():

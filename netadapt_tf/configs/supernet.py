@@ -70,7 +70,7 @@ def fashion_mnist_demo() -> SupernetConfig:
         train=TrainConfig(
             epochs=3,
             batch_size=128,
-            learning_rate=0.5,
+            learning_rate=0.008,
             optimizer="adam",
             lr_decay=0.7,
             lr_decay_epochs=1.0,
