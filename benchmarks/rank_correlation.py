@@ -23,13 +23,13 @@ from netadapt_tf.export import export_subnetwork
 from netadapt_tf.supernet import build_supernet
 from netadapt_tf.training import SupernetTrainer, TrainConfig
 
-_MODEL = flags.DEFINE_string("model", "mobilenet_v1", "Builder.")
+_MODEL = flags.DEFINE_string("model", "netadaptv2_mobilenet_v3", "Builder.")
 _WIDTH = flags.DEFINE_float("width_multiplier", 0.25, "Width multiplier.")
 _SUBNETS = flags.DEFINE_integer("subnets", 8, "Sub-networks trained stand-alone.")
 _EPOCHS = flags.DEFINE_integer("epochs", 3, "Epochs, for the super-network and each subnet.")
-_TRAIN = flags.DEFINE_integer("train_examples", 20000, "Training images used (budget).")
+_TRAIN = flags.DEFINE_integer("train_examples", 8000, "Training images used (budget).")
 _BATCH = flags.DEFINE_integer("batch_size", 128, "Batch size.")
-_LR = flags.DEFINE_float("learning_rate", 0.024, "Adam learning rate per 1024 images.")
+_LR = flags.DEFINE_float("learning_rate", 0.008, "Adam learning rate per 1024 images.")
 _RECAL = flags.DEFINE_integer("recalibration_batches", 8, "BN recalibration batches.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Fashion-MNIST IDX files.")
 _WORKDIR = flags.DEFINE_string("workdir", "/tmp/netadapt_rank_correlation", "Work dir.")
@@ -108,6 +108,7 @@ def main(argv):
         f"{_WORKDIR.value}/supernet",
         overwrite=True,
         log=lambda *a: None,
+        progress=False,
     )
     supernet_result = trainer.run()
     supernet_seconds = time.perf_counter() - start

@@ -197,8 +197,10 @@ class SupernetTrainer:
         data_record: dict | None = None,
         overwrite: bool = False,
         log=print,
+        progress: bool = True,
     ):
         self.spec, self.config, self.workdir = spec, config, workdir
+        self.progress = progress
         self.strategy = strategy or tf.distribute.MirroredStrategy()
         self.log = log if distribute.is_chief(self.strategy) else (lambda *a, **k: None)
         replicas = self.strategy.num_replicas_in_sync
@@ -322,7 +324,9 @@ class SupernetTrainer:
         monitor, start, images_seen = {}, time.perf_counter(), 0
         while step < total_steps:
             epoch, skip = divmod(step, self.steps_per_epoch)
-            bar = keras.utils.Progbar(self.steps_per_epoch, verbose=1 if chief else 0)
+            bar = keras.utils.Progbar(
+                self.steps_per_epoch, verbose=1 if chief and self.progress else 0
+            )
             bar.update(skip)
             loss_sum = hits_sum = 0.0
             for batch in self._epoch_data(epoch, skip):
