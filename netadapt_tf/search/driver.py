@@ -1,0 +1,350 @@
+"""A resumable search in a work directory: the MCD optimizer with its record on disk.
+
+Files (formats in docs/search.md):
+  search.json           the resolved settings, the spec, metric and accuracy fingerprints
+  history.jsonl         line 1: the initial arch and its numbers; then one line per
+                        iteration with every sample (arch, accuracy, resource, status)
+  samples.jsonl         the samples finished so far in the unfinished iteration
+  trajectory.json       the best arch of each iteration, starting with the initial arch
+  discovered_arch.json  the discovered arch (at the end)
+  summary.json          the outcome and where the files are (at the end)
+  progress.png, tensorboard/   progress (progress.py)
+
+Every line is appended and fsynced before the search goes on. Rerunning in the same
+directory with the same settings resumes: the state is rebuilt from history.jsonl (a torn
+last line is dropped) and the samples of samples.jsonl are reused, so at most the sample
+being made when the process died is made again. Since sample j of iteration i depends only
+on (seed, i, j) and the previous best, a resumed search writes the same history and finds the
+same arch as an uninterrupted one (given deterministic accuracy and resource callables).
+Other settings are refused unless `overwrite`, which starts afresh; `max_iterations` may
+change, to extend a search that stopped there.
+"""
+
+import json
+import pathlib
+import shutil
+import time
+from collections.abc import Callable, Mapping
+
+from netadapt_tf.arch import Arch, save_arch, validate_arch
+from netadapt_tf.search import journal
+from netadapt_tf.search.mcd import (
+    MCDConfig,
+    MCDOptimizer,
+    Recorder,
+    SearchResult,
+    SearchState,
+)
+from netadapt_tf.search.progress import PLOT_FILE, TENSORBOARD_DIR, Progress
+from netadapt_tf.search.records import InitialRecord, IterationRecord, SampleRecord
+from netadapt_tf.spec import NetworkSpec
+
+FORMAT = "netadapt_tf.search/1"
+TRAJECTORY_FORMAT = "netadapt_tf.search_trajectory/1"
+SETTINGS_FILE = "search.json"
+HISTORY_FILE = "history.jsonl"
+PENDING_FILE = "samples.jsonl"
+TRAJECTORY_FILE = "trajectory.json"
+DISCOVERED_FILE = "discovered_arch.json"
+SUMMARY_FILE = "summary.json"
+OUTPUTS = (HISTORY_FILE, PENDING_FILE, TRAJECTORY_FILE, DISCOVERED_FILE, SUMMARY_FILE, PLOT_FILE)
+# Settings that may differ on a resume; "resolved" holds measured numbers, not settings.
+MAY_CHANGE = (("config", "max_iterations"), ("resolved",))
+
+
+def _jsonable(data: Mapping, what: str) -> dict:
+    try:
+        return json.loads(json.dumps(dict(data), sort_keys=True))
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{what}: not JSON-able ({error})") from None
+
+
+def fingerprint_of(resource, fingerprint: Mapping | None) -> dict:
+    """The given fingerprint, or the metric's own `fingerprint()`."""
+    if fingerprint is not None:
+        return _jsonable(fingerprint, "resource_fingerprint")
+    method = getattr(resource, "fingerprint", None)
+    if callable(method):
+        return _jsonable(method(), "resource.fingerprint()")
+    raise ValueError(
+        "resource_fingerprint: missing; pass a dict that says what the resource callable "
+        "measures and how (or a metric with a fingerprint() method), so a work directory "
+        "is never resumed with another metric"
+    )
+
+
+def _comparable(record: dict) -> dict:
+    record = json.loads(json.dumps(record))
+    for path in MAY_CHANGE:
+        holder = record
+        for key in path[:-1]:
+            holder = holder.get(key, {})
+        holder.pop(path[-1], None)
+    return record
+
+
+def _differences(old: dict, new: dict) -> list[str]:
+    """'config.seed (0 vs 1)' for config fields, the key for everything else."""
+    found = []
+    for key in sorted(set(old) | set(new)):
+        a, b = old.get(key), new.get(key)
+        if a == b:
+            continue
+        if key == "config" and isinstance(a, dict) and isinstance(b, dict):
+            found += [
+                f"config.{k} ({a.get(k)!r} vs {b.get(k)!r})"
+                for k in sorted(set(a) | set(b))
+                if a.get(k) != b.get(k)
+            ]
+        else:
+            found.append(key)
+    return found
+
+
+class _FileRecorder(Recorder):
+    """Appends the optimizer's records to the journals, then reports and calls the hooks."""
+
+    def __init__(self, driver: "SearchDriver", progress: Progress, on_sample, on_iteration):
+        self.driver, self.progress = driver, progress
+        self.on_sample, self.on_iteration = on_sample, on_iteration
+
+    def sample(self, record: SampleRecord) -> None:
+        journal.append_line(self.driver.path(PENDING_FILE), record.to_json())
+        self.progress.sample_done(record)
+        if self.on_sample is not None:
+            self.on_sample(record)
+
+    def iteration(self, record: IterationRecord, state: SearchState) -> None:
+        journal.append_line(self.driver.path(HISTORY_FILE), record.to_json())
+        journal.clear(self.driver.path(PENDING_FILE))
+        self.driver.write_trajectory(state)
+        self.progress.iteration_done(record, state)
+        if self.on_iteration is not None:
+            self.on_iteration(record)
+
+
+class SearchDriver:
+    """Runs (or resumes) an MCD search of `spec` in `workdir`.
+
+    `resource_fingerprint` says what `resource` measures (defaults to its `fingerprint()`),
+    `accuracy_fingerprint` what `accuracy` judges with (checkpoint, data split, settings);
+    both go into search.json, so a directory is never resumed with other callables.
+    """
+
+    def __init__(
+        self,
+        spec: NetworkSpec,
+        config: MCDConfig,
+        accuracy: Callable[[Arch], float],
+        resource: Callable[[Arch], float],
+        workdir,
+        *,
+        resource_fingerprint: Mapping | None = None,
+        accuracy_fingerprint: Mapping | None = None,
+        initial_arch: Arch | None = None,
+        overwrite: bool = False,
+        log=print,
+        tensorboard: bool = True,
+        plot: bool = True,
+        resource_unit: str | None = None,
+    ):
+        self.spec, self.config = spec, config
+        self.optimizer = MCDOptimizer(spec, config, accuracy, resource)
+        if initial_arch is not None:
+            validate_arch(spec, initial_arch)
+        self.initial_arch, self.overwrite, self.log = initial_arch, overwrite, log
+        self.workdir = pathlib.Path(workdir)
+        self.tensorboard, self.plot, self.resource_unit = tensorboard, plot, resource_unit
+        self.settings = {
+            "format": FORMAT,
+            "config": config.to_json(),
+            "samples_per_iteration": self.optimizer.samples_per_iteration,
+            "layers_per_sample": self.optimizer.layers_per_sample,
+            "spec_name": spec.name,
+            "spec_fingerprint": spec.fingerprint(),
+            "units": [u.to_json() for u in self.optimizer.units],
+            "initial_arch": None if initial_arch is None else initial_arch.to_json(),
+            "resource": fingerprint_of(resource, resource_fingerprint),
+            "accuracy": _jsonable(accuracy_fingerprint or {}, "accuracy_fingerprint"),
+        }
+
+    def path(self, name: str) -> pathlib.Path:
+        return self.workdir / name
+
+    # -- the work directory ---------------------------------------------------------------
+
+    def check_workdir(self) -> bool:
+        """Raises unless the directory is new, holds this search, or `overwrite`.
+        Returns whether it holds this search (to resume)."""
+        settings = self.path(SETTINGS_FILE)
+        if self.overwrite:
+            return False
+        if settings.exists():
+            old = journal.read_json(settings)
+            if _comparable(old) != _comparable(self.settings):
+                changed = _differences(_comparable(old), _comparable(self.settings))
+                raise ValueError(
+                    f"workdir: {self.workdir} holds a search with other settings (differing, "
+                    f"recorded vs now: {', '.join(changed)}); use another work directory or "
+                    "--overwrite to start afresh"
+                )
+            return True
+        leftovers = [name for name in OUTPUTS if self.path(name).exists()]
+        if leftovers:
+            raise ValueError(
+                f"workdir: {self.workdir} holds search files {leftovers} but no "
+                f"{SETTINGS_FILE}, so they cannot be checked; use another work directory or "
+                "--overwrite"
+            )
+        return False
+
+    def _reset(self) -> None:
+        for name in (*OUTPUTS, SETTINGS_FILE):
+            self.path(name).unlink(missing_ok=True)
+        shutil.rmtree(self.path(TENSORBOARD_DIR), ignore_errors=True)
+
+    def load_state(self) -> SearchState | None:
+        """The search so far from history.jsonl and samples.jsonl (None before the start)."""
+        lines = journal.read_journal(self.path(HISTORY_FILE))
+        if not lines:
+            return None
+        where = self.path(HISTORY_FILE)
+        if lines[0].get("kind") != "initial":
+            raise ValueError(f"{where}:1: expected the 'initial' record, got {lines[0]!r:.80}")
+        initial = InitialRecord.from_json(lines[0])
+        iterations = []
+        for number, line in enumerate(lines[1:], start=2):
+            if line.get("kind") != "iteration" or line.get("iteration") != len(iterations):
+                raise ValueError(
+                    f"{where}:{number}: expected iteration {len(iterations)}, got "
+                    f"{line.get('kind')!r} {line.get('iteration')!r}"
+                )
+            iterations.append(IterationRecord.from_json(line))
+        samples = [SampleRecord.from_json(d) for d in journal.read_journal(self.path(PENDING_FILE))]
+        pending = {
+            s.index: s
+            for s in samples
+            if s.iteration == len(iterations) and s.index < self.optimizer.samples_per_iteration
+        }
+        return SearchState(initial, tuple(iterations), pending)
+
+    def write_trajectory(self, state: SearchState) -> None:
+        points = [
+            {
+                "iteration": None,
+                "target": None,
+                "accuracy": state.initial.accuracy,
+                "resource": state.initial.resource,
+                "arch": state.initial.arch.to_json(),
+            }
+        ]
+        points += [
+            {
+                "iteration": it.iteration,
+                "target": it.target,
+                "accuracy": it.best.accuracy,
+                "resource": it.best.resource,
+                "arch": it.best.arch.to_json(),
+            }
+            for it in state.iterations
+        ]
+        journal.write_json(
+            self.path(TRAJECTORY_FILE),
+            {"format": TRAJECTORY_FORMAT, "unit": self.resource_unit, "points": points},
+        )
+
+    # -- the run --------------------------------------------------------------------------
+
+    def _start(self) -> SearchState:
+        """Measures the start, then (re)creates the work directory's record."""
+        initial = self.optimizer.start(self.initial_arch)
+        if self.overwrite:
+            self._reset()
+        self.workdir.mkdir(parents=True, exist_ok=True)
+        journal.clear(self.path(HISTORY_FILE))
+        journal.clear(self.path(PENDING_FILE))
+        resolved = {
+            "initial_resource": initial.resource,
+            "smallest_resource": initial.smallest_resource,
+            "final_target": initial.final_target,
+        }
+        journal.write_json(self.path(SETTINGS_FILE), {**self.settings, "resolved": resolved})
+        journal.append_line(self.path(HISTORY_FILE), initial.to_json())
+        return SearchState(initial)
+
+    def run(
+        self,
+        on_sample: Callable[[SampleRecord], None] | None = None,
+        on_iteration: Callable[[IterationRecord], None] | None = None,
+    ) -> SearchResult:
+        """Searches (or resumes) to the end; on_sample / on_iteration are called after each
+        record is on disk (progress hooks, tests)."""
+        started = time.perf_counter()
+        resume = self.check_workdir()
+        state = self.load_state() if resume else None
+        if state is None:
+            state = self._start()
+            optimizer = self.optimizer
+            self.log(
+                f"search: starting in {self.workdir}: initial resource "
+                f"{state.initial.resource:.6g}, final target {state.initial.final_target:.6g}, "
+                f"{len(optimizer.units)} search units, J={optimizer.samples_per_iteration}, "
+                f"L={optimizer.layers_per_sample}, sampler {self.config.sampler}"
+            )
+        else:
+            self.log(
+                f"search: resuming in {self.workdir} at iteration {len(state.iterations)} "
+                f"({len(state.pending)} of its samples already made)"
+            )
+        self.write_trajectory(state)
+        progress = Progress(
+            self.workdir,
+            self.optimizer,
+            self.log,
+            tensorboard=self.tensorboard,
+            plot=self.plot,
+            unit=self.resource_unit,
+        )
+        recorder = _FileRecorder(self, progress, on_sample, on_iteration)
+        result = self.optimizer.run(state=state, recorder=recorder)
+        if self.plot:
+            progress.draw(result.state)
+        save_arch(result.arch, str(self.path(DISCOVERED_FILE)))
+        journal.write_json(self.path(SUMMARY_FILE), self.summary(result, started))
+        return result
+
+    def read_summary(self) -> dict:
+        """summary.json of the finished search."""
+        return journal.read_json(self.path(SUMMARY_FILE))
+
+    def summary(self, result: SearchResult, started: float) -> dict:
+        state, initial = result.state, result.state.initial
+        samples = [s for it in state.iterations for s in it.samples]
+        files = {
+            "settings": SETTINGS_FILE,
+            "history": HISTORY_FILE,
+            "trajectory": TRAJECTORY_FILE,
+            "discovered_arch": DISCOVERED_FILE,
+            "plot": PLOT_FILE if self.plot else None,
+            "tensorboard": TENSORBOARD_DIR if self.tensorboard else None,
+        }
+        return {
+            "workdir": str(self.workdir.resolve()),
+            "stop_reason": result.stop_reason,
+            "target_met": state.target_met,
+            "final_target": initial.final_target,
+            "unit": self.resource_unit,
+            "iterations": len(state.iterations),
+            "initial": {"accuracy": initial.accuracy, "resource": initial.resource},
+            "discovered": {
+                "accuracy": state.best_accuracy,
+                "resource": state.best_resource,
+                "fraction_of_initial": state.best_resource / initial.resource,
+            },
+            "samples": {
+                status: sum(s.status == status for s in samples)
+                for status in ("ok", "failed", "infeasible")
+            },
+            "seconds_this_run": round(time.perf_counter() - started, 3),
+            "files": {k: None if v is None else str(self.path(v)) for k, v in files.items()},
+        }

@@ -1,0 +1,154 @@
+"""The accuracy a search maximizes: top-1 on the held-out split, from a trained super-network.
+
+`held_out_accuracy(checkpoint_dir, ...)` loads the checkpoint and the data, checks that they
+belong together, and returns the judging callable with the fingerprint search.json records.
+The data config defaults to the one recorded by the trainer (run.json in the checkpoint's
+work directory: the directory holding the checkpoint, or the checkpoint itself); when that
+directory records a held-out split, the search must use the same split
+(netadapt_tf.data.check_split), so it never judges samples on images the super-network
+was trained on.
+"""
+
+import dataclasses
+import hashlib
+import json
+import pathlib
+
+from netadapt_tf import checkpoint, data
+from netadapt_tf.arch import Arch
+from netadapt_tf.data.held_out import SPLIT_FILE
+from netadapt_tf.spec import NetworkSpec
+
+RUN_FILE = "run.json"
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class EvalSettings:
+    """How samples are judged: batch size, at most `max_examples` held-out examples (None:
+    all) and `recalibration_batches` training batches of BN recalibration per sample."""
+
+    batch_size: int = 256
+    max_examples: int | None = None
+    recalibration_batches: int = 0
+
+    def __post_init__(self):
+        if self.batch_size < 1:
+            raise ValueError(f"EvalSettings.batch_size: {self.batch_size} must be >= 1")
+        if self.max_examples is not None and self.max_examples < 1:
+            raise ValueError(f"EvalSettings.max_examples: {self.max_examples} must be >= 1")
+        if self.recalibration_batches < 0:
+            raise ValueError(
+                f"EvalSettings.recalibration_batches: {self.recalibration_batches} must be >= 0"
+            )
+
+
+@dataclasses.dataclass(frozen=True)
+class HeldOutAccuracy:
+    """accuracy(arch) -> top-1 on the held-out examples, with its record."""
+
+    spec: NetworkSpec
+    judge: object  # SubnetEvaluator
+    fingerprint: dict
+    num_examples: int
+
+    def __call__(self, arch: Arch) -> float:
+        return self.judge.accuracy(arch)
+
+
+def trainer_workdir(checkpoint_dir) -> pathlib.Path | None:
+    """The directory holding the trainer's records (run.json, held_out_split.json) of the
+    checkpoint: the checkpoint directory itself or its parent (the trainer writes the
+    super-network to WORKDIR/supernet)."""
+    directory = pathlib.Path(checkpoint_dir)
+    for candidate in (directory, directory.parent):
+        if (candidate / RUN_FILE).exists() or (candidate / SPLIT_FILE).exists():
+            return candidate
+    return None
+
+
+def data_config(checkpoint_dir, spec: NetworkSpec, batch_size: int, overrides: dict):
+    """The DataConfig to judge on: the trainer's recorded one with `overrides` (name,
+    data_dir, held_out, ...) applied, at the super-network's input size."""
+    recorded = {}
+    workdir = trainer_workdir(checkpoint_dir)
+    if workdir is not None and (workdir / RUN_FILE).exists():
+        run = json.loads((workdir / RUN_FILE).read_text())
+        recorded = dict(run.get("data", {}).get("config", {}))
+    if not recorded and "name" not in overrides:
+        raise ValueError(
+            f"dataset: {checkpoint_dir} has no trainer record ({RUN_FILE}) to take the data "
+            "config from; pass --dataset (and --data_dir, --held_out)"
+        )
+    fields = {
+        **recorded,
+        "batch_size": batch_size,
+        **{k: v for k, v in overrides.items() if v is not None},
+        "image_size": spec.input_size,
+        "channels": spec.input_channels,
+    }
+    return data.DataConfig(**fields)
+
+
+def _sha256(path: pathlib.Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def held_out_accuracy(
+    checkpoint_dir, settings: EvalSettings, data_overrides: dict | None = None
+) -> HeldOutAccuracy:
+    """Loads the super-network and the held-out data, checking that they belong together
+    (classes, held-out split) before any weight is loaded."""
+    from netadapt_tf.evaluation import SubnetEvaluator
+
+    spec = checkpoint.read_spec(checkpoint_dir)
+    config = data_config(checkpoint_dir, spec, settings.batch_size, data_overrides or {})
+    datasets = data.load(config)
+    if datasets.task != "classification":
+        raise ValueError(
+            f"dataset: {config.name} is a {datasets.task} task; the held-out judge computes "
+            "top-1 accuracy of classifiers only"
+        )
+    if datasets.num_classes != spec.num_classes:
+        raise ValueError(
+            f"dataset: {config.name} has {datasets.num_classes} classes but the super-network "
+            f"in {checkpoint_dir} classifies {spec.num_classes}; use the dataset it was "
+            "trained on"
+        )
+    if datasets.num_held_out == 0:
+        raise ValueError(
+            f"dataset: held_out is {config.held_out!r}, so there are no held-out examples to "
+            "judge samples on"
+        )
+    workdir = trainer_workdir(checkpoint_dir)
+    if workdir is not None and (workdir / SPLIT_FILE).exists():
+        data.check_split(workdir, datasets.split)
+    supernet = checkpoint.load_supernet(checkpoint_dir, spec)
+    judge = SubnetEvaluator(
+        supernet,
+        datasets.held_out,
+        settings.batch_size,
+        settings.max_examples,
+        recalibration_data=datasets.train_for_epoch(0) if settings.recalibration_batches else None,
+        recalibration_batches=settings.recalibration_batches,
+    )
+    if len(judge.recal_batches) < settings.recalibration_batches:
+        raise ValueError(
+            f"recalibration_batches: {settings.recalibration_batches} batches of "
+            f"{settings.batch_size} training images asked for, but the training set gives "
+            f"{len(judge.recal_batches)} full batches ({datasets.num_train} images); lower "
+            "--recalibration_batches or --eval_batch_size"
+        )
+    recorded_data = {k: v for k, v in config.to_json().items() if k != "data_dir"}
+    fingerprint = {
+        "judge": "held_out_top1",
+        "spec": spec.fingerprint(),
+        "weights_sha256": _sha256(pathlib.Path(checkpoint_dir) / checkpoint.WEIGHTS_FILE),
+        "data": recorded_data,
+        "split": datasets.split.to_json(),
+        "settings": dataclasses.asdict(settings),
+    }
+    return HeldOutAccuracy(spec, judge, fingerprint, judge.num_examples)

@@ -1,0 +1,179 @@
+"""The search driver's work directory: its files, kill -9 and resume, refused settings,
+failed samples on record, torn journal lines.
+
+Run as a program (`python tests/test_search_driver.py WORKDIR SAMPLES ITERATIONS`) it runs
+the test search and kills itself with SIGKILL after that many samples or iterations.
+"""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+
+import pytest
+from test_mcd import SPEC, accuracy, resource, small_config
+
+from netadapt_tf import builders
+from netadapt_tf.arch import full_arch, load_arch
+from netadapt_tf.search import SearchDriver, journal
+
+RESOURCE = {"metric": "macs", "counter": "netadapt_tf.macs/1", "spec": SPEC.fingerprint()}
+FILES = ("history.jsonl", "trajectory.json", "discovered_arch.json")
+
+
+def make_driver(workdir, config=None, judge=accuracy, spec=SPEC, **options):
+    settings = dict(
+        resource_fingerprint=RESOURCE,
+        accuracy_fingerprint={"judge": "synthetic/1"},
+        log=lambda line: None,
+        plot=False,
+        tensorboard=False,
+    )
+    return SearchDriver(
+        spec, config or small_config(), judge, resource, workdir, **{**settings, **options}
+    )
+
+
+def _lines(path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def _run_killed(workdir, samples: int = 0, iterations: int = 0) -> None:
+    env = {**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"}
+    done = subprocess.run(
+        [sys.executable, __file__, str(workdir), str(samples), str(iterations)],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
+    assert done.returncode == -signal.SIGKILL, done.stderr[-3000:]
+
+
+def test_kill_9_and_resume_give_the_history_of_an_uninterrupted_run(tmp_path):
+    whole = tmp_path / "whole"
+    expected = make_driver(whole).run()
+    assert len(expected.iterations) == 5
+    cut = tmp_path / "cut"
+    _run_killed(cut, samples=6)  # iteration 0 and 2 of the 4 samples of iteration 1
+    assert len(_lines(cut / "history.jsonl")) == 2
+    assert [s["index"] for s in _lines(cut / "samples.jsonl")] == [0, 1]
+    _run_killed(cut, iterations=1)  # resumes, finishes iteration 1, dies right after
+    assert len(_lines(cut / "history.jsonl")) == 3
+    with open(cut / "history.jsonl", "a") as f:  # what a kill during a write leaves
+        f.write('{"kind": "iteration", "iteration": 2, "sam')
+    logged = []
+    resumed = make_driver(cut, log=logged.append).run()
+    assert logged[0].startswith(f"search: resuming in {cut} at iteration 2 (0 of its samples")
+    assert resumed.arch == expected.arch
+    for name in FILES:
+        assert (cut / name).read_bytes() == (whole / name).read_bytes(), name
+
+
+def test_the_work_directory_holds_settings_history_trajectory_and_result(tmp_path):
+    logged = []
+    result = make_driver(tmp_path, log=logged.append, plot=True, tensorboard=True).run()
+    settings = json.loads((tmp_path / "search.json").read_text())
+    assert settings["spec_fingerprint"] == SPEC.fingerprint()
+    assert settings["resource"] == RESOURCE
+    assert settings["config"]["samples_per_iteration"] == 4
+    assert settings["resolved"]["final_target"] == 0.5 * settings["resolved"]["initial_resource"]
+    assert len(settings["units"]) == 27
+    history = _lines(tmp_path / "history.jsonl")
+    assert history[0]["kind"] == "initial" and history[0]["arch"] == full_arch(SPEC).to_json()
+    assert [h["iteration"] for h in history[1:]] == list(range(len(result.iterations)))
+    for line in history[1:]:
+        assert len(line["samples"]) == 4
+        chosen = line["samples"][line["chosen"]]
+        assert chosen["status"] == "ok" and chosen["accuracy"] == line["best"]["accuracy"]
+        assert all(s["arch"]["format"] == "netadapt_tf.arch/1" for s in line["samples"])
+    trajectory = json.loads((tmp_path / "trajectory.json").read_text())["points"]
+    assert trajectory[0]["iteration"] is None and trajectory[0]["arch"] == history[0]["arch"]
+    assert len(trajectory) == len(result.iterations) + 1
+    assert load_arch(str(tmp_path / "discovered_arch.json"), SPEC) == result.arch
+    assert trajectory[-1]["arch"] == result.arch.to_json()
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["stop_reason"] == "target met" and summary["target_met"]
+    assert summary["files"]["discovered_arch"] == str(tmp_path / "discovered_arch.json")
+    assert (tmp_path / "progress.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert any(p.name.startswith("events.") for p in (tmp_path / "tensorboard").iterdir())
+    assert logged[1].startswith("iteration 0: target 242570, best accuracy")
+    assert "samples 4/4 (0 failed, 0 infeasible)" in logged[1] and "ETA" in logged[1]
+    assert logged[-1].endswith("final target met")
+
+
+def test_a_directory_of_other_settings_is_refused_unless_overwrite(tmp_path):
+    make_driver(tmp_path, small_config(max_iterations=1)).run()
+    first = _lines(tmp_path / "history.jsonl")
+    with pytest.raises(ValueError, match=r"recorded vs now: config.seed \(3 vs 4\)\); use another"):
+        make_driver(tmp_path, small_config(max_iterations=1, seed=4)).run()
+    with pytest.raises(
+        ValueError, match=r"other settings \(differing, recorded vs now: resource\)"
+    ):
+        make_driver(tmp_path, small_config(max_iterations=1), resource_fingerprint={"m": 2}).run()
+    other = builders.build("mobilenet_v1", input_size=16, num_classes=4, width_multiplier=0.5)
+    with pytest.raises(ValueError, match=r"recorded vs now: spec_fingerprint"):
+        make_driver(tmp_path, small_config(max_iterations=1), spec=other).run()
+    # max_iterations may grow: the search goes on where it stopped.
+    make_driver(tmp_path, small_config(max_iterations=2)).run()
+    assert _lines(tmp_path / "history.jsonl")[:2] == first and len(first) == 2
+    assert len(_lines(tmp_path / "history.jsonl")) == 3
+    make_driver(tmp_path, small_config(max_iterations=1, seed=4), overwrite=True).run()
+    assert json.loads((tmp_path / "search.json").read_text())["config"]["seed"] == 4
+    assert len(_lines(tmp_path / "history.jsonl")) == 2
+    stray = tmp_path / "stray"
+    stray.mkdir()
+    (stray / "history.jsonl").write_text("{}\n")
+    with pytest.raises(ValueError, match=r"holds search files \['history.jsonl'\] but no search"):
+        make_driver(stray).run()
+
+
+def test_failed_samples_are_on_record_and_never_chosen(tmp_path):
+    full = full_arch(SPEC).as_dict()
+
+    def judge(arch):
+        if arch.choice("block13/pointwise") != full["block13/pointwise"]:
+            raise RuntimeError("out of memory")
+        return accuracy(arch)
+
+    config = small_config(max_iterations=3, samples_per_iteration=6, layers_per_sample=6)
+    make_driver(tmp_path, config, judge=judge).run()
+    samples = [s for line in _lines(tmp_path / "history.jsonl")[1:] for s in line["samples"]]
+    failed = [s for s in samples if s["status"] == "failed"]
+    assert failed
+    assert {(s["error"], s["attempts"], s["accuracy"]) for s in failed} == {
+        ("RuntimeError: out of memory", 2, None)
+    }
+    for line in _lines(tmp_path / "history.jsonl")[1:]:
+        assert line["samples"][line["chosen"]]["status"] == "ok"
+
+
+def test_a_torn_last_journal_line_is_dropped_and_a_damaged_middle_line_refused(tmp_path):
+    path = tmp_path / "journal.jsonl"
+    journal.append_line(path, {"a": 1})
+    journal.append_line(path, {"a": 2})
+    with open(path, "a") as f:
+        f.write('{"a": 3')
+    assert journal.read_journal(path) == [{"a": 1}, {"a": 2}]
+    assert path.read_text() == '{"a":1}\n{"a":2}\n'  # truncated: the next append is clean
+    path.write_text('{"a":1}\nnot json\n{"a":2}\n')
+    with pytest.raises(ValueError, match=r"journal.jsonl:2: damaged line"):
+        journal.read_journal(path)
+
+
+if __name__ == "__main__":
+    workdir, kill_after_samples, kill_after_iterations = sys.argv[1], *map(int, sys.argv[2:4])
+    counts = {"samples": 0, "iterations": 0}
+
+    def _count(kind: str, limit: int):
+        def hook(_record):
+            counts[kind] += 1
+            if counts[kind] == limit:
+                os.kill(os.getpid(), signal.SIGKILL)
+
+        return hook
+
+    make_driver(workdir).run(
+        on_sample=_count("samples", kill_after_samples),
+        on_iteration=_count("iterations", kill_after_iterations),
+    )

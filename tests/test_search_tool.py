@@ -1,0 +1,118 @@
+"""tools/search.py on an untrained tiny super-network and synthetic data, and the checks that
+refuse a checkpoint, dataset or metric that does not fit before any search starts."""
+
+import json
+import os
+import pathlib
+import subprocess
+import sys
+
+import pytest
+
+from netadapt_tf import builders, data
+from netadapt_tf.arch import full_arch, load_arch
+from netadapt_tf.checkpoint import save_supernet
+from netadapt_tf.search.held_out_accuracy import EvalSettings, held_out_accuracy
+from netadapt_tf.search.resources import make_resource
+from netadapt_tf.supernet import build_supernet
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
+TOOL = REPO / "tools" / "search.py"
+SPEC = builders.build("mobilenet_v1", input_size=16, num_classes=4, width_multiplier=0.25)
+DATA = data.DataConfig(
+    name="synthetic",
+    image_size=16,
+    channels=3,
+    batch_size=16,
+    held_out=32,
+    synthetic_examples=128,
+    synthetic_classes=4,
+)
+SMALL_SEARCH = [
+    "--samples_per_iteration=4",
+    "--layers_per_sample=3",
+    "--initial_reduction=0.2",
+    "--decay=0.8",
+]
+
+
+def _run(*args) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    return subprocess.run(
+        [sys.executable, str(TOOL), *args], capture_output=True, text=True, env=env, cwd=REPO
+    )
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory) -> pathlib.Path:
+    """A trainer's work directory, as tools/train_supernet.py leaves it (weights untrained):
+    supernet/ (the checkpoint), run.json (with the data config) and held_out_split.json."""
+    root = tmp_path_factory.mktemp("train")
+    save_supernet(build_supernet(SPEC), root / "supernet")
+    split = data.load(DATA).split
+    data.write_split(root, split)
+    record = {"data": {"config": DATA.to_json(), "split": split.to_json()}}
+    (root / "run.json").write_text(json.dumps(record))
+    return root
+
+
+@pytest.mark.slow
+def test_searches_a_checkpoint_and_refuses_other_settings_in_its_workdir(trained, tmp_path):
+    workdir = tmp_path / "search"
+    flags = [f"--supernet_checkpoint={trained / 'supernet'}", f"--workdir={workdir}"]
+    done = _run(*flags, *SMALL_SEARCH)
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert done.stdout.startswith("search: starting in ")
+    summary = json.loads(done.stdout[done.stdout.index("\n{") :])
+    assert summary["stop_reason"] == "target met" and summary["unit"] == "MACs"
+    assert summary["discovered"]["fraction_of_initial"] <= 0.5
+    arch = load_arch(summary["files"]["discovered_arch"], SPEC)
+    points = json.loads(pathlib.Path(summary["files"]["trajectory"]).read_text())["points"]
+    assert points[-1]["arch"] == arch.to_json() and len(points) == summary["iterations"] + 1
+    settings = json.loads((workdir / "search.json").read_text())
+    assert settings["accuracy"]["split"] == data.read_split(trained).to_json()
+    assert settings["resource"]["metric"] == "macs"
+    history = (workdir / "history.jsonl").read_bytes()
+    other = _run(*flags, *SMALL_SEARCH, "--seed=1")
+    assert other.returncode == 1
+    assert "holds a search with other settings (differing, recorded vs now: config.seed " in (
+        other.stderr
+    )
+    assert (workdir / "history.jsonl").read_bytes() == history
+
+
+def test_conflicting_target_flags_fail_at_parsing(trained, tmp_path):
+    done = _run(
+        f"--supernet_checkpoint={trained / 'supernet'}",
+        f"--workdir={tmp_path}",
+        "--target=1000",
+        "--target_fraction=0.5",
+    )
+    assert done.returncode != 0
+    assert "--target and --target_fraction exclude each other" in done.stderr
+    assert not (tmp_path / "search.json").exists()
+
+
+def test_a_dataset_that_does_not_fit_the_checkpoint_is_refused(trained, tmp_path):
+    checkpoint = trained / "supernet"
+    settings = EvalSettings(batch_size=16)
+    with pytest.raises(ValueError, match=r"has 10 classes but the super-network in .* classifie"):
+        held_out_accuracy(checkpoint, settings, {"synthetic_classes": 10})
+    with pytest.raises(ValueError, match=r"was made with a different held-out split: .*num_held"):
+        held_out_accuracy(checkpoint, settings, {"held_out": 16})
+    bare = tmp_path / "bare"  # a checkpoint without the trainer's records next to it
+    bare.mkdir()
+    (bare / "spec.json").write_text(json.dumps(SPEC.to_json()))
+    with pytest.raises(ValueError, match=r"has no trainer record \(run.json\) .* pass --dataset"):
+        held_out_accuracy(bare, settings)
+
+
+def test_unknown_or_incomplete_metrics_are_refused():
+    with pytest.raises(ValueError, match=r"metric: 'energy' is not one of \('macs', 'host_lat"):
+        make_resource("energy", SPEC)
+    with pytest.raises(ValueError, match=r"metric: 'table' needs a latency table file"):
+        make_resource("table", SPEC)
+    with pytest.raises(ValueError, match=r"latency table is only read by metric 'table'"):
+        make_resource("macs", SPEC, table_path="table.json")
+    macs = make_resource("macs", SPEC)
+    assert macs.unit == "MACs" and macs.measure(full_arch(SPEC)) == 285376.0

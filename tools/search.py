@@ -1,0 +1,159 @@
+"""Searches a trained super-network with the multi-layer coordinate descent optimizer.
+
+Example:
+  python tools/search.py --preset=demo --supernet_checkpoint=workdir/supernet/supernet \
+      --workdir=workdir/search
+  python tools/search.py --preset=paper_latency --supernet_checkpoint=run1/supernet \
+      --latency_table=table.json --target=51 --workdir=run1/search
+
+The checkpoint is a directory written by the trainer (spec.json and weights). The data
+config defaults to the one the trainer recorded next to it, and the held-out split must be
+the recorded one. Presets live in netadapt_tf/configs/search.py; flags override their
+fields. Rerun the same command to resume an interrupted search; a work directory made with
+other settings is refused unless --overwrite. See docs/search.md.
+"""
+
+import dataclasses
+import json
+import os
+import sys
+
+from absl import app, flags
+
+from netadapt_tf import checkpoint, cli_flags
+from netadapt_tf.configs import search as presets
+from netadapt_tf.search import mcd, resources
+from netadapt_tf.search.driver import SearchDriver
+from netadapt_tf.search.held_out_accuracy import held_out_accuracy
+
+_PRESET = flags.DEFINE_enum("preset", "demo", sorted(presets.PRESETS), "Search preset.")
+_CHECKPOINT = flags.DEFINE_string("supernet_checkpoint", None, "Super-network checkpoint dir.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Work directory of the search.")
+_OVERWRITE = flags.DEFINE_bool("overwrite", False, "Start afresh in a work directory in use.")
+_ARCH = cli_flags.define_arch_flag(False, "Arch JSON to start from (default: the full network).")
+# The resource.
+_METRIC = flags.DEFINE_enum("metric", None, list(resources.METRICS), "Resource to minimize.")
+_TABLE = flags.DEFINE_string("latency_table", None, "Latency lookup table for --metric=table.")
+_TARGET = flags.DEFINE_float("target", None, "Final target, in the metric's unit.")
+_FRACTION = flags.DEFINE_float("target_fraction", None, "Final target, a fraction of the start.")
+# The optimizer.
+_J = flags.DEFINE_integer("samples_per_iteration", None, "J: samples per iteration.")
+_L = flags.DEFINE_integer("layers_per_sample", None, "L: search units shrunk per sample.")
+_REDUCTION = flags.DEFINE_float("initial_reduction", None, "First reduction, fraction of start.")
+_DECAY = flags.DEFINE_float("decay", None, "Reduction decay per iteration.")
+_ITERATIONS = flags.DEFINE_integer("max_iterations", None, "Iterations at most.")
+_SEED = flags.DEFINE_integer("seed", None, "Seed of the samples.")
+_SAMPLER = flags.DEFINE_enum("sampler", None, list(mcd.SAMPLERS), "How samples are made.")
+_TIES = flags.DEFINE_bool("tie_residual_streams", None, "Shrink residual streams as one.")
+_ATTEMPTS = flags.DEFINE_integer("max_attempts", None, "Evaluation attempts per sample.")
+# The judge.
+_DATASET = flags.DEFINE_string("dataset", None, "Dataset (default: the trainer's).")
+_DATA_DIR = flags.DEFINE_string("data_dir", None, "Where the dataset's files are.")
+_HELD_OUT = flags.DEFINE_integer("held_out", None, "Held-out examples (default: the trainer's).")
+_HELD_OUT_SEED = flags.DEFINE_integer("held_out_seed", None, "Seed of the held-out split.")
+_EVAL_BATCH = flags.DEFINE_integer("eval_batch_size", None, "Batch size of the judge.")
+_MAX_EXAMPLES = flags.DEFINE_integer("max_eval_examples", None, "Held-out examples judged.")
+_RECAL = flags.DEFINE_integer("recalibration_batches", None, "BN recalibration batches.")
+
+flags.mark_flags_as_required(["supernet_checkpoint", "workdir"])
+flags.register_multi_flags_validator(
+    ["target", "target_fraction"],
+    lambda f: f["target"] is None or f["target_fraction"] is None,
+    message="--target and --target_fraction exclude each other",
+)
+flags.register_multi_flags_validator(
+    ["sampler", "samples_per_iteration", "layers_per_sample"],
+    lambda f: (
+        f["sampler"] != "single_layer"
+        or (f["samples_per_iteration"] is None and f["layers_per_sample"] is None)
+    ),
+    message="--sampler=single_layer makes one sample per search unit with L=1; it takes no "
+    "--samples_per_iteration or --layers_per_sample",
+)
+
+
+def _overrides(holders: dict) -> dict:
+    return {field: h.value for field, h in holders.items() if h.value is not None}
+
+
+def resolve_preset() -> presets.SearchPreset:
+    """The preset with the flags' overrides applied."""
+    preset = presets.get_config(_PRESET.value)
+    search = dataclasses.replace(
+        preset.search,
+        **_overrides(
+            {
+                "samples_per_iteration": _J,
+                "layers_per_sample": _L,
+                "initial_reduction": _REDUCTION,
+                "decay": _DECAY,
+                "max_iterations": _ITERATIONS,
+                "seed": _SEED,
+                "sampler": _SAMPLER,
+                "tie_residual_streams": _TIES,
+                "max_attempts": _ATTEMPTS,
+            }
+        ),
+    )
+    if _TARGET.value is not None:
+        search = dataclasses.replace(search, target=_TARGET.value, target_fraction=None)
+    if _FRACTION.value is not None:
+        search = dataclasses.replace(search, target=None, target_fraction=_FRACTION.value)
+    evaluation = dataclasses.replace(
+        preset.evaluation,
+        **_overrides(
+            {
+                "batch_size": _EVAL_BATCH,
+                "max_examples": _MAX_EXAMPLES,
+                "recalibration_batches": _RECAL,
+            }
+        ),
+    )
+    return presets.SearchPreset(search, _METRIC.value or preset.metric, evaluation)
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}; everything is a --flag")
+    try:
+        preset = resolve_preset()
+        spec = checkpoint.read_spec(_CHECKPOINT.value)
+        mcd.check_config(spec, preset.search)  # J, L and the target, before any data
+        initial = cli_flags.read_arch(_ARCH.value, spec) if _ARCH.value else None
+        resource = resources.make_resource(
+            preset.metric,
+            spec,
+            _TABLE.value,
+            cache_dir=os.path.join(_WORKDIR.value, "measurement_cache"),
+        )
+        data_overrides = _overrides(
+            {
+                "name": _DATASET,
+                "data_dir": _DATA_DIR,
+                "held_out": _HELD_OUT,
+                "held_out_seed": _HELD_OUT_SEED,
+            }
+        )
+        accuracy = held_out_accuracy(_CHECKPOINT.value, preset.evaluation, data_overrides)
+        driver = SearchDriver(
+            spec,
+            preset.search,
+            accuracy,
+            resource.measure,
+            _WORKDIR.value,
+            resource_fingerprint=resource.fingerprint,
+            accuracy_fingerprint=accuracy.fingerprint,
+            initial_arch=initial,
+            overwrite=_OVERWRITE.value,
+            resource_unit=resource.unit,
+        )
+        driver.run()
+    except (ValueError, mcd.SearchStalledError, mcd.StartFailedError) as error:
+        print(f"search: {error}", file=sys.stderr)
+        return 1
+    print(json.dumps(driver.read_summary(), indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)
