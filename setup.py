@@ -17,6 +17,7 @@ setuptools.setup(
         "ai-edge-litert>=2.3.0",
         "tensorboard>=2.21.0",
         "tensorflow-datasets>=4.9.10",
+        "matplotlib>=3.11.2",
     ],
     extras_require={
         "test": ["pytest>=8.0", "pytest-xdist>=3.6", "ruff>=0.6"],

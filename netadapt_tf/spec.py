@@ -9,6 +9,7 @@ The JSON format is documented in docs/architecture_format.md.
 """
 
 import dataclasses
+import functools
 import hashlib
 import json
 import math
@@ -324,6 +325,11 @@ class NetworkSpec:
 
     def fingerprint(self) -> str:
         """A short hash of the whole description: archs carry it to name their space."""
+        return self._fingerprint
+
+    @functools.cached_property
+    def _fingerprint(self) -> str:
+        # Computed once: the search checks archs against the spec thousands of times.
         text = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
