@@ -313,7 +313,9 @@ class NetworkSpec:
                 raise ValueError(f"{path}: {e}") from None
         for key, kind in (("name", str), ("input_size", int)):
             if not isinstance(d.get(key), kind) or isinstance(d.get(key), bool):
-                raise ValueError(f"network spec.{key}: {d.get(key)!r} is not a {kind.__name__}")
+                raise ValueError(
+                    f"network spec.{key}: {d.get(key)!r} is not of type {kind.__name__}"
+                )
         return cls(
             name=d["name"],
             input_size=d["input_size"],

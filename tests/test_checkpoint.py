@@ -89,8 +89,8 @@ def test_malformed_spec_file(tmp_path):
     ("change", "cause"),
     [
         ({"format": "something/else"}, "format 'something/else' is not"),
-        ({"name": None}, "KeyError: 'name'"),
-        ({"input_size": "32"}, "TypeError"),
+        ({"name": None}, "network spec.name: None is not of type str"),
+        ({"input_size": "32"}, "network spec.input_size: '32' is not of type int"),
     ],
 )
 def test_invalid_spec_file(spec, tmp_path, change, cause):

@@ -147,7 +147,7 @@ def test_malformed_spec_json_fields():
         NetworkSpec.from_json(spec)
     spec = small_spec("mobilenet_v2").to_json()
     spec["input_size"] = "32"
-    with pytest.raises(ValueError, match=r"network spec\.input_size: '32' is not a int"):
+    with pytest.raises(ValueError, match=r"network spec\.input_size: '32' is not of type int"):
         NetworkSpec.from_json(spec)
 
 
