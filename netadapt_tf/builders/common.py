@@ -24,6 +24,18 @@ def next_power_of_two(value: float) -> int:
     return 1 << max(0, math.ceil(math.log2(max(value, 1))))
 
 
+def builder_origin(name, width_multiplier, num_widths, channel_bypass, bypass_base, dropout):
+    """The `origin` a builder records: its name and options, enough to build it again."""
+    return (
+        ("builder", name),
+        ("width_multiplier", width_multiplier),
+        ("num_widths", num_widths),
+        ("channel_bypass", channel_bypass),
+        ("bypass_base", bypass_base),
+        ("dropout", dropout),
+    )
+
+
 def out_channels(layer: LayerSpec, in_channels: int) -> int:
     """Output channels of `layer` at full width: Z = max(min(C, T), filters)."""
     if layer.kind in ("depthwise", "se"):

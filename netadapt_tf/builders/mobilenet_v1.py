@@ -1,6 +1,6 @@
 """MobileNetV1 (Howard et al. 2017) as a super-network: the paper's ablation network."""
 
-from netadapt_tf.builders.common import LayerFactory, out_channels
+from netadapt_tf.builders.common import LayerFactory, builder_origin, out_channels
 from netadapt_tf.spec import NetworkSpec, PoolSpec
 
 # (pointwise filters, stride of the depthwise layer) of the 13 separable blocks.
@@ -51,12 +51,7 @@ def build(
         input_size=input_size,
         num_classes=num_classes,
         nodes=tuple(nodes),
-        origin=(
-            ("builder", "mobilenet_v1"),
-            ("width_multiplier", width_multiplier),
-            ("num_widths", num_widths),
-            ("channel_bypass", channel_bypass),
-            ("bypass_base", f.bypass_base),
-            ("dropout", dropout),
+        origin=builder_origin(
+            "mobilenet_v1", width_multiplier, num_widths, channel_bypass, f.bypass_base, dropout
         ),
     )

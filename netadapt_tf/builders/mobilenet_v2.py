@@ -1,6 +1,6 @@
 """MobileNetV2 (Sandler et al. 2018) as a super-network."""
 
-from netadapt_tf.builders.common import LayerFactory, make_divisible, out_channels
+from netadapt_tf.builders.common import LayerFactory, builder_origin, make_divisible, out_channels
 from netadapt_tf.spec import NetworkSpec, PoolSpec
 
 # (expansion ratio t, output channels c, repeats n, first stride s), Table 2 of the paper.
@@ -65,12 +65,7 @@ def build(
         input_size=input_size,
         num_classes=num_classes,
         nodes=tuple(nodes),
-        origin=(
-            ("builder", "mobilenet_v2"),
-            ("width_multiplier", width_multiplier),
-            ("num_widths", num_widths),
-            ("channel_bypass", channel_bypass),
-            ("bypass_base", f.bypass_base),
-            ("dropout", dropout),
+        origin=builder_origin(
+            "mobilenet_v2", width_multiplier, num_widths, channel_bypass, f.bypass_base, dropout
         ),
     )

@@ -12,6 +12,7 @@ infinity for depthwise layers, and T = half the width for the conv after the glo
 
 from netadapt_tf.builders.common import (
     LayerFactory,
+    builder_origin,
     make_divisible,
     next_power_of_two,
     out_channels,
@@ -53,17 +54,6 @@ def _large_rows(width_multiplier):
         rows.append((k, exp_ch, out_ch, squeeze if se else None, squeeze, act, stride))
         in_ch = out_ch
     return rows
-
-
-def _options(name, width_multiplier, num_widths, channel_bypass, base, dropout):
-    return (
-        ("builder", name),
-        ("width_multiplier", width_multiplier),
-        ("num_widths", num_widths),
-        ("channel_bypass", channel_bypass),
-        ("bypass_base", base),
-        ("dropout", dropout),
-    )
 
 
 def _assemble(f, rows, stem, last, pre_logits, head_limit, num_classes, dropout, all_exp):
@@ -128,7 +118,7 @@ def build_large(
         input_size=input_size,
         num_classes=num_classes,
         nodes=nodes,
-        origin=_options(
+        origin=builder_origin(
             "mobilenet_v3_large", width_multiplier, num_widths, channel_bypass, base, dropout
         ),
     )
@@ -161,7 +151,7 @@ def build_netadaptv2(
         input_size=input_size,
         num_classes=num_classes,
         nodes=nodes,
-        origin=_options(
+        origin=builder_origin(
             "netadaptv2_mobilenet_v3", width_multiplier, num_widths, channel_bypass, base, dropout
         ),
     )
