@@ -1,0 +1,220 @@
+"""How well the per-layer latency lookup table predicts measured whole-network latency.
+
+For each case, builds (or reuses: building resumes) the table of a super-network on the host
+backend (float32 TFLite, 1 thread), then measures random sub-networks of a seed the table's
+calibration does not use, and compares. Cases:
+  demo   netadaptv2_mobilenet_v3, width 0.25, 32x32 input, 10 classes
+  paper  netadaptv2_mobilenet_v3, width 1.0, 224x224 input, 1000 classes (the paper's
+         initial network)
+Each sub-network is exported and converted once (kept under --table_dir, so a rerun only
+times) and timed in `--rounds` rounds interleaved over all sub-networks; its measured latency
+is the median of the round medians. The table's calibration networks are timed in the same
+rounds and the table is re-calibrated on them (not on the test networks), so that the
+calibration sees the machine in the same state as the test; the figures with the calibration
+made at build time are reported too (`build_calibration`). Reported per
+case: the share of predictions within +-10% of the measurement, Spearman's rho, the mean and
+largest relative error, the repeatability of the measurement itself (the share of single
+rounds within +-10% of the median of the other rounds: the best any predictor can score
+against one measurement), and the cost of one prediction against one measurement (export,
+conversion and one timing round).
+
+  python benchmarks/latency_lut_accuracy.py [--json] [--quick] [--cases=demo,paper]
+      [--num_archs=50] [--rounds=7] [--table_dir=/tmp/netadapt_latency_tables]
+
+--quick: the demo case only, 12 sub-networks, a 2-point grid and 6 calibration networks.
+--json prints one object: per case `cases.<name>` and, at the top level, the figures of the
+paper case (the demo case when only it ran): `within_10pct`, `spearman`, `n`, `predict_ms`,
+`measure_ms`.
+"""
+
+import json
+import os
+import sys
+import time
+
+import numpy as np
+from absl import app, flags
+
+from netadapt_tf import builders, tflite
+from netadapt_tf.arch import random_arch
+from netadapt_tf.metrics import GridSettings, HostLatencyMetric, build_table
+from netadapt_tf.metrics.agreement import relative_errors, share_within, spearman
+from netadapt_tf.metrics.cached import arch_digest
+from netadapt_tf.metrics.lookup_table import calibration_set
+
+CASES = {
+    "demo": {"input_size": 32, "num_classes": 10, "width_multiplier": 0.25},
+    "paper": {"input_size": 224, "num_classes": 1000, "width_multiplier": 1.0},
+}
+
+_JSON = flags.DEFINE_bool("json", False, "Print one JSON object instead of text.")
+_QUICK = flags.DEFINE_bool("quick", False, "Demo case only, small grid, 12 sub-networks.")
+_CASES = flags.DEFINE_list("cases", ["demo", "paper"], f"Cases to run, of {sorted(CASES)}.")
+_NUM_ARCHS = flags.DEFINE_integer("num_archs", 50, "Random sub-networks per case.", lower_bound=2)
+_ROUNDS = flags.DEFINE_integer("rounds", 7, "Timing rounds per sub-network.", lower_bound=1)
+_SEED = flags.DEFINE_integer("seed", 2024, "Seed of the random sub-networks.")
+_TABLE_DIR = flags.DEFINE_string(
+    "table_dir", "/tmp/netadapt_latency_tables", "Where the tables are kept (and resumed)."
+)
+_MAX_X = flags.DEFINE_integer("max_x_points", 4, "Grid points along input channels.")
+_NUM_RUNS = flags.DEFINE_integer("num_runs", 50, "Timed invocations per measurement.")
+_CLOCK = flags.DEFINE_enum(
+    "clock", "thread_cpu", ["wall", "thread_cpu"], "Host clock (see metrics/host.py)."
+)
+
+
+def converted(host: HostLatencyMetric, archs, directory: str) -> tuple[list[bytes], float]:
+    """The TFLite model of each arch and the seconds one export and conversion took, kept in
+    `directory` so that a rerun only times them."""
+    os.makedirs(directory, exist_ok=True)
+    times_path = os.path.join(directory, "convert_seconds.json")
+    times = {}
+    if os.path.exists(times_path):
+        with open(times_path) as handle:
+            times = json.load(handle)
+    models = []
+    for arch in archs:
+        name = f"{arch_digest(arch)[:20]}_{host.converter.quantization}"
+        path = os.path.join(directory, f"{name}.tflite")
+        if name not in times or not os.path.exists(path):
+            start = time.perf_counter()
+            tflite.write_tflite(host.converter.tflite(arch), path)
+            times[name] = time.perf_counter() - start
+            with open(times_path, "w") as handle:
+                json.dump(times, handle)
+        with open(path, "rb") as handle:
+            models.append(handle.read())
+    names = [f"{arch_digest(arch)[:20]}_{host.converter.quantization}" for arch in archs]
+    return models, float(np.mean([times[n] for n in names]))
+
+
+def measure_archs(host: HostLatencyMetric, archs, rounds: int, directory: str) -> dict:
+    """Converts each arch once (or reads it), times it in `rounds` interleaved rounds."""
+    models, convert_s = converted(host, archs, directory)
+    per_round = []
+    timing_s = 0.0
+    for _ in range(rounds):
+        start = time.perf_counter()
+        per_round.append([host.measure_tflite(m).latency_ms for m in models])
+        timing_s += time.perf_counter() - start
+    per_round = np.array(per_round)
+    return {
+        "rounds": per_round,
+        "latency_ms": np.median(per_round, axis=0),
+        "measure_ms": 1000 * (convert_s + timing_s / rounds / len(archs)),
+        "convert_ms": 1000 * convert_s,
+    }
+
+
+def agreement(predicted: np.ndarray, latency: np.ndarray) -> dict:
+    errors = relative_errors(predicted, latency)
+    return {
+        "within_10pct": share_within(predicted, latency),
+        "spearman": spearman(predicted, latency),
+        "mean_abs_rel_error": float(np.mean(np.abs(errors))),
+        "max_abs_rel_error": float(np.max(np.abs(errors))),
+        "mean_rel_error": float(np.mean(errors)),
+    }
+
+
+def repeatability(rounds: np.ndarray) -> float | None:
+    """Mean share of single rounds within +-10% of the median of the other rounds."""
+    if len(rounds) < 2:
+        return None
+    shares = []
+    for r in range(len(rounds)):
+        others = np.median(np.delete(rounds, r, axis=0), axis=0)
+        shares.append(share_within(rounds[r], others))
+    return float(np.mean(shares))
+
+
+def run_case(name: str, grid: GridSettings, num_archs: int) -> dict:
+    spec = builders.build("netadaptv2_mobilenet_v3", **CASES[name])
+    host = HostLatencyMetric(spec, num_runs=_NUM_RUNS.value, warmup_runs=10, clock=_CLOCK.value)
+    os.makedirs(_TABLE_DIR.value, exist_ok=True)
+    path = os.path.join(
+        _TABLE_DIR.value, f"{name}_{spec.fingerprint()}_x{grid.max_x_points}_{_CLOCK.value}.json"
+    )
+    table = build_table(
+        spec, host, path, grid, progress=lambda m: print(f"[{name}] {m}", file=sys.stderr)
+    )
+    rng = np.random.default_rng(_SEED.value)
+    archs = [random_arch(spec, rng) for _ in range(num_archs)]
+    reference = calibration_set(spec, table.grid)
+    # The calibration networks are timed again in the same interleaved rounds as the test
+    # networks, so that a re-calibration sees the machine in the same state as the test.
+    models_dir = os.path.join(_TABLE_DIR.value, f"models_{spec.fingerprint()}")
+    measured = measure_archs(host, archs + reference, _ROUNDS.value, models_dir)
+    latency = measured["latency_ms"][:num_archs]
+    start = time.perf_counter()
+    predicted = np.array([table.predict(arch) for arch in archs])
+    predict_ms = 1000 * (time.perf_counter() - start) / num_archs
+    build_fit = table.calibration["fit"]
+    table.calibrate(reference, measured["latency_ms"][num_archs:].tolist())  # not saved
+    session = np.array([table.predict(arch) for arch in archs])
+    return {
+        "model": "netadaptv2_mobilenet_v3",
+        "options": CASES[name],
+        "table": path,
+        "table_entries": table.num_entries,
+        "table_build_s": table.build_seconds,
+        "grid": table.grid.to_json(),
+        "n": num_archs,
+        **agreement(session, latency),
+        "calibration": "session: the table's calibration networks re-timed with the test",
+        "calibration_fit": table.calibration["fit"],
+        "build_calibration": {**agreement(predicted, latency), "calibration_fit": build_fit},
+        "measurement_repeatability_10pct": repeatability(measured["rounds"][:, :num_archs]),
+        "measured_ms": {
+            "min": float(latency.min()),
+            "median": float(np.median(latency)),
+            "max": float(latency.max()),
+        },
+        "predict_ms": predict_ms,
+        "measure_ms": measured["measure_ms"],
+        "convert_ms": measured["convert_ms"],
+        "host": host.fingerprint()["host"],
+        "settings": host.settings.to_json(),
+    }
+
+
+def _print_case(name: str, r: dict) -> None:
+    built = r["table_build_s"] / 60
+    print(f"\n== {name}: {r['options']} ({r['table_entries']} entries, built in {built:.1f} min)")
+    print(f"within +-10%      {100 * r['within_10pct']:.0f}% of {r['n']}")
+    print(f"Spearman rho      {r['spearman']:.3f}")
+    mean, largest = 100 * r["mean_abs_rel_error"], 100 * r["max_abs_rel_error"]
+    print(f"mean |error|      {mean:.1f}% (max {largest:.1f}%)")
+    rep = r["measurement_repeatability_10pct"]
+    if rep is not None:
+        print(f"measurement repeatability (single round within +-10%): {100 * rep:.0f}%")
+    print(f"one prediction    {r['predict_ms']:.3f} ms; one measurement {r['measure_ms']:.0f} ms")
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}; everything is a --flag")
+    unknown = sorted(set(_CASES.value) - set(CASES))
+    if unknown:
+        raise app.UsageError(f"--cases: unknown {unknown}; allowed are {sorted(CASES)}")
+    cases = ["demo"] if _QUICK.value else _CASES.value
+    num_archs = 12 if _QUICK.value else _NUM_ARCHS.value
+    if _QUICK.value:
+        grid = GridSettings(max_x_points=2, calibration_archs=6)
+    else:
+        grid = GridSettings(max_x_points=_MAX_X.value)
+    results = {name: run_case(name, grid, num_archs) for name in cases}
+    headline = results.get("paper", results.get("demo"))
+    summary = {
+        key: headline[key] for key in ("within_10pct", "spearman", "n", "predict_ms", "measure_ms")
+    }
+    if _JSON.value:
+        print(json.dumps({**summary, "cases": results}, indent=1))
+    else:
+        for name, r in results.items():
+            _print_case(name, r)
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)

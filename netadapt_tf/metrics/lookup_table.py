@@ -1,0 +1,425 @@
+"""Per-layer latency lookup table (NetAdaptV1-style): build, store, predict.
+
+What an entry is and which entries a space needs: lut_space.py. Prediction for an arch:
+
+    latency = offset_ms + scale * S + per_entry_ms * N
+
+S is the sum over its configurations of net(entry): the entry's measured latency minus
+`overhead_ms` (the latency of a model with one trivial operator, i.e. the cost of invoking a
+model at all, which a whole network pays once, not once per layer), 0 for configurations that
+compute nothing, linearly interpolated along x between the two nearest grid points. N is the
+number of measured (non-free) entries, interpolated the same way. The coefficients are fitted
+by least squares to the measured latency of calibration networks (the full and the smallest
+sub-network and random ones from a seed of their own, each measured `calibration_rounds`
+times, interleaved, and the median taken): fit "offset" fits offset_ms alone (scale 1,
+per_entry_ms 0), "affine" offset_ms and scale, "affine_count" all three. per_entry_ms absorbs
+what the trivial model gets wrong about the fixed cost of each operator in a whole network,
+which dominates small networks (a 32x32 sub-network runs in about 0.1 ms with 75 entries).
+
+The JSON file (FORMAT) holds: `spec` (name, fingerprint), `backend` (the measuring backend's
+fingerprint), `grid` (max_x_points, calibration settings), `overhead_ms`, `groups` (each with
+its op, fixed attributes, the layers it serves, its possible x values, the measured x grid,
+its y and k values and the entries [k, x, y, latency_ms or null for "computes nothing"]),
+and `calibration` (the calibration archs, their measured latencies and sums, the fit).
+Building saves the file atomically every `save_every` entries and continues from it when
+run again, so an interrupted build loses at most `save_every` measurements.
+"""
+
+import bisect
+import dataclasses
+import json
+import logging
+import os
+import tempfile
+import time
+from collections.abc import Callable
+
+import keras
+import numpy as np
+
+from netadapt_tf.arch import Arch, full_arch, random_arch, smallest_arch
+from netadapt_tf.metrics.base import ResourceMetric
+from netadapt_tf.metrics.lut_space import (
+    SpacePlan,
+    configurations,
+    entry_model,
+    plan_space,
+)
+from netadapt_tf.spec import NetworkSpec
+
+FORMAT = "netadapt_tf.latency_table/1"
+FITS = {"offset": 1, "affine": 2, "affine_count": 3}  # fit -> number of coefficients
+
+_log = logging.getLogger(__name__)
+
+
+class TableMismatchError(ValueError):
+    """The table was built for another super-network, backend or grid."""
+
+
+@dataclasses.dataclass(frozen=True)
+class GridSettings:
+    """How much to measure: `max_x_points` grid values along x per group, and
+    `calibration_archs` whole networks (full, smallest, then random from `calibration_seed`)."""
+
+    max_x_points: int = 4
+    calibration_archs: int = 12
+    calibration_rounds: int = 3
+    calibration_seed: int = 12345
+    fit: str = "affine_count"
+
+    def __post_init__(self):
+        if self.max_x_points < 2:
+            raise ValueError(f"max_x_points: {self.max_x_points} must be >= 2")
+        if self.fit not in FITS:
+            raise ValueError(f"fit: {self.fit!r} is not one of {sorted(FITS)}")
+        if self.calibration_archs < FITS[self.fit] + 1:
+            raise ValueError(
+                f"calibration_archs: {self.calibration_archs} is too few for fit "
+                f"{self.fit!r}; at least {FITS[self.fit] + 1}"
+            )
+        if self.calibration_rounds < 1:
+            raise ValueError(f"calibration_rounds: {self.calibration_rounds} must be >= 1")
+
+    def to_json(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+def calibration_set(spec: NetworkSpec, grid: GridSettings) -> list[Arch]:
+    archs = [full_arch(spec), smallest_arch(spec)]
+    rng = np.random.default_rng(grid.calibration_seed)
+    while len(archs) < grid.calibration_archs:
+        archs.append(random_arch(spec, rng))
+    return archs[: grid.calibration_archs]
+
+
+def _diff_keys(a: dict, b: dict) -> list[str]:
+    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+
+
+class LookupTable:
+    """A latency table of one super-network measured with one backend (see module doc)."""
+
+    def __init__(self, spec: NetworkSpec, backend: dict, grid: GridSettings):
+        self.spec = spec
+        self.backend = json.loads(json.dumps(backend, sort_keys=True))
+        self.grid = grid
+        self.plan: SpacePlan = plan_space(spec)
+        self.overhead_ms: float | None = None
+        self.entries: dict[str, dict[tuple[int, int, int], float | None]] = {
+            g.key: {} for g in self.plan.groups
+        }
+        self.calibration: dict | None = None
+        self.build_seconds = 0.0
+        self._x_grids = {g.key: g.x_grid(grid.max_x_points) for g in self.plan.groups}
+
+    # -- contents ----------------------------------------------------------------------
+
+    def missing(self) -> list[tuple[str, int, int, int]]:
+        """(group key, k, x, y) of every grid point not measured yet, in build order.
+
+        The order is a fixed shuffle of all points: a machine whose speed drifts over minutes
+        (other jobs, temperature) then adds independent noise to every layer's entries
+        instead of biasing all entries of the layers measured during a slow spell.
+        """
+        points = [(g.key, *p) for g in self.plan.groups for p in g.points(self.grid.max_x_points)]
+        order = np.random.default_rng(0).permutation(len(points))
+        return [points[i] for i in order if points[i][1:] not in self.entries[points[i][0]]]
+
+    @property
+    def num_entries(self) -> int:
+        return sum(len(e) for e in self.entries.values())
+
+    @property
+    def complete(self) -> bool:
+        return self.overhead_ms is not None and not self.missing() and self.calibration is not None
+
+    def _net(self, key: str, k: int, x: int, y: int) -> tuple[float, float]:
+        """(net latency, 1 if measured else 0) of a grid point."""
+        try:
+            raw = self.entries[key][(k, x, y)]
+        except KeyError:
+            raise KeyError(f"latency table has no entry {key} k={k} x={x} y={y}") from None
+        if raw is None:
+            return 0.0, 0.0
+        return max(raw - self.overhead_ms, 0.0), 1.0
+
+    def entry_features(self, key: str, k: int, x: int, y: int) -> tuple[float, float]:
+        """(net latency, measured indicator) of one configuration, interpolated along x."""
+        grid = self._x_grids[key]
+        if x in grid:
+            return self._net(key, k, x, y)
+        i = bisect.bisect_left(grid, x)
+        if i == 0 or i == len(grid):
+            raise KeyError(
+                f"latency table group {key}: x={x} is outside its grid {list(grid)}; the "
+                "table was built for another search space"
+            )
+        lo, hi = grid[i - 1], grid[i]
+        t = (x - lo) / (hi - lo)
+        (a, m), (b, n) = self._net(key, k, lo, y), self._net(key, k, hi, y)
+        return (1 - t) * a + t * b, (1 - t) * m + t * n
+
+    def features(self, arch: Arch) -> tuple[float, float]:
+        """(S, N) of `arch`: the sum of its net entries and how many are measured."""
+        if self.overhead_ms is None:
+            raise ValueError("latency table: the overhead has not been measured yet")
+        total = count = 0.0
+        for c in configurations(self.plan, self.spec, arch):
+            value, measured = self.entry_features(c.key, c.k, c.x, c.y)
+            total += value
+            count += measured
+        return total, count
+
+    def table_sum(self, arch: Arch) -> float:
+        """Sum of the net entries of `arch` (before calibration)."""
+        return self.features(arch)[0]
+
+    def predict(self, arch: Arch) -> float:
+        if self.calibration is None:
+            raise ValueError("latency table: not calibrated yet; finish building it")
+        fit = self.calibration["fit"]
+        total, count = self.features(arch)
+        return fit["offset_ms"] + fit["scale"] * total + fit["per_entry_ms"] * count
+
+    def calibrate(self, archs: list[Arch], measured_ms: list[float]) -> dict:
+        """Fits the coefficients of `grid.fit` by least squares; stores and returns them."""
+        features = np.array([self.features(a) for a in archs])
+        measured = np.asarray(measured_ms, np.float64)
+        design = np.c_[np.ones(len(archs)), features][:, : FITS[self.grid.fit]]
+        target = measured - (features[:, 0] if self.grid.fit == "offset" else 0.0)
+        coefficients, *_ = np.linalg.lstsq(design, target, rcond=None)
+        offset, scale, per_entry = {
+            "offset": lambda c: (c[0], 1.0, 0.0),
+            "affine": lambda c: (c[0], c[1], 0.0),
+            "affine_count": lambda c: tuple(c),
+        }[self.grid.fit](coefficients)
+        predicted = offset + scale * features[:, 0] + per_entry * features[:, 1]
+        self.calibration = {
+            "archs": [a.to_json()["layers"] for a in archs],
+            "measured_ms": measured.tolist(),
+            "table_sum_ms": features[:, 0].tolist(),
+            "entry_count": features[:, 1].tolist(),
+            "fit": {
+                "kind": self.grid.fit,
+                "offset_ms": float(offset),
+                "scale": float(scale),
+                "per_entry_ms": float(per_entry),
+                "rms_residual_ms": float(np.sqrt(np.mean((measured - predicted) ** 2))),
+            },
+        }
+        return self.calibration
+
+    # -- JSON --------------------------------------------------------------------------
+
+    def to_json(self) -> dict:
+        groups = []
+        for g in self.plan.groups:
+            entries = sorted(self.entries[g.key].items())
+            groups.append(
+                {
+                    "key": g.key,
+                    "op": g.op,
+                    "axes": list(g.axes),
+                    "in_size": g.in_size,
+                    "attrs": dict(g.attrs),
+                    "members": list(g.members),
+                    "x_values": list(g.x_values),
+                    "x_grid": list(self._x_grids[g.key]),
+                    "y_values": list(g.y_values),
+                    "k_values": list(g.k_values),
+                    "entries": [[k, x, y, ms] for (k, x, y), ms in entries],
+                }
+            )
+        return {
+            "format": FORMAT,
+            "spec": {"name": self.spec.name, "fingerprint": self.spec.fingerprint()},
+            "backend": self.backend,
+            "grid": self.grid.to_json(),
+            "overhead_ms": self.overhead_ms,
+            "build_seconds": round(self.build_seconds, 1),
+            "complete": self.complete,
+            "num_entries": self.num_entries,
+            "groups": groups,
+            "calibration": self.calibration,
+        }
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Writes the table atomically (temporary file in the same directory, then rename)."""
+        path = os.fspath(path)
+        directory = os.path.dirname(os.path.abspath(path))
+        os.makedirs(directory, exist_ok=True)
+        descriptor, temp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
+        try:
+            with os.fdopen(descriptor, "w") as handle:
+                os.fchmod(handle.fileno(), 0o644)  # mkstemp makes it private to its owner
+                json.dump(self.to_json(), handle, indent=None, separators=(",", ":"))
+                handle.write("\n")
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.replace(temp, path)
+        except BaseException:
+            if os.path.exists(temp):
+                os.unlink(temp)
+            raise
+
+    @classmethod
+    def from_json(
+        cls,
+        data: dict,
+        spec: NetworkSpec,
+        backend: dict | None = None,
+        grid: GridSettings | None = None,
+        source: str = "latency table",
+    ) -> "LookupTable":
+        """Reads a table, refusing one built for another spec (or, when given, another
+        backend fingerprint or grid)."""
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            got = data.get("format") if isinstance(data, dict) else type(data).__name__
+            raise ValueError(f"{source}: format {got!r} is not {FORMAT!r}")
+        built_for = data["spec"]
+        if built_for.get("fingerprint") != spec.fingerprint():
+            raise TableMismatchError(
+                f"{source}: built for super-network {built_for.get('name')!r} (fingerprint "
+                f"{built_for.get('fingerprint')}), not for {spec.name!r} (fingerprint "
+                f"{spec.fingerprint()}); build a table for this model and options"
+            )
+        stored_backend = data["backend"]
+        if backend is not None:
+            expected = json.loads(json.dumps(backend, sort_keys=True))
+            if stored_backend != expected:
+                raise TableMismatchError(
+                    f"{source}: measured with another backend; fingerprints differ in "
+                    f"{_diff_keys(stored_backend, expected)}: table has "
+                    f"{json.dumps(stored_backend, sort_keys=True)[:400]}"
+                )
+        stored_grid = GridSettings(**data["grid"])
+        if grid is not None and grid != stored_grid:
+            raise TableMismatchError(
+                f"{source}: built with grid {stored_grid.to_json()}, not {grid.to_json()}"
+            )
+        table = cls(spec, stored_backend, stored_grid)
+        for g in data["groups"]:
+            if g["key"] not in table.entries:
+                raise TableMismatchError(f"{source}: unknown group {g['key']!r}")
+            table.entries[g["key"]] = {
+                (int(k), int(x), int(y)): (None if ms is None else float(ms))
+                for k, x, y, ms in g["entries"]
+            }
+        table.overhead_ms = data.get("overhead_ms")
+        table.calibration = data.get("calibration")
+        table.build_seconds = float(data.get("build_seconds", 0.0))
+        return table
+
+    @classmethod
+    def load(
+        cls,
+        path: str | os.PathLike,
+        spec: NetworkSpec,
+        backend: dict | None = None,
+        grid: GridSettings | None = None,
+    ) -> "LookupTable":
+        path = os.fspath(path)
+        try:
+            with open(path) as handle:
+                data = json.load(handle)
+        except json.JSONDecodeError as error:
+            raise ValueError(f"{path}: malformed JSON ({error})") from None
+        return cls.from_json(data, spec, backend, grid, source=path)
+
+
+def _overhead_model() -> keras.Model:
+    inputs = keras.Input((1, 1, 1), batch_size=1)
+    return keras.Model(inputs, keras.layers.Add()([inputs, inputs]))
+
+
+def build_table(
+    spec: NetworkSpec,
+    backend,
+    path: str | os.PathLike,
+    grid: GridSettings | None = None,
+    save_every: int = 25,
+    max_entries: int | None = None,
+    progress: Callable[[str], None] | None = None,
+) -> LookupTable:
+    """Builds (or continues) the table of `spec` at `path`, measuring with `backend`.
+
+    `backend` is a latency metric with `measure_tflite(bytes)` (returning a record with
+    `latency_ms`), `fingerprint()` and a `converter` (SubnetConverter): HostLatencyMetric or
+    AdbLatencyMetric. `max_entries` stops after that many new measurements (tests use it to
+    simulate an interruption); the table is then saved incomplete.
+    """
+    grid = grid or GridSettings()
+    fingerprint = backend.fingerprint()
+    if os.path.exists(path):
+        table = LookupTable.load(path, spec, fingerprint, grid)
+    else:
+        table = LookupTable(spec, fingerprint, grid)
+    say = progress or _log.info
+    converter = backend.converter
+    started = time.monotonic()
+    spent_before = table.build_seconds
+
+    def measure(model_bytes: bytes) -> float:
+        return float(backend.measure_tflite(model_bytes).latency_ms)
+
+    def save() -> None:
+        table.build_seconds = spent_before + time.monotonic() - started
+        table.save(path)
+
+    if table.overhead_ms is None:
+        table.overhead_ms = measure(converter.convert_model(_overhead_model()))
+        save()
+    todo = table.missing()
+    if max_entries is not None:
+        todo = todo[:max_entries]
+    say(f"{table.num_entries} entries measured, {len(todo)} to go")
+    for done, (key, k, x, y) in enumerate(todo, start=1):
+        model = entry_model(table.plan.group(key), converter.supernet, k, x, y)
+        table.entries[key][(k, x, y)] = (
+            None if model is None else measure(converter.convert_model(model))
+        )
+        if done % save_every == 0:
+            save()
+            rate = (time.monotonic() - started) / done
+            say(f"{done}/{len(todo)} entries, {rate:.2f} s each")
+    save()
+    if table.missing() or table.calibration is not None:
+        return table
+    archs = calibration_set(spec, grid)
+    say(f"calibrating on {len(archs)} whole networks, {grid.calibration_rounds} rounds")
+    models = [converter.tflite(a) for a in archs]
+    rounds = [[measure(m) for m in models] for _ in range(grid.calibration_rounds)]
+    table.calibrate(archs, np.median(rounds, axis=0).tolist())
+    save()
+    return table
+
+
+class LookupTableMetric(ResourceMetric):
+    """Latency (ms) predicted by a complete lookup table."""
+
+    name = "latency"
+    unit = "ms"
+
+    def __init__(self, table: LookupTable):
+        if not table.complete:
+            raise ValueError(
+                f"latency table: incomplete ({len(table.missing())} entries missing or not "
+                "calibrated); run the build again to finish it"
+            )
+        self.table = table
+        self.spec = table.spec
+
+    def __call__(self, arch: Arch) -> float:
+        return self.table.predict(arch)
+
+    def fingerprint(self) -> dict:
+        return {
+            "metric": "latency",
+            "backend": "lookup_table",
+            "format": FORMAT,
+            "spec": self.spec.fingerprint(),
+            "measured_with": self.table.backend,
+            "grid": self.table.grid.to_json(),
+            "calibration": self.table.calibration["fit"],
+        }

@@ -1,0 +1,256 @@
+"""The per-layer latency lookup table: enumeration, entry models, building, resuming, loading.
+
+Building uses a fake backend (no TFLite conversion: its "model bytes" describe the Keras
+model and its "latency" is a fixed function of them), so these tests check the bookkeeping
+exactly; one slow test builds a real table on the host.
+"""
+
+import itertools
+import json
+import types
+
+import numpy as np
+import pytest
+from conftest import small_spec
+
+from netadapt_tf import builders
+from netadapt_tf.arch import Arch, LayerChoice, full_arch, random_arch, smallest_arch
+from netadapt_tf.metrics import (
+    GridSettings,
+    HostLatencyMetric,
+    LookupTable,
+    LookupTableMetric,
+    TableMismatchError,
+    build_table,
+)
+from netadapt_tf.metrics.lut_space import configurations, entry_model, grid_points, plan_space
+from netadapt_tf.spec import LayerSpec, NetworkSpec, PoolSpec
+from netadapt_tf.subnet import resolve
+from netadapt_tf.supernet import build_supernet
+
+GRID = GridSettings(max_x_points=2, calibration_archs=4, calibration_rounds=1)
+
+
+def _tiny_spec() -> NetworkSpec:
+    """Five searchable layers with 3 widths each: small enough to enumerate every arch."""
+    widths = (0, 4, 8)
+    return NetworkSpec(
+        name="tiny",
+        input_size=8,
+        num_classes=4,
+        nodes=(
+            LayerSpec("stem", "conv", 8, widths, kernel_size=3, strides=2, bypass_limit=2),
+            LayerSpec("dw", "depthwise", 8, widths, 5, (3, 5), bypass_limit=float("inf")),
+            LayerSpec("pw", "pointwise", 8, widths, bypass_limit=4),
+            LayerSpec("pw2", "pointwise", 8, widths, strides=2, bypass_limit=8),
+            PoolSpec(),
+            LayerSpec("logits", "fc", 4, (4,), batch_norm=False, use_bias=True),
+        ),
+    )
+
+
+class FakeConverter:
+    """Describes a Keras model instead of converting it: its ops, shapes and weight count."""
+
+    def __init__(self, spec):
+        self.spec = spec
+        self.supernet = build_supernet(spec)
+
+    def convert_model(self, model) -> bytes:
+        ops = [type(layer).__name__ for layer in model.layers]
+        return json.dumps([ops, model.count_params(), str(model.outputs[0].shape)]).encode()
+
+    def tflite(self, arch) -> bytes:
+        from netadapt_tf.export import export_subnetwork
+
+        return self.convert_model(export_subnetwork(self.supernet, arch))
+
+
+class FakeBackend:
+    """Latency = 0.01 ms + 1 ns per weight + 0.5 us per op; counts its measurements."""
+
+    def __init__(self, spec, name="fake", fail_after=None):
+        self.converter = FakeConverter(spec)
+        self.name = name
+        self.calls = 0
+        self.fail_after = fail_after
+
+    def fingerprint(self):
+        return {"backend": self.name, "version": 1}
+
+    def measure_tflite(self, model_bytes):
+        self.calls += 1
+        if self.fail_after is not None and self.calls > self.fail_after:
+            raise KeyboardInterrupt("power cut")
+        ops, params, _ = json.loads(model_bytes)
+        return types.SimpleNamespace(latency_ms=0.01 + 1e-6 * params + 5e-4 * len(ops))
+
+
+@pytest.fixture(scope="module")
+def tiny():
+    return _tiny_spec()
+
+
+def _all_archs(spec):
+    layers = list(spec.layers())
+    options = [list(itertools.product(layer.widths, layer.kernel_sizes)) for layer in layers]
+    for picks in itertools.product(*options):
+        choices = [
+            LayerChoice(layer.name, w, k) for layer, (w, k) in zip(layers, picks, strict=True)
+        ]
+        yield Arch(spec.name, spec.fingerprint(), tuple(choices))
+
+
+def test_grid_points_keep_the_ends_and_at_most_n_values():
+    values = (3, 4, 6, 8, 16, 32, 48, 64, 128)
+    assert grid_points(values, 2) == (3, 128)
+    assert grid_points(values, 3) == (3, 64, 128)
+    assert grid_points(values, 20) == values
+    with pytest.raises(ValueError, match="max_x_points: 1 must be >= 2"):
+        grid_points(values, 1)
+
+
+def test_enumeration_is_exactly_what_some_arch_produces(tiny):
+    plan = plan_space(tiny)
+    seen = {g.key: set() for g in plan.groups}
+    for arch in _all_archs(tiny):
+        for c in configurations(plan, tiny, arch):
+            seen[c.key].add((c.k, c.x, c.y))
+    for g in plan.groups:
+        possible = set(itertools.product(g.k_values, g.x_values, g.y_values))
+        assert seen[g.key] == possible, g.key
+
+
+@pytest.mark.parametrize("name", sorted(builders.BUILDERS))
+def test_every_layer_of_random_archs_is_covered(name):
+    spec = small_spec(name)
+    plan = plan_space(spec)
+    groups = {g.key: g for g in plan.groups}
+    rng = np.random.default_rng(0)
+    for arch in [full_arch(spec), smallest_arch(spec)] + [
+        random_arch(spec, rng) for _ in range(20)
+    ]:
+        found = {c.member: c for c in configurations(plan, spec, arch)}
+        for r in resolve(spec, arch).layers():
+            c, g = found[r.name], groups[found[r.name].key]
+            assert (c.x, c.y, c.k) == (
+                r.in_channels,
+                arch.choice(r.name).width,
+                arch.choice(r.name).kernel_size,
+            )
+            grid = g.x_grid(4)
+            assert c.x in g.x_values and grid[0] <= c.x <= grid[-1]
+            assert c.y in g.y_values and c.k in g.k_values
+
+
+def test_identical_layers_share_a_group():
+    spec = builders.build("netadaptv2_mobilenet_v3")
+    member_of = plan_space(spec).group_of
+    assert member_of["block10/expansion"] == member_of["block9/expansion"]
+    assert member_of["block12/expansion"] != member_of["block9/expansion"]
+
+
+def test_entry_models_hold_the_exported_operators(tiny):
+    plan = plan_space(tiny)
+    supernet = build_supernet(tiny)
+    pw = plan.group(plan.group_of["pw"])
+    names = [type(layer).__name__ for layer in entry_model(pw, supernet, 1, 8, 2).layers]
+    assert names[1:] == [
+        "Conv2D",
+        "BatchNormalization",
+        "Activation",
+        "ChannelSlice",
+        "Concatenate",
+    ]
+    # a stride-1 layer that keeps no filter and bypasses every channel computes nothing
+    assert entry_model(pw, supernet, 1, 4, 0) is None
+    stem = plan.group(plan.group_of["stem"])
+    assert entry_model(stem, supernet, 3, 3, 0) is not None  # the strided bypass pools
+
+
+def test_build_resumes_after_an_interruption(tiny, tmp_path):
+    one_shot = build_table(tiny, FakeBackend(tiny), tmp_path / "one.json", GRID)
+    assert one_shot.complete
+    path = tmp_path / "resumed.json"
+    with pytest.raises(KeyboardInterrupt):
+        build_table(tiny, FakeBackend(tiny, fail_after=12), path, GRID, save_every=5)
+    partial = LookupTable.load(path, tiny)
+    assert 5 <= partial.num_entries < one_shot.num_entries and not partial.complete
+    table = build_table(tiny, FakeBackend(tiny), path, GRID, save_every=5, max_entries=3)
+    assert not table.complete and table.num_entries == partial.num_entries + 3
+    backend = FakeBackend(tiny)
+    finished = build_table(tiny, backend, path, GRID, save_every=5)
+    assert finished.complete
+    assert backend.calls < one_shot.num_entries + GRID.calibration_archs
+    a, b = one_shot.to_json(), finished.to_json()
+    a.pop("build_seconds"), b.pop("build_seconds")
+    assert a == b
+
+
+def test_prediction_interpolates_and_calibrates(tiny, tmp_path):
+    table = build_table(tiny, FakeBackend(tiny), tmp_path / "t.json", GRID)
+    metric = LookupTableMetric(LookupTable.load(tmp_path / "t.json", tiny))
+    fit = table.calibration["fit"]
+    arch = full_arch(tiny)
+    total, count = table.features(arch)
+    expected = fit["offset_ms"] + fit["scale"] * total + fit["per_entry_ms"] * count
+    assert metric(arch) == pytest.approx(expected)
+    assert metric.fingerprint()["measured_with"] == {"backend": "fake", "version": 1}
+    group = table.plan.group(table.plan.group_of["pw2"])
+    lo, hi = table._x_grids[group.key][:2]
+    assert lo < 6 < hi
+    mid = table.entry_features(group.key, 1, 6, 8)
+    ends = [table.entry_features(group.key, 1, x, 8) for x in (lo, hi)]
+    t = (6 - lo) / (hi - lo)
+    assert np.array(mid) == pytest.approx((1 - t) * np.array(ends[0]) + t * np.array(ends[1]))
+
+
+def test_a_table_of_another_spec_or_backend_is_refused(tiny, tmp_path):
+    path = tmp_path / "t.json"
+    build_table(tiny, FakeBackend(tiny), path, GRID)
+    with pytest.raises(TableMismatchError, match=r"measured with another backend; .*\['backend'\]"):
+        build_table(tiny, FakeBackend(tiny, name="pixel4"), path, GRID)
+    with pytest.raises(TableMismatchError, match="built with grid"):
+        build_table(
+            tiny, FakeBackend(tiny), path, GridSettings(max_x_points=3, calibration_archs=4)
+        )
+    other = small_spec("mobilenet_v1")
+    with pytest.raises(TableMismatchError, match="built for super-network 'tiny'"):
+        LookupTable.load(path, other)
+    data = json.loads(path.read_text())
+    data["format"] = "something/9"
+    path.write_text(json.dumps(data))
+    with pytest.raises(ValueError, match="format 'something/9'"):
+        LookupTable.load(path, tiny)
+
+
+def test_an_incomplete_table_is_not_a_metric(tiny, tmp_path):
+    table = build_table(tiny, FakeBackend(tiny), tmp_path / "t.json", GRID, max_entries=2)
+    with pytest.raises(ValueError, match="incomplete"):
+        LookupTableMetric(table)
+
+
+@pytest.mark.slow
+def test_host_table_orders_clearly_different_networks(tmp_path):
+    spec = builders.build(
+        "mobilenet_v1", input_size=32, num_classes=10, width_multiplier=0.5, num_widths=2
+    )
+    host = HostLatencyMetric(spec, num_runs=20, warmup_runs=3, clock="thread_cpu")
+    grid = GridSettings(max_x_points=2, calibration_archs=5, calibration_rounds=2)
+    table = build_table(spec, host, tmp_path / "host.json", grid)
+    full, small = full_arch(spec), smallest_arch(spec)
+    names = [layer.name for layer in spec.layers()]
+    # neither is a calibration network: the full network with its last half removed, and the
+    # smallest with its first half restored
+    big = full.with_choices({n: {"width": 0} for n in names[len(names) // 2 : -1]})
+    little = small.with_choices({n: {"width": full.choice(n).width} for n in names[:4]})
+    measured = {name: np.median([host(a) for _ in range(3)]) for name, a in
+                (("big", big), ("little", little), ("full", full))}  # fmt: skip
+    predicted = {
+        "big": table.predict(big),
+        "little": table.predict(little),
+        "full": table.predict(full),
+    }
+    assert measured["full"] > 1.5 * measured["little"]
+    assert predicted["full"] > predicted["little"] and predicted["big"] > predicted["little"]
+    assert predicted["full"] == pytest.approx(measured["full"], rel=0.5)

@@ -1,0 +1,131 @@
+"""TFLite conversion of exported sub-networks: parity, quantized variants, routes, files."""
+
+import os
+
+import keras
+import numpy as np
+import pytest
+from conftest import randomize_non_kernel_weights, small_spec
+
+from netadapt_tf import builders, tflite
+from netadapt_tf.arch import random_arch
+from netadapt_tf.export import export_subnetwork
+from netadapt_tf.supernet import build_supernet
+
+# int8 with per-tensor activation scales from random calibration data: on these tiny nets the
+# outputs agree with float32 to a few percent of their range; 10% of the largest output
+# catches a wrong scale or zero point (which is off by the whole range) with margin.
+INT8_TOLERANCE = 0.10
+
+
+def _exported(name: str, seed: int = 0):
+    spec = small_spec(name, input_size=16)
+    supernet = build_supernet(spec)
+    randomize_non_kernel_weights(supernet, seed)
+    return export_subnetwork(supernet, random_arch(spec, np.random.default_rng(seed)))
+
+
+def _images(model, count=3, seed=0):
+    shape = tuple(model.inputs[0].shape[1:])
+    return np.random.default_rng(seed).standard_normal((count, *shape)).astype(np.float32)
+
+
+@pytest.fixture(scope="module")
+def v1_model():
+    return _exported("mobilenet_v1", seed=1)
+
+
+def _tiny_model():
+    inputs = keras.Input((8, 8, 3), batch_size=1)
+    return keras.Model(inputs, keras.layers.Conv2D(4, 3)(inputs))
+
+
+@pytest.mark.parametrize("name", sorted(builders.BUILDERS))
+def test_float32_parity_for_every_builder(name):
+    model = _exported(name)
+    images = _images(model)
+    model_bytes = tflite.convert(model, route="frozen_function")
+    scale = float(np.max(np.abs(model(images))))
+    assert scale > 1e-3  # randomized BN keeps the outputs away from zero
+    assert tflite.parity(model, model_bytes, images) <= 1e-4
+
+
+@pytest.mark.slow
+def test_saved_model_route_matches_the_frozen_route(v1_model):
+    images = _images(v1_model)
+    documented = tflite.convert(v1_model, route="saved_model")
+    frozen = tflite.convert(v1_model, route="frozen_function")
+    assert tflite.operators(documented) == tflite.operators(frozen)
+    assert tflite.parity(v1_model, documented, images) <= 1e-4
+    assert (
+        np.max(np.abs(tflite.run_tflite(documented, images) - tflite.run_tflite(frozen, images)))
+        < 1e-5
+    )
+
+
+def test_float16_runs_and_stays_close(v1_model):
+    images = _images(v1_model)
+    model_bytes = tflite.convert(v1_model, "float16", route="frozen_function")
+    scale = float(np.max(np.abs(v1_model(images))))
+    assert "DEQUANTIZE" in tflite.operators(model_bytes)
+    assert tflite.parity(v1_model, model_bytes, images) <= 1e-2 * scale
+
+
+def test_int8_runs_with_int8_io_and_is_close_to_float(v1_model):
+    images = _images(v1_model, count=4, seed=3)
+    data = tflite.random_representative_data(v1_model, num_examples=16, seed=5)
+    model_bytes = tflite.convert(v1_model, "int8", data, route="frozen_function")
+    interpreter = tflite.make_interpreter(model_bytes)
+    assert interpreter.get_input_details()[0]["dtype"] == np.int8
+    assert interpreter.get_output_details()[0]["dtype"] == np.int8
+    expected = np.asarray(v1_model(images))
+    got = tflite.run_tflite(model_bytes, images)
+    assert got.dtype == np.float32 and got.shape == expected.shape
+    assert np.max(np.abs(got - expected)) <= INT8_TOLERANCE * np.max(np.abs(expected))
+
+
+def test_representative_examples_split_batches_and_reject_empty_data():
+    batch = np.zeros((3, 4, 4, 2), np.float32)
+    examples = list(tflite.representative_examples([batch, batch[0]], num_inputs=1)())
+    assert len(examples) == 4
+    assert all(len(e) == 1 and e[0].shape == (1, 4, 4, 2) for e in examples)
+    with pytest.raises(ValueError, match="yielded no example"):
+        list(tflite.representative_examples([], num_inputs=1)())
+
+
+def test_conversion_errors_name_the_problem(v1_model):
+    with pytest.raises(ValueError, match="quantization: 'int4' is not one of"):
+        tflite.convert(v1_model, "int4")
+    with pytest.raises(ValueError, match="'int8' needs representative_data"):
+        tflite.convert(v1_model, "int8")
+    with pytest.raises(ValueError, match="only used by 'int8'"):
+        tflite.convert(v1_model, "float32", [np.zeros((16, 16, 3))])
+    with pytest.raises(ValueError, match="route: 'onnx'"):
+        tflite.convert(v1_model, route="onnx")
+
+
+def test_run_tflite_checks_the_input_shape():
+    model_bytes = tflite.convert(_tiny_model(), route="frozen_function")
+    with pytest.raises(ValueError, match=r"inputs have shape \(2, 16, 16, 3\)"):
+        tflite.run_tflite(model_bytes, np.zeros((2, 16, 16, 3)))
+
+
+def test_multi_input_models_convert():
+    a, b = keras.Input((4, 4, 3), batch_size=1), keras.Input((4, 4, 3), batch_size=1)
+    model = keras.Model([a, b], keras.layers.Add()([a, b]))
+    assert tflite.operators(tflite.convert(model, route="frozen_function")) == ["ADD"]
+
+
+def test_write_tflite_is_atomic(tmp_path, monkeypatch):
+    path = tmp_path / "model.tflite"
+    tflite.write_tflite(b"first", path)
+    assert path.read_bytes() == b"first"
+
+    def crash(*args):
+        raise OSError("disk full")
+
+    monkeypatch.setattr(os, "replace", crash)
+    with pytest.raises(OSError, match="disk full"):
+        tflite.write_tflite(b"second", path)
+    assert path.read_bytes() == b"first"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model.tflite"]
