@@ -13,10 +13,10 @@ rounds and the table is re-calibrated on them (not on the test networks), so tha
 calibration sees the machine in the same state as the test; the figures with the calibration
 made at build time are reported too (`build_calibration`). Reported per
 case: the share of predictions within +-10% of the measurement, Spearman's rho, the mean and
-largest relative error, the repeatability of the measurement itself (the share of single
-rounds within +-10% of the median of the other rounds: the best any predictor can score
-against one measurement), and the cost of one prediction against one measurement (export,
-conversion and one timing round).
+largest relative error, how well the measurement agrees with itself (the share of single
+rounds within +-10% of the median of the other rounds, and Spearman's rho between the
+medians of the even and the odd rounds: ceilings for any predictor), and the cost of one
+prediction against one measurement (export, conversion and one timing round).
 
   python benchmarks/latency_lut_accuracy.py [--json] [--quick] [--cases=demo,paper]
       [--num_archs=50] [--rounds=7] [--table_dir=/tmp/netadapt_latency_tables]
@@ -128,6 +128,14 @@ def repeatability(rounds: np.ndarray) -> float | None:
     return float(np.mean(shares))
 
 
+def split_half_spearman(rounds: np.ndarray) -> float | None:
+    """Spearman's rho between the medians of the even and the odd rounds: how well the
+    measurement agrees with itself on the order of the networks."""
+    if len(rounds) < 2:
+        return None
+    return spearman(np.median(rounds[0::2], axis=0), np.median(rounds[1::2], axis=0))
+
+
 def run_case(name: str, grid: GridSettings, num_archs: int) -> dict:
     spec = builders.build("netadaptv2_mobilenet_v3", **CASES[name])
     host = HostLatencyMetric(spec, num_runs=_NUM_RUNS.value, warmup_runs=10, clock=_CLOCK.value)
@@ -165,6 +173,7 @@ def run_case(name: str, grid: GridSettings, num_archs: int) -> dict:
         "calibration_fit": table.calibration["fit"],
         "build_calibration": {**agreement(predicted, latency), "calibration_fit": build_fit},
         "measurement_repeatability_10pct": repeatability(measured["rounds"][:, :num_archs]),
+        "measurement_split_half_spearman": split_half_spearman(measured["rounds"][:, :num_archs]),
         "measured_ms": {
             "min": float(latency.min()),
             "median": float(np.median(latency)),
@@ -188,6 +197,8 @@ def _print_case(name: str, r: dict) -> None:
     rep = r["measurement_repeatability_10pct"]
     if rep is not None:
         print(f"measurement repeatability (single round within +-10%): {100 * rep:.0f}%")
+        half = r["measurement_split_half_spearman"]
+        print(f"measurement split-half Spearman rho: {half:.3f}")
     print(f"one prediction    {r['predict_ms']:.3f} ms; one measurement {r['measure_ms']:.0f} ms")
 
 
