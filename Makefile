@@ -8,7 +8,7 @@ STAMP := $(VENV)/.installed
 $(STAMP): setup.py pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e '.[test]'
+	$(VENV)/bin/pip install --quiet -e '.[qat,keras_cv,test]'
 	touch $(STAMP)
 
 demo: $(STAMP)

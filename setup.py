@@ -13,15 +13,23 @@ setuptools.setup(
         "tensorflow>=2.21.0",
         "keras>=3.10",
         "numpy>=2.0",
-        "absl-py>=2.1",
+        "absl-py>=1.4",  # tensorflow-model-optimization 0.8.1 pins absl-py~=1.2
         "ai-edge-litert>=2.3.0",
         "tensorboard>=2.21.0",
         "tensorflow-datasets>=4.9.10",
         "matplotlib>=3.11.2",
     ],
     extras_require={
-        "test": ["pytest>=8.0", "pytest-xdist>=3.6", "ruff>=0.6"],
         "qat": ["tensorflow-model-optimization>=0.8.1", "tf-keras>=2.21.0"],
         "keras_cv": ["keras-cv>=0.9.0"],
+        # The tests cover QAT and the keras-cv recipe too.
+        "test": [
+            "pytest>=8.0",
+            "pytest-xdist>=3.6",
+            "ruff>=0.6",
+            "tensorflow-model-optimization>=0.8.1",
+            "tf-keras>=2.21.0",
+            "keras-cv>=0.9.0",
+        ],
     },
 )

@@ -1,0 +1,66 @@
+"""The architecture table (paper Tables 8-10 layout) of known archs, row by row."""
+
+from netadapt_tf import builders
+from netadapt_tf.arch import full_arch
+from netadapt_tf.arch_table import architecture_markdown, architecture_table, table_rows
+
+
+def _v3():
+    return builders.build(
+        "netadaptv2_mobilenet_v3", input_size=16, num_classes=4, width_multiplier=0.25
+    )
+
+
+def _v1():
+    return builders.build("mobilenet_v1", input_size=16, num_classes=4, width_multiplier=0.25)
+
+
+def test_blocks_get_the_exp_dw_pw_se_columns_and_a_removed_block_shows_as_identity():
+    spec = _v3()
+    arch = full_arch(spec).with_choices(
+        {
+            "stem": {"width": 12},
+            "block2/se": {"width": 0},
+            "block3/projection": {"width": 0},
+            "block4/depthwise": {"width": 16, "kernel_size": 3},
+        }
+    )
+    lines = architecture_table(spec, arch).splitlines()
+    assert lines[0] == (
+        "| Index | Name | Type | T | Kernel Size | Stride | BN | Act | Exp | DW | PW | SE | Note |"
+    )
+    assert lines[2] == "| 1 | stem | conv | 8 | 3 | 2 | ✓ | HS | 12 | - | - | - |  |"
+    assert lines[3] == "| 2 | block1 | mnv3 block | 8 | 5 | 1 | ✓ | RE | 16 | 16 | 8 | 8 |  |"
+    assert lines[4] == "| 3 | block2 | mnv3 block | 16 | 5 | 2 | ✓ | RE | 32 | 32 | 8 | 0 |  |"
+    assert lines[5] == (
+        "| 4 | block3 | mnv3 block | 16 | 0 | 1 | ✓ | RE | 0 | 0 | 0 | 0 | removed (identity) |"
+    )
+    assert lines[6] == "| 5 | block4 | mnv3 block | 32 | 3 | 2 | ✓ | RE | 32 | 16 | 16 | 8 |  |"
+    assert lines[-4] == "| 19 | last_conv | pw | 128 | 1 | 1 | ✓ | HS | 256 | - | - | - |  |"
+    assert lines[-3] == "| 20 | pool | global avg pool | - | - | - | - | - | - | - | - | - |  |"
+    assert lines[-2] == "| 21 | pre_logits | pw | 1024 | 1 | 1 | - | HS | 2048 | - | - | - |  |"
+    assert lines[-1] == "| 22 | logits | fc | - | 1 | 1 | - | - | 4 | - | - | - |  |"
+    assert len(table_rows(spec, arch)) == len(spec.nodes)
+
+
+def test_single_layers_get_one_filters_column_and_a_bypassed_layer_is_noted():
+    spec = _v1()
+    arch = full_arch(spec).with_layer("block3/pointwise", width=0)
+    lines = architecture_table(spec, arch).splitlines()
+    assert (
+        lines[0] == "| Index | Name | Type | T | Kernel Size | Stride | BN | Act | Filters | Note |"
+    )
+    assert lines[2] == "| 1 | stem | conv | 4 | 3 | 2 | ✓ | RE | 8 |  |"
+    assert lines[3] == "| 2 | block1/depthwise | dw | ∞ | 3 | 1 | ✓ | RE | 8 |  |"
+    assert lines[8] == "| 7 | block3/pointwise | pw | 8 | 1 | 1 | ✓ | RE | 0 | bypass only |"
+    # The next depthwise layer sees the 8 bypassed channels only: one filter per channel.
+    assert lines[9] == "| 8 | block4/depthwise | dw | ∞ | 3 | 2 | ✓ | RE | 8 |  |"
+    assert lines[-1] == "| 29 | logits | fc | - | 1 | 1 | - | - | 4 |  |"
+
+
+def test_markdown_document_names_the_super_network():
+    spec = _v1()
+    text = architecture_markdown(spec, full_arch(spec), "The discovered network")
+    assert text.startswith("# The discovered network\n\n")
+    assert f"`{spec.fingerprint()}`" in text
+    assert text.endswith(architecture_table(spec, full_arch(spec)))

@@ -1,0 +1,93 @@
+"""Quantization-aware training of a discovered network in its own process
+(netadapt_tf/shipping/qat.py and qat_child.py): the tf_keras rebuild from the arch
+description equals the Keras 3 model for SE + hard-swish networks, the QAT int8 model runs
+in LiteRT close to the float model, and this (parent) process never imports TFMOT.
+"""
+
+import sys
+
+import numpy as np
+import pytest
+from conftest import randomize_non_kernel_weights
+
+from netadapt_tf import builders, tflite
+from netadapt_tf.arch import random_arch
+from netadapt_tf.data import synthetic
+from netadapt_tf.shipping import graph, qat, qat_child
+from netadapt_tf.shipping.trained_model import Discovered, keras3_backend
+from netadapt_tf.subnet import resolve
+
+OPTIONS = {"input_size": 16, "num_classes": 4, "width_multiplier": 0.25}
+
+
+def _network(builder: str, seed: int) -> Discovered:
+    """A random arch of a tiny MobileNetV3 with the residual blocks removed (a short graph,
+    so that QAT is quick), every remaining SE gate on and the hard-swish stem and last
+    conv kept, with randomized weights."""
+    spec = builders.build(builder, **OPTIONS)
+    arch = random_arch(spec, np.random.default_rng(seed))
+    # The stem and the head keep their (hard-swish) filters.
+    changes = {name: {"width": spec.layer(name).filters} for name in ("stem", "last_conv")}
+    for block in (node for node in spec.nodes if hasattr(node, "residual")):
+        if block.residual:
+            changes[block.projection.name] = {"width": 0}
+        elif block.se is not None:
+            changes[block.se.name] = {"width": block.se.filters}
+    arch = arch.with_choices(changes)
+    model = graph.build_network(resolve(spec, arch), keras3_backend())
+    randomize_non_kernel_weights(model, seed=seed)
+    kinds = {type(layer).__name__ for layer in model.layers}
+    activations = {layer.get_config().get("activation") for layer in model.layers}
+    assert (
+        "Multiply" in kinds and {"hard_silu", "hard_sigmoid"} <= activations
+    )  # hard_silu: hard_swish
+    return Discovered(model=model, spec=spec, arch=arch)
+
+
+@pytest.fixture(scope="module")
+def v3_network():
+    return _network("netadaptv2_mobilenet_v3", seed=1)
+
+
+def test_qat_int8_runs_in_litert_close_to_float(v3_network):
+    images, labels = synthetic.generate(64, 16, 3, 4, seed=0)
+    images = images.astype(np.float32) / 255.0
+    settings = qat.QatSettings(epochs=1, batch_size=16, learning_rate=1e-5)
+    model_bytes, report = qat.quantization_aware_tflite(v3_network, images, labels, settings)
+    assert report["rebuild_max_abs_diff"] <= 1e-4
+    assert report["tensorflow_model_optimization"]  # the child did import it
+    assert len(report["history"]["loss"]) == 1
+    interpreter = tflite.make_interpreter(model_bytes)
+    assert interpreter.get_input_details()[0]["dtype"] == np.int8
+    assert interpreter.get_output_details()[0]["dtype"] == np.int8
+    expected = np.asarray(v3_network.model(images[:16], training=False))
+    got = tflite.run_tflite(model_bytes, images[:16])
+    scale = float(np.max(np.abs(expected)))
+    assert scale > 0.05
+    # One epoch at a tiny learning rate barely moves the weights: the int8 model stays
+    # close to the float one (loose: a tiny network, 8-bit activations, 4 steps).
+    assert np.max(np.abs(got - expected)) <= 0.3 * scale
+    assert "tensorflow_model_optimization" not in sys.modules
+    assert "tf_keras" not in sys.modules
+
+
+def test_tf_keras_rebuild_of_mobilenet_v3_large_equals_keras3():
+    network = _network("mobilenet_v3_large", seed=2)
+    assert qat.check_rebuild(network) <= 1e-4
+    assert "tensorflow_model_optimization" not in sys.modules
+
+
+def test_a_rebuild_that_differs_fails_with_its_cause(v3_network, tmp_path):
+    qat.write_job(tmp_path, v3_network, None, None, qat.QatSettings(), check_only=True)
+    with np.load(tmp_path / qat_child.REFERENCE_FILE) as f:
+        reference = dict(f)
+    reference["outputs"] = reference["outputs"] + 0.5
+    np.savez(tmp_path / qat_child.REFERENCE_FILE, **reference)
+    with pytest.raises(qat.QatError) as error:
+        qat.run_child(tmp_path)
+    assert str(error.value) == (
+        "quantization-aware training failed (exit status 1): the tf_keras rebuild differs "
+        "from the Keras 3 model: max abs diff 0.5 on 4 random inputs, allowed 0.0001 "
+        "(outputs (4, 4) vs (4, 4))"
+    )
+    assert not (tmp_path / qat_child.OUTPUT_FILE).exists()
