@@ -21,8 +21,13 @@ import tensorflow as tf
 
 from netadapt_tf import checkpoint, distribute
 from netadapt_tf.arch import full_arch, random_arch, smallest_arch
-from netadapt_tf.evaluation import SubnetEvaluator
-from netadapt_tf.sampling import OrderedDropoutSampler, SamplingConfig, replica_seed
+from netadapt_tf.evaluation import SubnetEvaluator, batch_norm_layers
+from netadapt_tf.sampling import (
+    OrderedDropoutSampler,
+    SamplingConfig,
+    replica_seed,
+    shrinking_floor,
+)
 from netadapt_tf.spec import NetworkSpec
 from netadapt_tf.supernet import arch_inputs, build_supernet
 
@@ -33,7 +38,12 @@ OPTIMIZERS = ("rmsprop", "sgd", "adam")
 class TrainConfig:
     """The training recipe. Defaults are the paper's (Sec. 4.1.1, after MobileNetV3):
     RMSProp, 0.064 per 1024 images scaled linearly with the batch, x0.963 every 3 epochs,
-    l2 weight decay 1e-5, EMA of weights 0.9998 (dropout 0.2 is a builder option)."""
+    l2 weight decay 1e-5, EMA of weights 0.9998 (dropout 0.2 is a builder option).
+
+    progressive_shrinking (not in the paper, for small budgets; 0 = off): during the first
+    this fraction of the steps the smallest width on offer falls linearly from the full
+    width to the smallest (sampling.shrinking_floor). bn_momentum: of the moving BN
+    statistics (Keras' 0.99; short runs want less)."""
 
     epochs: int = 1
     steps_per_epoch: int | None = None
@@ -51,6 +61,8 @@ class TrainConfig:
     label_smoothing: float = 0.0
     sandwich: bool = False
     distill: bool = False
+    progressive_shrinking: float = 0.0
+    bn_momentum: float = 0.99
     seed: int = 0
     checkpoint_every_steps: int = 0
     monitor_archs: int = 2
@@ -68,6 +80,13 @@ class TrainConfig:
             raise ValueError(f"train.optimizer: {self.optimizer!r} is not one of {OPTIMIZERS}")
         if not 0 <= self.ema_decay < 1:
             raise ValueError(f"train.ema_decay: {self.ema_decay} must be in [0, 1); 0 is off")
+        if not 0 <= self.progressive_shrinking <= 1:
+            raise ValueError(
+                f"train.progressive_shrinking: {self.progressive_shrinking} must be in [0, 1]; "
+                "0 is off"
+            )
+        if not 0 < self.bn_momentum < 1:
+            raise ValueError(f"train.bn_momentum: {self.bn_momentum} must be in (0, 1)")
         if self.sandwich and self.batch_size < 4:
             raise ValueError(f"train.batch_size: {self.batch_size} is too small for sandwich")
 
@@ -211,6 +230,7 @@ class SupernetTrainer:
                 f"train.batch_size: {config.batch_size} is larger than the {num_train} "
                 "training examples"
             )
+        self.total_steps = config.epochs * self.steps_per_epoch
         self.train_data, self.held_out, self.num_train = train, held_out, num_train
         record = {
             "spec": spec.to_json(),
@@ -224,6 +244,8 @@ class SupernetTrainer:
         keras.utils.set_random_seed(config.seed)  # the same initial weights on every worker
         with self.strategy.scope():
             self.model = build_supernet(spec)
+            for bn in batch_norm_layers(self.model):
+                bn.momentum = config.bn_momentum
             self.optimizer = make_optimizer(config, self.steps_per_epoch)
             self.optimizer.build(self.model.trainable_variables)
         self.sampler = OrderedDropoutSampler(spec, SamplingConfig(sandwich=config.sandwich))
@@ -246,7 +268,8 @@ class SupernetTrainer:
         config = self.config
         labels = tf.cast(labels, tf.int32)
         batch = tf.shape(images)[0]
-        rows = self.sampler.sample(batch, replica_seed(config.seed, step))
+        floor = shrinking_floor(step, self.total_steps, config.progressive_shrinking)
+        rows = self.sampler.sample(batch, replica_seed(config.seed, step), floor)
         num_classes = self.spec.num_classes
         with tf.GradientTape() as tape:
             logits = self.model({"image": images, **rows}, training=True)

@@ -214,22 +214,50 @@ def test_export_with_fresh_weights_says_so(arch_file, tmp_path):
 
 
 @pytest.mark.slow
-def test_demo(tmp_path):
+def test_demo_runs_the_whole_flow_and_a_rerun_skips_finished_steps(tmp_path):
     workdir = tmp_path / "demo"
-    done = _run("demo", f"--workdir={workdir}", "--seed=0")
+    done = _run("demo", f"--workdir={workdir}", "--seed=0", "--quick")
     assert done.returncode == 0, done.stderr
     lines = done.stdout.splitlines()
     assert re.match(r"  full network\s+475,364,608 MACs\s+10,051,184 params", lines[1])
     assert sum(line.startswith("  random sample") for line in lines) == 5
     assert sum(line.endswith(": ok") for line in lines) == 2
-    assert lines[-1].startswith("done in ") and str(workdir) in lines[-1]
+    assert lines[-1].startswith("done in ") and str(workdir / "report.md") in lines[-1]
     assert json.loads((workdir / "config.json").read_text())["seed"] == 0
-    written = sorted(p.name for p in workdir.iterdir())
-    assert written == [
-        "config.json",
-        "export_1",
-        "export_2_arch.json",
-        *[f"initial_sample_{i}.json" for i in range(1, 6)],
-        "initial_smallest.json",
+    stages = json.loads((workdir / "stages.json").read_text())
+    assert sorted(stages) == sorted(
+        ["train_supernet", "latency_table", "search", "baseline_arch"]
+        + [
+            f"{step}_{net}"
+            for step in ("train", "export")
+            for net in ("discovered", "initial", "baseline")
+        ]
+    )
+    for net in ("discovered", "initial", "baseline"):
+        assert (workdir / net / "model.keras").is_file()
+        summary = json.loads((workdir / f"export_{net}" / "export_summary.json").read_text())
+        variants = {row["variant"] for row in summary["models"]}
+        assert variants == (
+            {"float32", "int8", "int8_qat"} if net == "discovered" else {"float32", "int8"}
+        )
+    search = json.loads((workdir / "search" / "summary.json").read_text())
+    assert search["target_met"]
+    latency = json.loads((workdir / "table_latency.json").read_text())
+    assert latency["baseline"] <= latency["discovered"] < latency["initial"]
+    report = (workdir / "report.md").read_text()
+    assert "| evaluating samples (MCD search) |" in report
+    assert "![accuracy against latency along the trajectory](search/progress.png)" in report
+    rows = [
+        line
+        for line in report.splitlines()
+        if line.startswith("| initial network") or line.startswith("| discovered network")
     ]
-    assert (workdir / "export_1" / "model.keras").is_file()
+    assert len(rows) == 3
+    for row in rows:  # every cell filled in, but QAT is for the discovered network only
+        empty = [cell.strip() for cell in row.split("|")].count("-")
+        assert empty == (0 if row.startswith("| discovered") else 1), row
+    assert "| 1 | stem | conv |" in report
+    # A rerun skips every finished step.
+    again = _run("demo", f"--workdir={workdir}", "--seed=0", "--quick")
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.count("done before") == len(stages) - 1  # baseline_arch is silent

@@ -12,7 +12,13 @@ import tensorflow as tf
 from training_helpers import tiny_data, tiny_spec
 
 from netadapt_tf import checkpoint
-from netadapt_tf.sampling import OrderedDropoutSampler, SamplingConfig, width_counts
+from netadapt_tf.evaluation import batch_norm_layers
+from netadapt_tf.sampling import (
+    OrderedDropoutSampler,
+    SamplingConfig,
+    shrinking_floor,
+    width_counts,
+)
 from netadapt_tf.training import (
     NonFiniteLossError,
     SupernetTrainer,
@@ -50,6 +56,24 @@ def test_sandwich_puts_the_full_and_smallest_first():
     for j, layer in enumerate(layers):
         counts = width_counts(widths[2:, j], layer.widths)
         assert counts.max() - counts.min() <= 1
+
+
+def test_progressive_shrinking_offers_only_the_wider_widths_balanced():
+    spec = tiny_spec()
+    sampler = OrderedDropoutSampler(spec)
+    layers = list(spec.layers())
+    for floor, step in ((1.0, 0), (0.5, 1), (0.3, 2), (0.0, 3)):
+        widths = sampler.sample(36, tf.constant([1, step], tf.int64), floor)["widths"].numpy()
+        for j, layer in enumerate(layers):
+            offered = [w for w in layer.widths if w >= floor * layer.widths[-1] - 1e-6]
+            assert set(widths[:, j]) <= set(offered), (layer.name, floor, widths[:, j])
+            counts = width_counts(widths[:, j], offered)
+            assert counts.sum() == 36 and counts.max() - counts.min() <= 1, (floor, counts)
+    # The schedule: the full network only at first, every width after the fraction.
+    assert float(shrinking_floor(0, 100, 0.5)) == 1.0
+    assert float(shrinking_floor(25, 100, 0.5)) == 0.5
+    assert float(shrinking_floor(80, 100, 0.5)) == 0.0
+    assert shrinking_floor(10, 100, 0.0) is None
 
 
 CONFIG = {
@@ -116,6 +140,14 @@ def test_sandwich_and_in_place_distillation_train(tmp_path):
     assert result.steps == 2 and np.isfinite(result.images_per_second)
 
 
+def test_progressive_shrinking_trains_and_bn_momentum_is_applied(tmp_path):
+    trainer = _trainer(
+        tmp_path, epochs=1, steps_per_epoch=2, progressive_shrinking=0.5, bn_momentum=0.8
+    )
+    assert {bn.momentum for bn in batch_norm_layers(trainer.model)} == {0.8}
+    assert trainer.run().steps == 2
+
+
 def test_a_nan_loss_stops_the_run_with_a_clear_message(tmp_path):
     trainer = _trainer(tmp_path, learning_rate=1e30, optimizer="sgd", momentum=0.0)
     with pytest.raises(NonFiniteLossError, match=r"loss became nan at step \d+ \(epoch 0\)"):
@@ -127,6 +159,10 @@ def test_bad_settings_fail_before_training(tmp_path):
         _trainer(tmp_path / "x", batch_size=100)
     with pytest.raises(ValueError, match=r"train\.optimizer: 'lion' is not one of"):
         TrainConfig(optimizer="lion")
+    with pytest.raises(ValueError, match=r"train\.progressive_shrinking: 1\.5 must be in \[0, 1\]"):
+        TrainConfig(progressive_shrinking=1.5)
+    with pytest.raises(ValueError, match=r"train\.bn_momentum: 1\.0 must be in \(0, 1\)"):
+        TrainConfig(bn_momentum=1.0)
     _trainer(tmp_path / "y")
     with pytest.raises(ValueError, match=r"holds a run with other settings \(differing: \['train'"):
         _trainer(tmp_path / "y", batch_size=8)

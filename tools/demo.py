@@ -1,17 +1,23 @@
-"""`make demo`: the NetAdaptV2 pipeline, end to end at laptop cost (under a minute on 2 CPUs).
+"""`make demo`: the NetAdaptV2 pipeline, end to end on Fashion-MNIST with host latency.
 
-Usage: python tools/demo.py [--seed=0] [--workdir=./workdir/demo]
+Usage: python tools/demo.py [--seed=0] [--workdir=./workdir/demo] [--quick]
 
 1. The search space: MACs and parameters of the paper's initial network (224x224, 1000
    classes), of random sub-networks of it and of its smallest sub-network.
 2. A small super-network of the same design (netadapt_tf/configs/demo.py): random
    sub-networks are exported as plain Keras models and compared with the masked
    super-network.
+3. The flow, each step a tool run as its own process (netadapt_tf/stage_runner.py):
+   super-network training, a host latency lookup table, the MCD search to half the
+   latency, training the discovered network and, for comparison, the initial network and
+   the initial network shrunk uniformly to the discovered latency; TFLite export (float32,
+   int8, and int8 QAT for the discovered network); report.md.
 
-Writes into --workdir: config.json (the resolved config), the sampled arch JSONs and the
-first exported model (export_1/model.keras). Training and search stages go after stage 2.
+Rerunning the same command skips finished steps and resumes an interrupted one. `--quick`
+runs the flow on synthetic data with a tiny network (seconds per step; for tests).
 """
 
+import dataclasses
 import json
 import pathlib
 import sys
@@ -20,17 +26,21 @@ import time
 import keras
 from absl import app, flags
 
-from netadapt_tf import checkpoint, cost_report, parity
-from netadapt_tf.arch import Arch, full_arch, save_arch, smallest_arch
+from netadapt_tf import checkpoint, cost_report, demo_report, parity
+from netadapt_tf.arch import Arch, full_arch, load_arch, save_arch, smallest_arch
 from netadapt_tf.configs import demo as demo_config
 from netadapt_tf.export import export_subnetwork
 from netadapt_tf.macs import count
+from netadapt_tf.metrics.lookup_table import LookupTable, LookupTableMetric
+from netadapt_tf.stage_runner import StageFailedError, StageRunner
 from netadapt_tf.supernet import build_supernet
+from netadapt_tf.uniform_baseline import uniform_arch_for_resource
 
 _SEED = flags.DEFINE_integer(
     "seed", 0, "Seed of the random sub-networks and of the untrained weights."
 )
 _WORKDIR = flags.DEFINE_string("workdir", "./workdir/demo", "Directory for the outputs.")
+_QUICK = flags.DEFINE_bool("quick", False, "Synthetic data and a tiny network (tests).")
 
 
 def _costs_line(label: str, spec, arch: Arch) -> str:
@@ -81,24 +91,119 @@ def export_samples(config: demo_config.DemoConfig, workdir: pathlib.Path) -> boo
     return all_ok
 
 
+def choose_baseline(flow: demo_config.FlowConfig, runner: StageRunner, w: pathlib.Path):
+    """The initial arch, and the uniform shrink with at most the discovered table latency;
+    writes their arch files and the table's predictions for the report."""
+    spec = checkpoint.read_spec(w / "supernet" / "supernet")
+    latency = LookupTableMetric(LookupTable.load(w / "latency_table.json", spec))
+    discovered = load_arch(str(w / "search" / "discovered_arch.json"), spec)
+    baseline = uniform_arch_for_resource(spec, latency, latency(discovered))
+    save_arch(full_arch(spec), str(w / "initial_arch.json"))
+    save_arch(baseline.arch, str(w / "baseline_arch.json"))
+    (w / "baseline_ratio.json").write_text(json.dumps({"ratio": baseline.ratio}))
+    predicted = {
+        "initial": latency(full_arch(spec)),
+        "discovered": latency(discovered),
+        "baseline": baseline.resource,
+    }
+    (w / "table_latency.json").write_text(json.dumps(predicted, indent=1))
+    print(
+        f"  baseline: {100 * baseline.ratio:.1f}% of every width, table latency "
+        f"{baseline.resource:.3f} ms (discovered {predicted['discovered']:.3f} ms)"
+    )
+
+
+def run_flow(flow: demo_config.FlowConfig, w: pathlib.Path, seed: int) -> pathlib.Path:
+    """Stage 3: training to shipping; returns the report's path."""
+    print("3) train, search, train the discovered network, ship (each step a tool)")
+    runner = StageRunner(w)
+    ckpt = str(w / "supernet" / "supernet")
+    runner.run_tool(
+        "train_supernet",
+        "train_supernet",
+        f"--preset={flow.supernet_preset}",
+        f"--workdir={w / 'supernet'}",
+        f"--seed={seed}",
+        *flow.supernet_flags,
+    )
+    runner.run_tool(
+        "latency_table",
+        "build_latency_table",
+        *flow.model_flags,
+        f"--output={w / 'latency_table.json'}",
+        *flow.table_flags,
+    )
+    runner.run_tool(
+        "search",
+        "search",
+        f"--supernet_checkpoint={ckpt}",
+        f"--workdir={w / 'search'}",
+        "--metric=table",
+        f"--latency_table={w / 'latency_table.json'}",
+        f"--seed={seed}",
+        *flow.search_flags,
+    )
+    if not runner.done("baseline_arch"):
+        start = time.perf_counter()
+        choose_baseline(flow, runner, w)
+        runner.record("baseline_arch", time.perf_counter() - start)
+    archs = {
+        "discovered": ("inherit", w / "search" / "discovered_arch.json"),
+        "initial": ("scratch", w / "initial_arch.json"),
+        "baseline": ("scratch", w / "baseline_arch.json"),
+    }
+    for key, (mode, arch) in archs.items():
+        runner.run_tool(
+            f"train_{key}",
+            "train_discovered",
+            f"--mode={mode}",
+            f"--supernet_checkpoint={ckpt}",
+            f"--arch={arch}",
+            f"--workdir={w / key}",
+            f"--seed={seed}",
+            *flow.train_flags,
+        )
+    for key in archs:
+        runner.run_tool(
+            f"export_{key}",
+            "export_tflite",
+            f"--keras_model={w / key / 'model.keras'}",
+            f"--arch={w / key / 'arch.json'}",
+            f"--spec={ckpt}",
+            f"--output_dir={w / f'export_{key}'}",
+            f"--seed={seed}",
+            *flow.export_flags,
+            *(flow.qat_flags if key == "discovered" else ()),
+        )
+    return demo_report.write_report(w, dataclasses.asdict(flow))
+
+
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}; everything is a --flag")
     start = time.perf_counter()
-    config = demo_config.get_config(seed=_SEED.value)
+    overrides = {"flow": demo_config.flow_quick()} if _QUICK.value else {}
+    config = demo_config.get_config(seed=_SEED.value, **overrides)
     workdir = pathlib.Path(_WORKDIR.value)
     keras.utils.set_random_seed(config.seed)  # the untrained weights, so runs repeat exactly
     workdir.mkdir(parents=True, exist_ok=True)
     (workdir / "config.json").write_text(json.dumps(config.to_json(), indent=1) + "\n")
     profile_search_space(config, workdir)
-    ok = export_samples(config, workdir)
-    print(
-        f"done in {time.perf_counter() - start:.0f} s; outputs in {workdir}: config.json, "
-        "sampled arch JSONs, export_1/model.keras"
-    )
-    if not ok:
+    if not export_samples(config, workdir):
         print("demo: an exported model disagrees with the super-network", file=sys.stderr)
         return 1
+    try:
+        report = run_flow(config.flow, workdir, config.seed)
+    except (StageFailedError, ValueError) as error:
+        print(f"demo: {error}", file=sys.stderr)
+        print("demo: fix the cause and rerun the same command to go on", file=sys.stderr)
+        return 1
+    print(
+        f"done in {time.perf_counter() - start:.0f} s; report: {report}; discovered arch: "
+        f"{workdir / 'search' / 'discovered_arch.json'}; trajectory plot: "
+        f"{workdir / 'search' / 'progress.png'}; search history: "
+        f"{workdir / 'search' / 'history.jsonl'}; TFLite: {workdir / 'export_discovered'}"
+    )
     return 0
 
 

@@ -40,6 +40,10 @@ _BATCH = flags.DEFINE_integer("batch_size", None, "Global batch size.", lower_bo
 _LR = flags.DEFINE_float("learning_rate", None, "Learning rate per 1024 images.")
 _SANDWICH = flags.DEFINE_bool("sandwich", None, "Always train the full and smallest nets.")
 _DISTILL = flags.DEFINE_bool("distill", None, "In-place distillation from the full network.")
+_SHRINK = flags.DEFINE_float(
+    "progressive_shrinking", None, "Fraction of steps over which smaller widths come in; 0: off."
+)
+_BN_MOMENTUM = flags.DEFINE_float("bn_momentum", None, "Momentum of the moving BN statistics.")
 _SEED = flags.DEFINE_integer("seed", None, "Seed of initialization and sampling.")
 _CKPT_STEPS = flags.DEFINE_integer("checkpoint_every_steps", None, "0: once per epoch.")
 
@@ -74,6 +78,8 @@ def resolve_config() -> presets.SupernetConfig:
                 "learning_rate": _LR,
                 "sandwich": _SANDWICH,
                 "distill": _DISTILL,
+                "progressive_shrinking": _SHRINK,
+                "bn_momentum": _BN_MOMENTUM,
                 "seed": _SEED,
                 "checkpoint_every_steps": _CKPT_STEPS,
             }

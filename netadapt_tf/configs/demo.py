@@ -1,9 +1,13 @@
-"""The config of `make demo` (tools/demo.py): what it profiles, builds and exports.
+"""The config of `make demo` (tools/demo.py): what it profiles, builds, trains and ships.
 
-The demo walks the NetAdaptV2 pipeline on the paper's initial network at small cost: the
-MACs of the full-size search space, then a small super-network of the same design whose
-random sub-networks are exported and checked against it. Flags override `seed`; other
-fields change here, and the resolved config is written into the work directory.
+The demo walks the NetAdaptV2 pipeline: the MACs of the paper's full-size search space, a
+small super-network of the same design (export parity checks), then on Fashion-MNIST with
+host latency: super-network training, a latency lookup table, the MCD search to half the
+latency, training the discovered network and, for comparison, the initial network and a
+uniformly shrunk one, TFLite export (float32, int8, int8 QAT) and report.md. `FlowConfig`
+sizes those stages (`flow_quick()`: synthetic data and a tiny network, for tests). Flags
+override `seed`; other fields change here, and the resolved config is written into the
+work directory.
 """
 
 import dataclasses
@@ -31,6 +35,81 @@ class NetworkOptions:
 
 
 @dataclasses.dataclass(frozen=True)
+class FlowConfig:
+    """The training-to-shipping stages. Each list is extra flags of one tool; the
+    super-network comes from the `supernet_preset` of tools/train_supernet.py."""
+
+    supernet_preset: str = "fashion_mnist_demo"
+    supernet_flags: tuple[str, ...] = ("--epochs=3", "--steps_per_epoch=130")
+    model_flags: tuple[str, ...] = (
+        "--model=netadaptv2_mobilenet_v3",
+        "--width_multiplier=0.25",
+        "--input_size=32",
+        "--num_classes=10",
+    )
+    table_flags: tuple[str, ...] = (
+        "--max_x_points=2",
+        "--calibration_archs=6",
+        "--calibration_rounds=2",
+        "--num_runs=20",
+        "--warmup_runs=3",
+    )
+    search_flags: tuple[str, ...] = ("--preset=demo", "--target_fraction=0.5")
+    train_flags: tuple[str, ...] = (
+        "--epochs=2",
+        "--steps_per_epoch=200",
+        "--batch_size=128",
+        "--optimizer=adam",
+        "--learning_rate=0.016",
+        "--lr_decay=0.5",
+        "--lr_decay_epochs=1",
+        "--ema_decay=0",
+    )
+    export_flags: tuple[str, ...] = ("--quantizations=float32,int8", "--latency_runs=30")
+    qat_flags: tuple[str, ...] = ("--qat_epochs=1", "--qat_examples=5000")
+
+
+def flow_quick() -> FlowConfig:
+    """Seconds per stage: synthetic data, MobileNetV1 at width 0.25 and 16x16, few steps."""
+    return FlowConfig(
+        supernet_preset="test",
+        supernet_flags=("--epochs=1", "--steps_per_epoch=2"),
+        model_flags=(
+            "--model=mobilenet_v1",
+            "--width_multiplier=0.25",
+            "--input_size=16",
+            "--num_classes=4",
+        ),
+        table_flags=(
+            "--max_x_points=2",
+            "--calibration_archs=4",
+            "--calibration_rounds=1",
+            "--num_runs=5",
+            "--warmup_runs=0",
+        ),
+        search_flags=(
+            "--preset=demo",
+            "--target_fraction=0.7",
+            "--samples_per_iteration=2",
+            "--layers_per_sample=2",
+            "--initial_reduction=0.2",
+            "--decay=1.0",
+            "--max_eval_examples=32",
+        ),
+        train_flags=("--epochs=1", "--steps_per_epoch=2", "--batch_size=16", "--ema_decay=0"),
+        export_flags=(
+            "--dataset=synthetic",
+            "--synthetic_examples=64",
+            "--calibration_examples=8",
+            "--quantizations=float32,int8",
+            "--latency_runs=5",
+            "--warmup_runs=0",
+        ),
+        qat_flags=("--qat_epochs=1", "--qat_examples=16", "--qat_batch_size=8"),
+    )
+
+
+@dataclasses.dataclass(frozen=True)
 class DemoConfig:
     """`initial_network` is profiled (full, `num_samples` random, smallest sub-networks);
     `supernet` is built, and `num_exports` random sub-networks of it are exported and
@@ -42,6 +121,7 @@ class DemoConfig:
     supernet: NetworkOptions = NetworkOptions("netadaptv2_mobilenet_v3", 32, 10, 0.25)
     num_exports: int = 2
     parity_images: int = 4
+    flow: FlowConfig = FlowConfig()
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)

@@ -1,0 +1,61 @@
+"""The uniformly shrunk baseline and the demo's stage runner."""
+
+import json
+import pathlib
+
+import pytest
+
+from netadapt_tf import builders, macs
+from netadapt_tf.arch import full_arch
+from netadapt_tf.stage_runner import StageFailedError, StageRunner
+from netadapt_tf.uniform_baseline import uniform_arch, uniform_arch_for_resource
+
+LOG = pathlib.Path(__file__).parent / "fixtures" / "benchmark_model" / "info_prefix_cpu_and_gpu.txt"
+SPEC = builders.build("mobilenet_v1", input_size=16, num_classes=4, width_multiplier=0.25)
+
+
+def _macs(arch):
+    return macs.count(SPEC, arch).macs
+
+
+def test_uniform_arch_keeps_the_smallest_width_at_least_the_ratio():
+    assert uniform_arch(SPEC, 1.0) == full_arch(SPEC)
+    half = uniform_arch(SPEC, 0.5).as_dict()
+    for layer in SPEC.layers():
+        width = half[layer.name].width
+        assert width in layer.widths and width >= 0.5 * layer.widths[-1]
+        smaller = [w for w in layer.widths if w < width]
+        assert not smaller or smaller[-1] < 0.5 * layer.widths[-1]
+    # Every ratio above 0 keeps every layer.
+    assert all(c.width > 0 for c in uniform_arch(SPEC, 0.01).choices)
+    with pytest.raises(ValueError, match=r"ratio: 0 must be in \(0, 1\]"):
+        uniform_arch(SPEC, 0)
+
+
+def test_the_largest_uniform_shrink_within_a_target():
+    full = _macs(full_arch(SPEC))
+    found = uniform_arch_for_resource(SPEC, _macs, 0.5 * full)
+    assert found.resource == _macs(found.arch) <= 0.5 * full
+    # The next allowed widths up would break the target.
+    assert _macs(uniform_arch(SPEC, min(1.0, found.ratio + 1 / 8))) > 0.5 * full
+    assert uniform_arch_for_resource(SPEC, _macs, 2 * full).ratio == 1.0
+    with pytest.raises(ValueError, match=r"target: 1 is below what any uniform shrink reaches"):
+        uniform_arch_for_resource(SPEC, _macs, 1)
+    with pytest.raises(ValueError, match=r"target: -1 must be a positive number"):
+        uniform_arch_for_resource(SPEC, _macs, -1)
+
+
+def test_stages_run_once_are_recorded_and_failures_name_their_log(tmp_path):
+    lines = []
+    runner = StageRunner(tmp_path, log=lines.append)
+    runner.run_tool("parse", "parse_benchmark_log", str(LOG), "--json")
+    recorded = json.loads((tmp_path / "stages.json").read_text())
+    assert recorded["parse"]["command"][-2:] == [str(LOG), "--json"]
+    assert '"runs"' in (tmp_path / "parse.log").read_text()
+    # A new runner (a rerun of the pipeline) skips it.
+    again = StageRunner(tmp_path, log=lines.append)
+    again.run_tool("parse", "parse_benchmark_log", "/no/such/file")
+    assert lines[-1].startswith("  parse: done before")
+    with pytest.raises(StageFailedError, match=r"stage broken failed \(exit 1\) .*broken\.log"):
+        again.run_tool("broken", "parse_benchmark_log", str(tmp_path / "missing.log"))
+    assert "broken" not in json.loads((tmp_path / "stages.json").read_text())
