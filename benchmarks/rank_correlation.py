@@ -23,13 +23,15 @@ from netadapt_tf.export import export_subnetwork
 from netadapt_tf.supernet import build_supernet
 from netadapt_tf.training import SupernetTrainer, TrainConfig
 
-_MODEL = flags.DEFINE_string("model", "netadaptv2_mobilenet_v3", "Builder.")
-_WIDTH = flags.DEFINE_float("width_multiplier", 0.25, "Width multiplier.")
+_MODEL = flags.DEFINE_string("model", "mobilenet_v1", "Builder.")
+_WIDTH = flags.DEFINE_float("width_multiplier", 0.5, "Width multiplier.")
 _SUBNETS = flags.DEFINE_integer("subnets", 8, "Sub-networks trained stand-alone.")
 _EPOCHS = flags.DEFINE_integer("epochs", 3, "Epochs, for the super-network and each subnet.")
 _TRAIN = flags.DEFINE_integer("train_examples", 8000, "Training images used (budget).")
-_BATCH = flags.DEFINE_integer("batch_size", 128, "Batch size.")
-_LR = flags.DEFINE_float("learning_rate", 0.008, "Adam learning rate per 1024 images.")
+_BATCH = flags.DEFINE_integer("batch_size", 64, "Batch size.")
+_LR = flags.DEFINE_float("learning_rate", 0.048, "Adam learning rate per 1024 images.")
+_SHRINK = flags.DEFINE_float("progressive_shrinking", 1.0, "TrainConfig.progressive_shrinking.")
+_BN = flags.DEFINE_float("bn_momentum", 0.9, "BN momentum, super-network and stand-alone.")
 _RECAL = flags.DEFINE_integer("recalibration_batches", 8, "BN recalibration batches.")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Fashion-MNIST IDX files.")
 _WORKDIR = flags.DEFINE_string("workdir", "/tmp/netadapt_rank_correlation", "Work dir.")
@@ -98,6 +100,8 @@ def main(argv):
         ema_decay=0.0,
         monitor_archs=0,
         seed=_SEED.value,
+        progressive_shrinking=_SHRINK.value,
+        bn_momentum=_BN.value,
     )
     trainer = SupernetTrainer(
         spec,
@@ -127,6 +131,9 @@ def main(argv):
     fresh = build_supernet(spec)  # untrained weights: stand-alone nets start from scratch
     for arch in archs:
         model = export_subnetwork(fresh, arch)
+        for layer in model.layers:  # the same short-run BN momentum as the super-network
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = _BN.value
         model.compile(
             keras.optimizers.Adam(
                 keras.optimizers.schedules.ExponentialDecay(
@@ -150,6 +157,8 @@ def main(argv):
         "tau": kendall_tau(from_supernet, standalone),
         "tau_recalibrated": kendall_tau(from_supernet_recal, standalone),
         "budget": f"{_EPOCHS.value} epochs x {n} images, batch {_BATCH.value}",
+        "recipe": f"Adam {_LR.value} per 1024, progressive shrinking {_SHRINK.value}, "
+        f"BN momentum {_BN.value}",
         "supernet_seconds": round(supernet_seconds, 1),
         "supernet_images_per_s": round(supernet_result.images_per_second, 1),
         "total_seconds": round(time.perf_counter() - start, 1),

@@ -261,7 +261,15 @@ class DiscoveredTrainer:
         return os.path.join(self.workdir, "phases", f"phase{index:03d}.weights.h5")
 
     def _start_model(self, index: int) -> keras.Model:
-        """The plain model of phase `index` with the weights it starts from."""
+        """The plain model of phase `index` with the weights it starts from, its batch-norm
+        momentum set to the recipe's (config.bn_momentum)."""
+        model = self._start_weights(index)
+        for layer in model.layers:
+            if isinstance(layer, keras.layers.BatchNormalization):
+                layer.momentum = self.config.bn_momentum
+        return model
+
+    def _start_weights(self, index: int) -> keras.Model:
         phase, mode = self.phases[index], self.options.mode
         model = export_subnetwork(self.template, phase.arch)
         if mode == "scratch":

@@ -52,6 +52,7 @@ _OPTIMIZER = flags.DEFINE_enum("optimizer", "rmsprop", ["rmsprop", "sgd", "adam"
 _WD = flags.DEFINE_float("weight_decay", 1e-5, "l2 weight decay of kernels.")
 _EMA = flags.DEFINE_float("ema_decay", 0.9998, "EMA of weights (0: off).")
 _SMOOTHING = flags.DEFINE_float("label_smoothing", 0.0, "Label smoothing.")
+_BN_MOMENTUM = flags.DEFINE_float("bn_momentum", 0.99, "Momentum of the moving BN statistics.")
 _DISTILL = flags.DEFINE_bool("distill", False, "Learn the teacher's soft outputs too.")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of initialization and data order.")
 _CKPT_STEPS = flags.DEFINE_integer("checkpoint_every_steps", 0, "0: once per epoch.")
@@ -101,6 +102,7 @@ def train_config() -> TrainConfig:
         weight_decay=_WD.value,
         ema_decay=_EMA.value,
         label_smoothing=_SMOOTHING.value,
+        bn_momentum=_BN_MOMENTUM.value,
         distill=_DISTILL.value,
         seed=_SEED.value,
         checkpoint_every_steps=_CKPT_STEPS.value,

@@ -64,6 +64,7 @@ class FlowConfig:
         "--lr_decay=0.5",
         "--lr_decay_epochs=1",
         "--ema_decay=0",
+        "--bn_momentum=0.9",
     )
     export_flags: tuple[str, ...] = ("--quantizations=float32,int8", "--latency_runs=30")
     qat_flags: tuple[str, ...] = ("--qat_epochs=1", "--qat_examples=5000")
