@@ -4,6 +4,12 @@ The held-out images are batched once and kept in memory; one traced forward func
 every sub-network (the arch is an input tensor), so judging thousands of samples costs no
 graph building. Optional batch-norm recalibration re-estimates the BN statistics of each
 sub-network on a few training batches before judging it, and restores them afterwards.
+
+Two forward paths give the same accuracies: the masked super-network (full-width compute,
+what the trainer's monitor uses) and, with `fast=True`, the sliced forward
+(netadapt_tf.sliced_forward: kernels cut to the arch's sizes, about the cost of the exported
+sub-network), which the search uses. The fast path recalibrates into a statistics tensor
+and never touches the super-network's variables.
 """
 
 import contextlib
@@ -13,6 +19,7 @@ import numpy as np
 import tensorflow as tf
 
 from netadapt_tf.arch import Arch
+from netadapt_tf.sliced_forward import SlicedForward
 from netadapt_tf.supernet import SuperNetwork, arch_inputs
 
 
@@ -44,6 +51,8 @@ class SubnetEvaluator:
 
     recalibration_data: an unbatched (image, label) training dataset; with
     recalibration_batches > 0 every judged arch first gets its own BN statistics.
+    fast: judge through the sliced forward (one arch at a time, at the exported
+    sub-network's cost) instead of the masked super-network; the accuracies are the same.
     """
 
     def __init__(
@@ -54,6 +63,7 @@ class SubnetEvaluator:
         max_examples: int | None = None,
         recalibration_data: tf.data.Dataset | None = None,
         recalibration_batches: int = 0,
+        fast: bool = False,
     ):
         if recalibration_batches and recalibration_data is None:
             raise ValueError("recalibration_batches > 0 needs recalibration_data")
@@ -89,13 +99,39 @@ class SubnetEvaluator:
             self._recalibrate_impl, input_signature=[image_spec, row_spec, row_spec]
         )
         self.traces = 0
+        self.fast = bool(fast)
+        self.sliced = None
+        if self.fast:
+            self.sliced = SlicedForward(supernet)
+            sizes_spec = tf.TensorSpec([num_layers, 4], tf.int32)
+            stats_spec = tf.TensorSpec([2, self.sliced.statistics_size], tf.float32)
+            batch = [
+                image_spec,
+                tf.TensorSpec([batch_size], tf.int32),
+                tf.TensorSpec([batch_size], tf.float32),
+                sizes_spec,
+            ]
+            # autograph=False: the sliced forward is plain graph code (its branches are tf.cond).
+            self._correct_sliced = tf.function(
+                self._correct_sliced_impl, input_signature=batch, autograph=False
+            )
+            self._correct_sliced_stats = tf.function(
+                self._correct_sliced_impl, input_signature=[*batch, stats_spec], autograph=False
+            )
+
+    @staticmethod
+    def _hits(logits, labels, valid):
+        hit = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels), tf.float32)
+        return tf.reduce_sum(hit * valid)
+
+    def _correct_sliced_impl(self, images, labels, valid, sizes, statistics=None):
+        self.traces += 1
+        return self._hits(self.sliced.forward(images, sizes, statistics), labels, valid)
 
     def _correct_impl(self, images, labels, valid, widths, kernels):
         self.traces += 1
         inputs = {"image": images, "widths": widths, "kernel_sizes": kernels}
-        logits = self.supernet(inputs, training=False)
-        hit = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels), tf.float32)
-        return tf.reduce_sum(hit * valid)
+        return self._hits(self.supernet(inputs, training=False), labels, valid)
 
     def _recalibrate_impl(self, images, widths, kernels):
         self.traces += 1
@@ -136,12 +172,27 @@ class SubnetEvaluator:
     def accuracy(self, arch: Arch, recalibrate: bool | None = None) -> float:
         """Top-1 accuracy of `arch` on the held-out examples."""
         recalibrate = bool(self.recal_batches) if recalibrate is None else recalibrate
+        if self.fast:
+            return self._fast_accuracy(arch, recalibrate and bool(self.recal_batches))
         context = self.recalibrated(arch) if recalibrate else contextlib.nullcontext()
         with context:
             widths, kernels = self._rows(arch)
             correct = 0.0
             for images, labels, valid in self.batches:
                 correct += float(self._correct(images, labels, valid, widths, kernels))
+        return correct / self.num_examples
+
+    def _fast_accuracy(self, arch: Arch, recalibrate: bool) -> float:
+        sizes = self.sliced.sizes(arch)
+        extra = ()
+        if recalibrate:
+            before = self.sliced.traces
+            extra = (self.sliced.recalibrated_statistics(self.recal_batches, sizes),)
+            self.traces += self.sliced.traces - before
+        count = self._correct_sliced_stats if extra else self._correct_sliced
+        correct = 0.0
+        for images, labels, valid in self.batches:
+            correct += float(count(images, labels, valid, sizes, *extra))
         return correct / self.num_examples
 
     def accuracies(self, archs, recalibrate: bool | None = None) -> list[float]:

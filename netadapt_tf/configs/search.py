@@ -84,7 +84,9 @@ def paper_nyu_depth() -> SearchPreset:
 
 def demo() -> SearchPreset:
     """Half the MACs of the Fashion-MNIST demo super-network in about 7 iterations of 16
-    samples, each judged on 512 held-out images."""
+    samples, each judged on 512 held-out images after BN recalibration on 2 training
+    batches (a super-network trained briefly with ordered dropout has moving BN statistics
+    that fit no single sub-network: docs/training.md)."""
     return SearchPreset(
         search=MCDConfig(
             samples_per_iteration=16,
@@ -95,7 +97,7 @@ def demo() -> SearchPreset:
             max_iterations=50,
         ),
         metric="macs",
-        evaluation=EvalSettings(batch_size=256, max_examples=512),
+        evaluation=EvalSettings(batch_size=256, max_examples=512, recalibration_batches=2),
     )
 
 
