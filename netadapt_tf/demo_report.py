@@ -151,7 +151,7 @@ def write_report(workdir, settings: dict) -> pathlib.Path:
     lines += ["## Discovered architecture", ""]
     if table.exists():  # its headings go one level down, under this section
         text = table.read_text().strip()
-        lines += ["#" + line if line.startswith("#") else line for line in text.splitlines()]
+        lines += ["##" + line if line.startswith("#") else line for line in text.splitlines()]
     else:
         lines += ["Not trained yet."]
     lines += [""]
