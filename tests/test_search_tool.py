@@ -33,6 +33,7 @@ SMALL_SEARCH = [
     "--layers_per_sample=3",
     "--initial_reduction=0.2",
     "--decay=0.8",
+    "--eval_batch_size=16",  # the demo preset recalibrates BN on 2 batches of 96 images
 ]
 
 

@@ -96,6 +96,7 @@ def flow_quick() -> FlowConfig:
             "--initial_reduction=0.2",
             "--decay=1.0",
             "--max_eval_examples=32",
+            "--eval_batch_size=16",
         ),
         train_flags=("--epochs=1", "--steps_per_epoch=2", "--batch_size=16", "--ema_decay=0"),
         export_flags=(
