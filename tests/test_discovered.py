@@ -419,3 +419,14 @@ def test_an_initial_model_of_another_arch_is_refused(tmp_path, datasets, superne
         "initial network needs [(3, 3, 3, 8)] there. Allowed: a model exported "
         "(export_subnetwork) from this super-network for the initial arch"
     )
+
+
+def test_the_recipes_bn_momentum_reaches_every_batch_norm(tmp_path, datasets, supernet_dir):
+    trainer = _trainer(tmp_path / "bn", datasets, supernet_dir, bn_momentum=0.8)
+    model = trainer._start_model(0)
+    momenta = {
+        layer.momentum
+        for layer in model.layers
+        if isinstance(layer, keras.layers.BatchNormalization)
+    }
+    assert momenta == {0.8}
