@@ -39,7 +39,6 @@ def _run(tool: str, *args) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         env=env,
-        timeout=600,
         check=False,
     )
 

@@ -21,7 +21,6 @@ def _run(*args):
         capture_output=True,
         text=True,
         env=env,
-        timeout=60,
         check=False,
     )
 

@@ -42,7 +42,6 @@ def _run(tool: str, *args, cwd=None) -> subprocess.CompletedProcess:
         capture_output=True,
         text=True,
         env=env,
-        timeout=300,
         check=False,
         cwd=cwd,
     )
