@@ -65,8 +65,10 @@ def test_qat_int8_runs_in_litert_close_to_float(v3_network):
     scale = float(np.max(np.abs(expected)))
     assert scale > 0.05
     # One epoch at a tiny learning rate barely moves the weights: the int8 model stays
-    # close to the float one (loose: a tiny network, 8-bit activations, 4 steps).
-    assert np.max(np.abs(got - expected)) <= 0.3 * scale
+    # close to the float one, within two steps of the int8 output grid (whose step QAT
+    # learns, about a quarter of the range on this 4-class net) plus 10% of the range.
+    step = interpreter.get_output_details()[0]["quantization"][0]
+    assert np.max(np.abs(got - expected)) <= 2 * step + 0.1 * scale
     assert "tensorflow_model_optimization" not in sys.modules
     assert "tf_keras" not in sys.modules
 

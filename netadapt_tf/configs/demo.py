@@ -91,9 +91,9 @@ def flow_quick() -> FlowConfig:
         search_flags=(
             "--preset=demo",
             "--target_fraction=0.7",
-            "--samples_per_iteration=2",
-            "--layers_per_sample=2",
-            "--initial_reduction=0.2",
+            "--samples_per_iteration=4",
+            "--layers_per_sample=6",
+            "--initial_reduction=0.1",
             "--decay=1.0",
             "--max_eval_examples=32",
             "--eval_batch_size=16",
