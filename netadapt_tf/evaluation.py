@@ -79,6 +79,11 @@ class SubnetEvaluator:
                 for images, _, valid in _materialize(data, batch_size, None)
                 if valid.all()
             ]
+            if not self.recal_batches:
+                raise ValueError(
+                    f"recalibration_data: fewer than batch_size={batch_size} images, so no "
+                    "full batch to recalibrate BN on; lower batch_size or give more images"
+                )
         self._bn = batch_norm_layers(supernet)
         spec = supernet.spec
         size, channels = spec.input_size, spec.input_channels

@@ -104,6 +104,23 @@ class SuperkernelDepthwiseConv2D(keras.layers.Layer):
         )
         return y if self.bias is None else y + self.bias
 
+    def _conv_part(self, part, k):
+        """_conv on one kernel size's examples; an empty part runs no convolution.
+
+        TensorFlow's convolutions are not to be trusted on an empty batch: with oneDNN (the
+        default on x86 CPUs with AVX-512) a strided convolution of [0, H, W, C] returns
+        [0, H, W, C] rather than [0, ceil(H/s), ceil(W/s), C]. An empty part is instead an
+        explicit zero-size tensor of the strided shape, which also costs nothing.
+        """
+
+        def empty():
+            shape = tf.shape(part)
+            height = (shape[1] + self.strides - 1) // self.strides
+            width = (shape[2] + self.strides - 1) // self.strides
+            return tf.zeros(tf.stack([0, height, width, shape[3]]), part.dtype)
+
+        return tf.cond(tf.shape(part)[0] > 0, lambda: self._conv(part, k), empty)
+
     def call(self, x, kernel_size=None):
         if len(self.kernel_sizes) == 1 or kernel_size is None:
             return self._conv(x, self.kernel_size)
@@ -115,7 +132,7 @@ class SuperkernelDepthwiseConv2D(keras.layers.Layer):
             index += i * tf.cast(tf.equal(kernel_size, k), tf.int32)
         positions = tf.dynamic_partition(tf.range(tf.shape(x)[0]), index, len(self.kernel_sizes))
         parts = tf.dynamic_partition(x, index, len(self.kernel_sizes))
-        outs = [self._conv(part, k) for part, k in zip(parts, self.kernel_sizes, strict=True)]
+        outs = [self._conv_part(part, k) for part, k in zip(parts, self.kernel_sizes, strict=True)]
         return tf.dynamic_stitch(positions, outs)
 
     def get_config(self):

@@ -121,6 +121,13 @@ class SlicedForward:
         mode = _BATCH if batch_statistics else (_MOVING if statistics is None else _GIVEN)
         self._mode, self._statistics = mode, statistics
         self._rows = [tf.unstack(row) for row in tf.unstack(sizes)]
+        # Convolutions of an empty batch return wrong shapes or garbage gradients on some
+        # CPU paths of TensorFlow (oneDNN), and batch statistics of no image are NaN.
+        check = tf.debugging.assert_positive(
+            tf.shape(images)[0], message="SlicedForward: the batch of images is empty"
+        )
+        with tf.control_dependencies([check]):
+            images = tf.identity(images)
         x, found = images, {}
         for node in self.spec.nodes:
             if isinstance(node, PoolSpec):

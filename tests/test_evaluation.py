@@ -70,3 +70,14 @@ def test_evaluator_errors(supernet):
     with pytest.raises(ValueError, match="held-out dataset: it holds no examples"):
         SubnetEvaluator(supernet, tiny_data(8).take(0))
     assert tf.executing_eagerly()
+
+
+def test_recalibration_without_a_full_batch_is_refused(supernet):
+    with pytest.raises(ValueError, match="fewer than batch_size=16 images, so no full batch"):
+        SubnetEvaluator(
+            supernet,
+            tiny_data(16, seed=5),
+            batch_size=16,
+            recalibration_data=tiny_data(10, seed=4),
+            recalibration_batches=1,
+        )
