@@ -43,7 +43,16 @@ class TrainConfig:
     progressive_shrinking (not in the paper, for small budgets; 0 = off): during the first
     this fraction of the steps the smallest width on offer falls linearly from the full
     width to the smallest (sampling.shrinking_floor). bn_momentum: of the moving BN
-    statistics (Keras' 0.99; short runs want less)."""
+    statistics (Keras' 0.99; short runs want less).
+
+    Levers for small budgets (docs/training.md measures each): width_correlation and
+    free_layer_probability (sampling.SamplingConfig: how the widths of an image's layers
+    relate; 0 and 0 are the paper's independent draws); full_network: every step also
+    trains the full network on the same images (a copy of the batch in the same forward
+    pass, so BN statistics are updated once); distill: in-place distillation, the sampled
+    sub-networks also learn the full network's soft outputs (from that copy, which
+    distill adds when full_network is off, without its own loss); warm_start_steps: the
+    first this many steps train only the full network."""
 
     epochs: int = 1
     steps_per_epoch: int | None = None
@@ -61,6 +70,10 @@ class TrainConfig:
     label_smoothing: float = 0.0
     sandwich: bool = False
     distill: bool = False
+    full_network: bool = False
+    width_correlation: float = 0.0
+    free_layer_probability: float = 0.0
+    warm_start_steps: int = 0
     progressive_shrinking: float = 0.0
     bn_momentum: float = 0.99
     seed: int = 0
@@ -89,6 +102,18 @@ class TrainConfig:
             raise ValueError(f"train.bn_momentum: {self.bn_momentum} must be in (0, 1)")
         if self.sandwich and self.batch_size < 4:
             raise ValueError(f"train.batch_size: {self.batch_size} is too small for sandwich")
+        if isinstance(self.warm_start_steps, bool) or not isinstance(self.warm_start_steps, int):
+            raise TypeError(f"train.warm_start_steps: {self.warm_start_steps!r} is not an int")
+        if self.warm_start_steps < 0:
+            raise ValueError(f"train.warm_start_steps: {self.warm_start_steps} must be >= 0")
+        self.sampling()  # checks the sampling fields
+
+    def sampling(self) -> SamplingConfig:
+        return SamplingConfig(
+            sandwich=self.sandwich,
+            width_correlation=self.width_correlation,
+            free_layer_probability=self.free_layer_probability,
+        )
 
 
 @keras.saving.register_keras_serializable(package="netadapt_tf")
@@ -248,7 +273,7 @@ class SupernetTrainer:
                 bn.momentum = config.bn_momentum
             self.optimizer = make_optimizer(config, self.steps_per_epoch)
             self.optimizer.build(self.model.trainable_variables)
-        self.sampler = OrderedDropoutSampler(spec, SamplingConfig(sandwich=config.sandwich))
+        self.sampler = OrderedDropoutSampler(spec, config.sampling())
         self._decayed = [v for v in self.model.trainable_variables if "kernel" in v.path]
         self._full_rows = arch_inputs(spec, [full_arch(spec)])
         ckpt_dir = os.path.join(workdir, "checkpoints")
@@ -261,29 +286,51 @@ class SupernetTrainer:
         )
         self.manager = tf.train.CheckpointManager(self.checkpoint, ckpt_dir, max_to_keep=2)
         self._step_fn = tf.function(self._distributed_step)
+        self._warm_step_fn = tf.function(
+            lambda batch, step: self._distributed_step(batch, step, True)
+        )
 
     # -- the step ---------------------------------------------------------------------
 
-    def _replica_step(self, images, labels, step):
+    def _rows(self, batch, step, warm: bool):
+        """(super-network inputs, paired): the sampled rows; paired: after `batch` copies
+        of the full network (the step trains it too, or distils from it)."""
+        config = self.config
+        full = {k: tf.repeat(v, batch, axis=0) for k, v in self._full_rows.items()}
+        if warm:
+            return full, False
+        # Progressive shrinking runs over the steps after the warm start.
+        warm_steps = min(config.warm_start_steps, self.total_steps - 1)
+        floor = shrinking_floor(
+            step - warm_steps, self.total_steps - warm_steps, config.progressive_shrinking
+        )
+        rows = self.sampler.sample(batch, replica_seed(config.seed, step), floor)
+        if not (config.full_network or config.distill):
+            return rows, False
+        return {k: tf.concat([full[k], rows[k]], 0) for k in rows}, True
+
+    def _replica_step(self, images, labels, step, warm=False):
         config = self.config
         labels = tf.cast(labels, tf.int32)
         batch = tf.shape(images)[0]
-        floor = shrinking_floor(step, self.total_steps, config.progressive_shrinking)
-        rows = self.sampler.sample(batch, replica_seed(config.seed, step), floor)
+        rows, paired = self._rows(batch, step, warm)
         num_classes = self.spec.num_classes
+        target = tf.one_hot(labels, num_classes)
+        if config.label_smoothing:
+            target = target * (1 - config.label_smoothing) + config.label_smoothing / num_classes
         with tf.GradientTape() as tape:
-            logits = self.model({"image": images, **rows}, training=True)
-            target = tf.one_hot(labels, num_classes)
-            if config.label_smoothing:
-                target = target * (1 - config.label_smoothing) + config.label_smoothing / (
-                    num_classes
-                )
+            inputs = tf.concat([images, images], 0) if paired else images
+            logits = self.model({"image": inputs, **rows}, training=True)
+            if paired:
+                teacher, logits = logits[:batch], logits[batch:]
             per_example = keras.losses.categorical_crossentropy(target, logits, from_logits=True)
-            if config.distill:
-                full = {k: tf.repeat(v, batch, axis=0) for k, v in self._full_rows.items()}
-                teacher = self.model({"image": images, **full}, training=True)
+            if paired and config.distill:
                 soft = tf.stop_gradient(tf.nn.softmax(teacher))
                 per_example += keras.losses.categorical_crossentropy(soft, logits, from_logits=True)
+            if paired and config.full_network:
+                per_example += keras.losses.categorical_crossentropy(
+                    target, teacher, from_logits=True
+                )
             loss = tf.nn.compute_average_loss(per_example, global_batch_size=config.batch_size)
             if config.weight_decay:
                 l2 = config.weight_decay * tf.add_n([tf.nn.l2_loss(v) for v in self._decayed])
@@ -296,9 +343,9 @@ class SupernetTrainer:
         )
         return loss, hits
 
-    def _distributed_step(self, batch, step):
+    def _distributed_step(self, batch, step, warm=False):
         images, labels = batch
-        loss, hits = self.strategy.run(self._replica_step, args=(images, labels, step))
+        loss, hits = self.strategy.run(self._replica_step, args=(images, labels, step, warm))
         total = tf.distribute.ReduceOp.SUM
         return self.strategy.reduce(total, loss, None), self.strategy.reduce(total, hits, None)
 
@@ -353,7 +400,8 @@ class SupernetTrainer:
             bar.update(skip)
             loss_sum = hits_sum = 0.0
             for batch in self._epoch_data(epoch, skip):
-                loss, hits = self._step_fn(batch, tf.constant(step, tf.int64))
+                step_fn = self._warm_step_fn if step < config.warm_start_steps else self._step_fn
+                loss, hits = step_fn(batch, tf.constant(step, tf.int64))
                 loss = float(loss)
                 if not math.isfinite(loss):
                     raise NonFiniteLossError(

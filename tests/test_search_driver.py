@@ -102,6 +102,34 @@ def test_the_work_directory_holds_settings_history_trajectory_and_result(tmp_pat
     assert logged[-1].endswith("final target met")
 
 
+class CountedJudge:
+    """The synthetic judge with the number of images each reading uses (as HeldOutAccuracy)."""
+
+    num_examples = 2500
+
+    def __call__(self, arch):
+        return accuracy(arch) / accuracy(full_arch(SPEC))  # a fraction, as accuracies are
+
+
+def test_the_log_states_the_noise_of_a_reading_and_the_margin_of_each_choice(tmp_path):
+    logged = []
+    result = make_driver(tmp_path, judge=CountedJudge(), log=logged.append).run()
+    first = result.state.initial.accuracy
+    sd = 100 * (first * (1 - first) / 2500) ** 0.5
+    assert logged[1] == (
+        f"search: the initial arch reads {first:.4f} on 2500 held-out images (binomial sd of "
+        f"one reading {sd:.2f} pts)"
+    )
+    record = result.iterations[0]
+    readings = sorted((s.accuracy for s in record.samples), reverse=True)
+    best_sd = 100 * (readings[0] * (1 - readings[0]) / 2500) ** 0.5
+    assert (
+        f"; margin over the runner-up {100 * (readings[0] - readings[1]):.2f} pts, readings "
+        f"spread {100 * (readings[0] - readings[-1]):.2f} pts, noise of one reading "
+        f"{best_sd:.2f} pts (binomial sd, 2500 images)"
+    ) in logged[2]
+
+
 def test_a_directory_of_other_settings_is_refused_unless_overwrite(tmp_path):
     make_driver(tmp_path, small_config(max_iterations=1)).run()
     first = _lines(tmp_path / "history.jsonl")

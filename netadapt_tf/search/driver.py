@@ -35,7 +35,7 @@ from netadapt_tf.search.mcd import (
     SearchResult,
     SearchState,
 )
-from netadapt_tf.search.progress import PLOT_FILE, TENSORBOARD_DIR, Progress
+from netadapt_tf.search.progress import PLOT_FILE, TENSORBOARD_DIR, Progress, reading_noise
 from netadapt_tf.search.records import InitialRecord, IterationRecord, SampleRecord
 from netadapt_tf.spec import NetworkSpec
 
@@ -291,6 +291,13 @@ class SearchDriver:
                 f"{len(optimizer.units)} search units, J={optimizer.samples_per_iteration}, "
                 f"L={optimizer.layers_per_sample}, sampler {self.config.sampler}"
             )
+            examples = getattr(optimizer.accuracy, "num_examples", None)
+            if examples and state.initial.accuracy is not None:
+                noise = reading_noise(state.initial.accuracy, examples)
+                self.log(
+                    f"search: the initial arch reads {state.initial.accuracy:.4f} on {examples} "
+                    f"held-out images (binomial sd of one reading {noise:.2f} pts)"
+                )
         else:
             self.log(
                 f"search: resuming in {self.workdir} at iteration {len(state.iterations)} "
@@ -304,6 +311,7 @@ class SearchDriver:
             tensorboard=self.tensorboard,
             plot=self.plot,
             unit=self.resource_unit,
+            judge_examples=getattr(self.optimizer.accuracy, "num_examples", None),
         )
         recorder = _FileRecorder(self, progress, on_sample, on_iteration)
         result = self.optimizer.run(state=state, recorder=recorder)
