@@ -1,6 +1,6 @@
 """Measure .tflite latency on Android phones by running TFLite's `benchmark_model` over adb.
 
-The adb plumbing (checks, retries, several phones) is `PhoneBackend` in adb_device.py. Each
+The adb plumbing (checks, retries, several phones) is `PhoneBackend` in phones.py. Each
 measurement pushes the model under a unique name, runs the benchmark binary (optionally
 pinned to cores with `taskset`), parses its log with `benchmark_log` and removes the pushed
 file, also when something failed. Problems a person must fix (no adb, phone unauthorized,
@@ -18,13 +18,9 @@ import re
 import time
 from collections.abc import Callable
 
-from netadapt_tf.latency.adb_device import (
-    DeviceError,
-    DeviceLostError,
-    PhoneBackend,
-    check_retry_settings,
-)
+from netadapt_tf.latency.adb_client import DeviceError, DeviceLostError
 from netadapt_tf.latency.benchmark_log import BenchmarkRun, parse_benchmark_log
+from netadapt_tf.latency.phones import PhoneBackend, check_retry_settings
 
 __all__ = [
     "AdbBenchmarkBackend",
