@@ -56,8 +56,9 @@ flags.register_multi_flags_validator(
 )
 flags.register_multi_flags_validator(
     ["tflite", "install_only", "build", "apk"],
-    lambda f: bool(f["tflite"]) != f["install_only"]
-    and (not f["install_only"] or f["build"] or f["apk"]),
+    lambda f: (
+        bool(f["tflite"]) != f["install_only"] and (not f["install_only"] or f["build"] or f["apk"])
+    ),
     message="give --tflite files to time, or --install_only with --build or --apk",
 )
 
