@@ -93,6 +93,8 @@ class PhoneBackend(abc.ABC):
         self._pool = threading.Condition()
         self._busy: set[str] = set()
         self._lost: dict[str, str] = {}
+        self._handed_out = {serial: 0 for serial in settings.serials}  # when last handed out
+        self._hand_outs = 0
 
     @property
     def settings(self):
@@ -221,8 +223,13 @@ class PhoneBackend(abc.ABC):
                     )
                 idle = [s for s in alive if s not in self._busy]
                 if idle:
-                    self._busy.add(idle[0])
-                    return idle[0]
+                    # The phone idle longest: work spreads over all phones, and each has
+                    # time to cool between models.
+                    serial = min(idle, key=self._handed_out.__getitem__)
+                    self._hand_outs += 1
+                    self._handed_out[serial] = self._hand_outs
+                    self._busy.add(serial)
+                    return serial
                 self._pool.wait()
 
     def _release(self, serial: str, lost: DeviceLostError | None = None) -> None:
