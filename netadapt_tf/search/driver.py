@@ -129,6 +129,9 @@ class SearchDriver:
     `resource_fingerprint` says what `resource` measures (defaults to its `fingerprint()`),
     `accuracy_fingerprint` what `accuracy` judges with (checkpoint, data split, settings);
     both go into search.json, so a directory is never resumed with other callables.
+    `workers` > 1 makes that many samples of an iteration at once, with `accuracy` called
+    under `judge_lock` (MCDOptimizer); it does not change the history, so it is not a setting
+    of the work directory.
     """
 
     def __init__(
@@ -147,9 +150,11 @@ class SearchDriver:
         tensorboard: bool = True,
         plot: bool = True,
         resource_unit: str | None = None,
+        workers: int = 1,
+        judge_lock=None,
     ):
         self.spec, self.config = spec, config
-        self.optimizer = MCDOptimizer(spec, config, accuracy, resource)
+        self.optimizer = MCDOptimizer(spec, config, accuracy, resource, workers, judge_lock)
         if initial_arch is not None:
             validate_arch(spec, initial_arch)
         self.initial_arch, self.overwrite, self.log = initial_arch, overwrite, log
@@ -290,6 +295,7 @@ class SearchDriver:
                 f"{state.initial.resource:.6g}, final target {state.initial.final_target:.6g}, "
                 f"{len(optimizer.units)} search units, J={optimizer.samples_per_iteration}, "
                 f"L={optimizer.layers_per_sample}, sampler {self.config.sampler}"
+                + (f", {optimizer.workers} samples at a time" if optimizer.workers > 1 else "")
             )
             examples = getattr(optimizer.accuracy, "num_examples", None)
             if examples and state.initial.accuracy is not None:
