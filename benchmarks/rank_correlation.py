@@ -56,6 +56,10 @@ _PRESET = flags.DEFINE_enum("preset", "fashion_mnist_demo", sorted(presets.PRESE
 _STEPS = flags.DEFINE_integer("supernet_steps", 1500, "Super-network steps.")
 _BATCH = flags.DEFINE_integer("batch_size", None, "Super-network batch size.")
 _LR = flags.DEFINE_float("learning_rate", None, "Learning rate per 1024 images.")
+_LR_DECAY = flags.DEFINE_float("lr_decay", None, "TrainConfig.lr_decay (factor per decay).")
+_LR_DECAY_EPOCHS = flags.DEFINE_float(
+    "lr_decay_epochs", None, "TrainConfig.lr_decay_epochs (the run is one epoch)."
+)
 _CORR = flags.DEFINE_float("width_correlation", None, "TrainConfig.width_correlation.")
 _FREE = flags.DEFINE_float("free_layer_probability", None, "TrainConfig.free_layer_probability.")
 _FULL = flags.DEFINE_bool("full_network", None, "TrainConfig.full_network.")
@@ -90,6 +94,8 @@ def _overrides() -> dict:
     holders = {
         "batch_size": _BATCH,
         "learning_rate": _LR,
+        "lr_decay": _LR_DECAY,
+        "lr_decay_epochs": _LR_DECAY_EPOCHS,
         "width_correlation": _CORR,
         "free_layer_probability": _FREE,
         "full_network": _FULL,

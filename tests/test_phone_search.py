@@ -164,7 +164,15 @@ def test_the_harness_app_measures_on_two_phones_in_parallel_and_survives_losing_
     root, done = reference
     summary = json.loads(done.stdout[done.stdout.index("\n{") :])
     assert summary["stop_reason"] == "target met" and summary["unit"] == "ms"
-    assert summary["iterations"] == 2 and summary["discovered"]["fraction_of_initial"] <= 0.5
+    # How many iterations it takes depends on which sample the (untrained) judge prefers,
+    # which float rounding decides differently on different CPUs: at least two, and as many
+    # as the history records.
+    assert summary["discovered"]["fraction_of_initial"] <= 0.5
+    iterations = [
+        line for line in (root / "search" / "history.jsonl").read_text().splitlines()
+        if json.loads(line).get("kind") == "iteration"
+    ]
+    assert summary["iterations"] == len(iterations) >= 2
     assert ", 2 samples at a time" in done.stdout
     settings = json.loads((root / "search" / "search.json").read_text())
     assert settings["resource"]["backend"]["backend"] == "android_app"
