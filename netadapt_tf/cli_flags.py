@@ -60,12 +60,7 @@ def define_arch_flag(required: bool, help_text: str) -> flags.FlagHolder:
 
 
 def read_arch(path: str, spec: NetworkSpec) -> Arch:
-    """The arch in file `path`, checked against `spec`; every error is a ValueError that
-    names the file (a missing file, malformed JSON, an arch of another super-network)."""
-    try:
-        return load_arch(path, spec)
-    except OSError as e:
-        raise ValueError(f"{path}: cannot read arch file ({e.strerror or e})") from None
-    except ValueError as e:
-        message = str(e)
-        raise ValueError(message if message.startswith(path) else f"{path}: {message}") from None
+    """The arch in file `path`, checked against `spec`; every error is a RecordError (a
+    ValueError) that names the file (a missing file, malformed JSON, an arch of another
+    super-network)."""
+    return load_arch(path, spec)

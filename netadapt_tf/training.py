@@ -9,17 +9,15 @@ epochs and, at the end, the trained super-network (EMA weights when EMA is on).
 """
 
 import dataclasses
-import json
 import math
 import os
-import shutil
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from netadapt_tf import checkpoint, distribute
+from netadapt_tf import atomic_files, checkpoint, distribute, run_record
 from netadapt_tf.arch import full_arch, random_arch, smallest_arch
 from netadapt_tf.evaluation import SubnetEvaluator, batch_norm_layers
 from netadapt_tf.sampling import (
@@ -32,6 +30,7 @@ from netadapt_tf.spec import NetworkSpec
 from netadapt_tf.supernet import arch_inputs, build_supernet
 
 OPTIMIZERS = ("rmsprop", "sgd", "adam")
+LOG_FILE = "train_log.jsonl"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -170,13 +169,6 @@ class NonFiniteLossError(FloatingPointError):
     pass
 
 
-def _write_json(path: str, data) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
-
-
 def check_batch_size(batch_size: int, replicas: int) -> int:
     """The per-replica batch; the global batch must divide among the replicas."""
     if batch_size % replicas:
@@ -187,39 +179,14 @@ def check_batch_size(batch_size: int, replicas: int) -> int:
     return batch_size // replicas
 
 
+# What a run writes besides run.json and held_out_split.json; removed by overwrite.
+OUTPUTS = ("checkpoints", "tensorboard", "supernet", LOG_FILE)
+
+
 def check_run_record(workdir: str, record: dict, overwrite: bool) -> None:
     """Refuses a work directory made with other settings (epochs may grow on a resume);
     with `overwrite`, removes what the old run left so the new one starts afresh."""
-    path = os.path.join(workdir, "run.json")
-    if os.path.exists(path) and not overwrite:
-        with open(path) as f:
-            old = json.load(f)
-
-        def comparable(r):
-            r = json.loads(json.dumps(r))
-            r["train"].pop("epochs", None)
-            return r
-
-        if comparable(old) != comparable(record):
-            a, b = comparable(old), comparable(record)
-            changed = sorted(
-                k
-                for k in b
-                if json.dumps(a.get(k), sort_keys=True) != json.dumps(b[k], sort_keys=True)
-            )
-            raise ValueError(
-                f"workdir: {workdir} holds a run with other settings (differing: {changed}); "
-                "use another work directory or --overwrite"
-            )
-    if overwrite:  # a fresh start: nothing of the old run may be resumed or mixed in
-        for name in ("checkpoints", "tensorboard", "supernet", "train_log.jsonl"):
-            target = os.path.join(workdir, name)
-            if os.path.isdir(target):
-                shutil.rmtree(target)
-            elif os.path.exists(target):
-                os.remove(target)
-    os.makedirs(workdir, exist_ok=True)
-    _write_json(path, record)
+    run_record.check(workdir, record, overwrite, TrainConfig, outputs=OUTPUTS)
 
 
 class SupernetTrainer:
@@ -380,6 +347,9 @@ class SupernetTrainer:
         on_step(step) is called after every step (progress hooks, tests)."""
         config, log = self.config, self.log
         chief = distribute.is_chief(self.strategy)
+        log_path = os.path.join(self.workdir, LOG_FILE)
+        if chief:  # drops a line torn by a kill, so the next entry starts a fresh line
+            atomic_files.read_journal(log_path)
         if self.manager.latest_checkpoint:
             self.checkpoint.restore(
                 self.manager.latest_checkpoint
@@ -434,8 +404,7 @@ class SupernetTrainer:
                     tf.summary.scalar("learning_rate", entry["learning_rate"])
                     for name, acc in monitor.items():
                         tf.summary.scalar(f"held_out_accuracy/{name}", acc)
-                with open(os.path.join(self.workdir, "train_log.jsonl"), "a") as f:
-                    f.write(json.dumps(entry) + "\n")
+                atomic_files.append_line(log_path, entry)
             log(
                 f"epoch {epoch + 1}/{config.epochs}: loss {entry['loss']:.4f}, held-out "
                 + ", ".join(f"{k} {v:.3f}" for k, v in monitor.items())

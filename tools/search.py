@@ -10,9 +10,11 @@ Example:
 
 The checkpoint is a directory written by the trainer (spec.json and weights). The data
 config defaults to the one the trainer recorded next to it, and the held-out split must be
-the recorded one. Presets live in netadapt_tf/configs/search.py; flags override their
-fields. Rerun the same command to resume an interrupted search; a work directory made with
-other settings is refused unless --overwrite. See docs/search.md.
+the recorded one; a checkpoint without the trainer's split record is refused unless
+--allow_unrecorded_split (the search then cannot check that it judges on held-out images).
+Presets live in netadapt_tf/configs/search.py; flags override their fields. Rerun the same
+command to resume an interrupted search; a work directory made with other settings is
+refused unless --overwrite. See docs/search.md.
 
 --metric=adb_latency converts every sample to TFLite and measures it on Android phones
 (--adb_backend=benchmark_model, or android_app: the android_benchmark/ harness app; see
@@ -75,6 +77,11 @@ _HELD_OUT_SEED = flags.DEFINE_integer("held_out_seed", None, "Seed of the held-o
 _EVAL_BATCH = flags.DEFINE_integer("eval_batch_size", None, "Batch size of the judge.")
 _MAX_EXAMPLES = flags.DEFINE_integer("max_eval_examples", None, "Held-out examples judged.")
 _RECAL = flags.DEFINE_integer("recalibration_batches", None, "BN recalibration batches.")
+_UNRECORDED = flags.DEFINE_bool(
+    "allow_unrecorded_split",
+    False,
+    "Judge even without the trainer's held-out split record next to the checkpoint.",
+)
 
 flags.mark_flags_as_required(["supernet_checkpoint", "workdir"])
 flags.register_multi_flags_validator(
@@ -160,7 +167,9 @@ def main(argv):
                 "held_out_seed": _HELD_OUT_SEED,
             }
         )
-        accuracy = held_out_accuracy(_CHECKPOINT.value, preset.evaluation, data_overrides)
+        accuracy = held_out_accuracy(
+            _CHECKPOINT.value, preset.evaluation, data_overrides, _UNRECORDED.value
+        )
         driver = SearchDriver(
             spec,
             preset.search,
