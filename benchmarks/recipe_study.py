@@ -15,10 +15,12 @@ import sys
 
 from absl import app, flags
 
+from netadapt_tf import atomic_files
+
 # The recipe the Fashion-MNIST presets use (configs/supernet.py), as rank_correlation flags.
 BEST = {
     "width_correlation": "1.0",
-    "free_layer_probability": "0.1",
+    "free_layer_probability": "0.3",
     "full_network": "true",
     "distill": "true",
     "warm_start_steps": "0",
@@ -41,7 +43,7 @@ VARIANTS = {
     ),
     "independent": ("independent widths per layer (correlation 0)", {"width_correlation": "0.0"}),
     "no_free_layers": ("no free layers", {"free_layer_probability": "0"}),
-    "more_free_layers": ("free_layer_probability 0.3", {"free_layer_probability": "0.3"}),
+    "fewer_free_layers": ("free_layer_probability 0.1", {"free_layer_probability": "0.1"}),
     "no_full_network": ("no full-network loss (distillation only)", {"full_network": "false"}),
     "no_distill": ("no in-place distillation", {"distill": "false"}),
     "no_full_no_distill": (
@@ -53,6 +55,8 @@ VARIANTS = {
     "untied_depthwise": ("depthwise widths drawn alone", {"supernet_tie_depthwise": "false"}),
     "momentum_recal": ("BN recalibration by moving average", {"recalibration_average": "momentum"}),
 }
+# Variants that change only the judge read the super-network of `best` (same recipe).
+JUDGE_ONLY = {"momentum_recal"}
 KEYS = (
     "span_tau",
     "span_macs_tau",
@@ -78,7 +82,7 @@ def command(name: str) -> list[str]:
         sys.executable,
         os.path.join(here, "rank_correlation.py"),
         "--json",
-        f"--workdir={os.path.join(_WORKDIR.value, name)}",
+        f"--workdir={os.path.join(_WORKDIR.value, 'best' if name in JUDGE_ONLY else name)}",
         f"--cache={os.path.join(_WORKDIR.value, 'standalone.json')}",
         *(f"--{key}={value}" for key, value in settings.items()),
         *_EXTRA.value,
@@ -94,8 +98,7 @@ def run(name: str) -> dict:
     if done.returncode:
         raise RuntimeError(f"variant {name} failed:\n{done.stderr[-3000:]}")
     result = json.loads(done.stdout.strip().splitlines()[-1])
-    with open(path, "w") as f:
-        json.dump(result, f)
+    atomic_files.write_json(path, result)
     return result
 
 
@@ -120,8 +123,7 @@ def main(argv):
         results[name] = run(name)
         print(f"{name}: " + json.dumps({k: results[name][k] for k in KEYS}), flush=True)
     text = table(results)
-    with open(os.path.join(_WORKDIR.value, "study.md"), "w") as f:
-        f.write(text + "\n")
+    atomic_files.write_text(os.path.join(_WORKDIR.value, "study.md"), text + "\n")
     print(text)
 
 
