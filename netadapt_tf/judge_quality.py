@@ -26,7 +26,7 @@ import os
 
 import numpy as np
 
-from netadapt_tf import macs
+from netadapt_tf import atomic_files, macs, strict_json
 from netadapt_tf.arch import Arch, full_arch
 from netadapt_tf.search.mcd import MCDConfig, MCDOptimizer
 from netadapt_tf.spec import NetworkSpec
@@ -231,6 +231,10 @@ class StandaloneSchedule:
             raise ValueError(f"StandaloneSchedule.bn_momentum: {self.bn_momentum} not in (0, 1)")
 
 
+def _accuracy(value, field: str) -> float:
+    return strict_json.number(value, field, minimum=0.0, maximum=1.0)
+
+
 class StandaloneCache:
     """Stand-alone accuracies on disk (one JSON object), keyed by spec, arch, schedule,
     data and seed, so a study of super-network recipes trains each arch once."""
@@ -239,10 +243,9 @@ class StandaloneCache:
         self.path = path
         self.entries = {}
         if os.path.exists(path):
-            with open(path) as f:
-                self.entries = json.load(f)
-            if not isinstance(self.entries, dict):
-                raise ValueError(f"{path}: a stand-alone cache is a JSON object")
+            self.entries = strict_json.read(
+                path, lambda data: strict_json.mapping(data, "entries", _accuracy)
+            )
 
     @staticmethod
     def key(spec, arch, schedule, data_tag, seed) -> str:
@@ -257,24 +260,19 @@ class StandaloneCache:
 
     def put(self, key, value: float) -> None:
         self.entries[key] = value
-        tmp = f"{self.path}.tmp{os.getpid()}"
-        with open(tmp, "w") as f:
-            json.dump(self.entries, f, indent=0, sort_keys=True)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        atomic_files.write_json(self.path, self.entries, indent=0, sort_keys=True)
 
 
-def train_standalone(spec, arch, schedule: StandaloneSchedule, data, seed: int) -> float:
-    """Test accuracy of `arch` trained alone from fresh weights. `data`: (train images,
-    train labels, test images, test labels) as numpy arrays."""
+def train_alone(spec, arch, schedule: StandaloneSchedule, data, seed: int):
+    """`arch` as a plain Keras model (export_subnetwork's layers and names) trained alone from
+    fresh weights on `data`: (train images, train labels, test images, test labels)."""
     import keras
     import tensorflow as tf
 
     from netadapt_tf.export import export_subnetwork
     from netadapt_tf.supernet import build_supernet
 
-    x_train, y_train, x_test, y_test = data
+    x_train, y_train = data[0], data[1]
     keras.utils.set_random_seed(seed)
     model = export_subnetwork(build_supernet(spec), arch)  # fresh weights, the arch's shapes
     for layer in model.layers:
@@ -296,8 +294,20 @@ def train_standalone(spec, arch, schedule: StandaloneSchedule, data, seed: int) 
     for _ in range(schedule.steps):
         index = rng.integers(0, len(x_train), schedule.batch_size)
         step(x_train[index], y_train[index])
+    return model
+
+
+def test_accuracy(model, x_test, y_test) -> float:
+    """Top-1 of a plain classifier on numpy test arrays, 1,000 images at a time."""
+    import tensorflow as tf
+
     predict = tf.function(lambda images: tf.argmax(model(images, training=False), -1))
     hits = 0
     for start in range(0, len(x_test), 1000):
         hits += int(np.sum(predict(x_test[start : start + 1000]).numpy() == y_test[start:][:1000]))
     return hits / len(x_test)
+
+
+def train_standalone(spec, arch, schedule: StandaloneSchedule, data, seed: int) -> float:
+    """Test accuracy of `arch` trained alone from fresh weights (train_alone)."""
+    return test_accuracy(train_alone(spec, arch, schedule, data, seed), data[2], data[3])

@@ -20,6 +20,7 @@ import tensorflow as tf
 from netadapt_tf import atomic_files, checkpoint, distribute, run_record
 from netadapt_tf.arch import full_arch, random_arch, smallest_arch
 from netadapt_tf.evaluation import SubnetEvaluator, batch_norm_layers
+from netadapt_tf.export import load_into_supernet
 from netadapt_tf.sampling import (
     OrderedDropoutSampler,
     SamplingConfig,
@@ -51,7 +52,10 @@ class TrainConfig:
     pass, so BN statistics are updated once); distill: in-place distillation, the sampled
     sub-networks also learn the full network's soft outputs (from that copy, which
     distill adds when full_network is off, without its own loss); warm_start_steps: the
-    first this many steps train only the full network."""
+    first this many steps train only the full network; init_from: a Keras file (.keras)
+    of the full network as a plain model (export_subnetwork's layers), trained alone, whose
+    weights the super-network starts from (export.load_into_supernet), for example the
+    initial network the demo trains anyway. A resumed run takes its checkpoint instead."""
 
     epochs: int = 1
     steps_per_epoch: int | None = None
@@ -73,6 +77,7 @@ class TrainConfig:
     width_correlation: float = 0.0
     free_layer_probability: float = 0.0
     warm_start_steps: int = 0
+    init_from: str | None = None
     progressive_shrinking: float = 0.0
     bn_momentum: float = 0.99
     seed: int = 0
@@ -105,6 +110,13 @@ class TrainConfig:
             raise TypeError(f"train.warm_start_steps: {self.warm_start_steps!r} is not an int")
         if self.warm_start_steps < 0:
             raise ValueError(f"train.warm_start_steps: {self.warm_start_steps} must be >= 0")
+        if self.init_from is not None and (
+            not isinstance(self.init_from, str) or not self.init_from.endswith(".keras")
+        ):
+            raise ValueError(
+                f"train.init_from: {self.init_from!r} is not allowed; must be the path of a "
+                ".keras file of the full network, or None"
+            )
         self.sampling()  # checks the sampling fields
 
     def sampling(self) -> SamplingConfig:
@@ -238,6 +250,8 @@ class SupernetTrainer:
             self.model = build_supernet(spec)
             for bn in batch_norm_layers(self.model):
                 bn.momentum = config.bn_momentum
+            if config.init_from is not None:
+                self._init_from(config.init_from)
             self.optimizer = make_optimizer(config, self.steps_per_epoch)
             self.optimizer.build(self.model.trainable_variables)
         self.sampler = OrderedDropoutSampler(spec, config.sampling())
@@ -256,6 +270,21 @@ class SupernetTrainer:
         self._warm_step_fn = tf.function(
             lambda batch, step: self._distributed_step(batch, step, True)
         )
+
+    def _init_from(self, path: str) -> None:
+        """The full network's weights from a plain model trained alone (TrainConfig.init_from)."""
+        if not os.path.isfile(path):
+            raise ValueError(f"train.init_from: {path!r} is not a file")
+        try:
+            model = keras.models.load_model(path, compile=False)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"train.init_from: {path!r} cannot be loaded: {error}") from None
+        try:
+            load_into_supernet(self.model, model, full_arch(self.spec))
+        except ValueError as error:
+            raise ValueError(
+                f"train.init_from: {path!r} is not the full network of this spec: {error}"
+            ) from None
 
     # -- the step ---------------------------------------------------------------------
 

@@ -11,10 +11,11 @@ from training_helpers import tiny_data, tiny_spec
 from netadapt_tf import builders, macs
 from netadapt_tf.arch import full_arch, random_arch
 from netadapt_tf.evaluation import SubnetEvaluator
+from netadapt_tf.export import export_subnetwork
 from netadapt_tf.sampling import OrderedDropoutSampler, SamplingConfig, balanced_indices
 from netadapt_tf.search.units import search_units
 from netadapt_tf.subnet import resolve
-from netadapt_tf.supernet import build_supernet
+from netadapt_tf.supernet import arch_inputs, build_supernet
 from netadapt_tf.training import SupernetTrainer, TrainConfig
 
 
@@ -182,6 +183,38 @@ def test_warm_start_steps_train_only_the_full_network(tmp_path):
     trainer._step_fn = lambda *a: calls.append("sampled") or main(*a)
     assert trainer.run().steps == 4
     assert calls == ["warm", "warm", "warm", "sampled"]
+
+
+def test_init_from_starts_the_super_network_from_a_full_network_trained_alone(tmp_path):
+    spec = tiny_spec()
+    alone = build_supernet(spec)
+    randomize_non_kernel_weights(alone, seed=3)
+    plain = export_subnetwork(alone, full_arch(spec))
+    path = str(tmp_path / "full.keras")
+    plain.save(path)
+    trainer = _trainer(tmp_path / "run", init_from=path)
+    images = next(iter(tiny_data(8).batch(8)))[0]
+    mine = trainer.model({"image": images, **arch_inputs(spec, [full_arch(spec)] * 8)})
+    theirs = plain(images)
+    scale = float(tf.reduce_max(tf.abs(theirs)))
+    assert scale > 1e-2  # outputs of order one, so the comparison means something
+    np.testing.assert_allclose(mine, theirs, atol=1e-4 * scale)
+    fresh = _trainer(tmp_path / "fresh")
+    assert not np.allclose(
+        fresh.model({"image": images, **arch_inputs(spec, [full_arch(spec)] * 8)}), theirs
+    )
+
+
+def test_init_from_names_the_field_and_the_file(tmp_path):
+    with pytest.raises(ValueError, match=r"train\.init_from: 'full\.h5' is not allowed"):
+        TrainConfig(init_from="full.h5")
+    with pytest.raises(ValueError, match=r"train\.init_from: '.*missing\.keras' is not a file"):
+        _trainer(tmp_path, init_from=str(tmp_path / "missing.keras"))
+    other = builders.build("mobilenet_v1", input_size=16, num_classes=4, width_multiplier=0.5)
+    path = str(tmp_path / "other.keras")
+    export_subnetwork(build_supernet(other), full_arch(other)).save(path)
+    with pytest.raises(ValueError, match=r"train\.init_from: .* is not the full network"):
+        _trainer(tmp_path / "run", init_from=path)
 
 
 # -- tied depthwise widths ----------------------------------------------------------------

@@ -53,6 +53,12 @@ _FREE = flags.DEFINE_float(
 _WARM = flags.DEFINE_integer(
     "warm_start_steps", None, "First steps that train only the full network.", lower_bound=0
 )
+_INIT_FROM = flags.DEFINE_string(
+    "init_from",
+    None,
+    "A .keras file of the full network trained alone (for example the demo's initial "
+    "network): the super-network starts from its weights.",
+)
 _SHRINK = flags.DEFINE_float(
     "progressive_shrinking", None, "Fraction of steps over which smaller widths come in; 0: off."
 )
@@ -96,6 +102,7 @@ def resolve_config() -> presets.SupernetConfig:
                 "width_correlation": _CORRELATION,
                 "free_layer_probability": _FREE,
                 "warm_start_steps": _WARM,
+                "init_from": _INIT_FROM,
                 "progressive_shrinking": _SHRINK,
                 "bn_momentum": _BN_MOMENTUM,
                 "seed": _SEED,
