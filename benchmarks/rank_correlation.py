@@ -27,8 +27,9 @@ import keras
 import numpy as np
 from absl import app, flags
 
-from netadapt_tf import builders, data
+from netadapt_tf import atomic_files, builders, data, strict_json
 from netadapt_tf import judge_quality as jq
+from netadapt_tf.arch import full_arch
 from netadapt_tf.configs import supernet as presets
 from netadapt_tf.evaluation import SubnetEvaluator
 from netadapt_tf.search.mcd import MCDConfig
@@ -65,6 +66,12 @@ _FREE = flags.DEFINE_float("free_layer_probability", None, "TrainConfig.free_lay
 _FULL = flags.DEFINE_bool("full_network", None, "TrainConfig.full_network.")
 _DISTILL = flags.DEFINE_bool("distill", None, "TrainConfig.distill.")
 _WARM = flags.DEFINE_integer("warm_start_steps", None, "TrainConfig.warm_start_steps.")
+_INIT_ALONE = flags.DEFINE_bool(
+    "init_from_standalone",
+    False,
+    "Start the super-network from the full network trained alone (the stand-alone schedule, "
+    "--seed): TrainConfig.init_from, as the demo can with its initial network.",
+)
 _SHRINK = flags.DEFINE_float("progressive_shrinking", None, "TrainConfig.progressive_shrinking.")
 _BN = flags.DEFINE_float("bn_momentum", None, "TrainConfig.bn_momentum.")
 _SUPER_TIE = flags.DEFINE_bool(
@@ -146,7 +153,23 @@ def _standalone(spec, archs, schedule, arrays, data_tag, cache, log) -> np.ndarr
     return out
 
 
-def _train_supernet(spec, config, datasets):
+def _full_alone(spec, schedule, arrays) -> tuple[str, float]:
+    """(path of the full network trained alone as a .keras file, its training seconds);
+    reused from the work directory when there."""
+    path = os.path.join(_WORKDIR.value, "full_alone.keras")
+    seconds_file = os.path.join(_WORKDIR.value, "full_alone_seconds.json")
+    if os.path.exists(path) and os.path.exists(seconds_file):
+        return path, strict_json.number(strict_json.load(seconds_file), seconds_file)
+    start = time.perf_counter()
+    model = jq.train_alone(spec, full_arch(spec), schedule, arrays, _SEED.value)
+    seconds = time.perf_counter() - start
+    os.makedirs(_WORKDIR.value, exist_ok=True)
+    atomic_files.write_with(path, model.save)
+    atomic_files.write_json(seconds_file, seconds)
+    return path, seconds
+
+
+def _train_supernet(spec, config, datasets, init_from=None):
     """(super-network, training seconds, recipe); a work directory holding the finished run
     of the same recipe is reused (its recorded seconds are reported)."""
     train = dataclasses.replace(
@@ -156,6 +179,7 @@ def _train_supernet(spec, config, datasets):
         monitor_archs=0,
         seed=_SEED.value,
         max_eval_examples=500,
+        init_from=init_from,
         **_overrides(),
     )
     workdir = os.path.join(_WORKDIR.value, "supernet")
@@ -186,10 +210,11 @@ def _train_supernet(spec, config, datasets):
     finished = os.path.exists(seconds_file) and trainer.manager.latest_checkpoint is not None
     result = trainer.run()
     if finished:
-        with open(seconds_file) as f:
-            return trainer.model, json.load(f)["seconds"], train
-    with open(seconds_file, "w") as f:
-        json.dump({"seconds": result.seconds}, f)
+        recorded = strict_json.read(
+            seconds_file, lambda d: strict_json.obj(d, "record", ("seconds",))["seconds"]
+        )
+        return trainer.model, strict_json.number(recorded, "seconds", minimum=0), train
+    atomic_files.write_json(seconds_file, {"seconds": result.seconds})
     return trainer.model, result.seconds, train
 
 
@@ -262,7 +287,10 @@ def main(argv):
         keras.utils.set_random_seed(_SEED.value)
         tie = _TIE.value if _SUPER_TIE.value is None else _SUPER_TIE.value
         trained_spec = _spec(tie)
-        supernet, seconds, train = _train_supernet(trained_spec, preset, datasets)
+        init_from, init_seconds = None, 0.0
+        if _INIT_ALONE.value:
+            init_from, init_seconds = _full_alone(trained_spec, schedule, arrays)
+        supernet, seconds, train = _train_supernet(trained_spec, preset, datasets, init_from)
 
         def same(archs):  # the sets' archs as sub-networks of the trained super-network
             fingerprint = trained_spec.fingerprint()
@@ -291,6 +319,7 @@ def main(argv):
             "decision_random_regret": decision["random_regret"],
             "full_gap": float((span_alone[:, 0].mean() - span_read[0]) * 100),
             "supernet_seconds": round(seconds, 1),
+            "init_seconds": round(init_seconds, 1),  # the full network trained alone
         }
     result["total_seconds"] = round(time.perf_counter() - start, 1)
     if _JSON.value:

@@ -51,6 +51,10 @@ VARIANTS = {
         {"full_network": "false", "distill": "false"},
     ),
     "warm_start": ("300 full-network steps first", {"warm_start_steps": "300"}),
+    "init_from_trained": (
+        "starts from the full network trained alone (600 steps)",
+        {"init_from_standalone": "true"},
+    ),
     "shrinking": ("progressive shrinking over half the steps", {"progressive_shrinking": "0.5"}),
     "untied_depthwise": ("depthwise widths drawn alone", {"supernet_tie_depthwise": "false"}),
     "momentum_recal": ("BN recalibration by moving average", {"recalibration_average": "momentum"}),
@@ -68,6 +72,7 @@ KEYS = (
     "decision_regret",
     "decision_random_regret",
     "supernet_seconds",
+    "init_seconds",
 )
 
 _VARIANTS = flags.DEFINE_list("variants", list(VARIANTS), "Variants to run, in order.")
@@ -106,7 +111,7 @@ def table(results: dict) -> str:
     head = "| variant | " + " | ".join(KEYS) + " |"
     lines = [head, "|" + " --- |" * (len(KEYS) + 1)]
     for name, result in results.items():
-        cells = [f"{result[k]:.2f}" for k in KEYS]
+        cells = [f"{result.get(k, 0.0):.2f}" for k in KEYS]
         lines.append(f"| {name}: {VARIANTS[name][0]} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
