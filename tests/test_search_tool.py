@@ -129,6 +129,20 @@ def test_a_dataset_that_does_not_fit_the_checkpoint_is_refused(trained, tmp_path
     assert not (tmp_path / "s").exists()
 
 
+def test_the_judge_recalibrates_with_the_settings_average(trained):
+    with pytest.raises(ValueError, match=r"recalibration_average: 'mean' is not allowed; one of"):
+        EvalSettings(recalibration_average="mean")
+    checkpoint = trained / "supernet"
+    for average in ("cumulative", "momentum"):
+        settings = EvalSettings(
+            batch_size=16, recalibration_batches=2, recalibration_average=average
+        )
+        judge = held_out_accuracy(checkpoint, settings)
+        assert judge.judge.recalibration_average == average
+        assert judge.fingerprint["settings"]["recalibration_average"] == average
+    assert EvalSettings().recalibration_average == "cumulative"
+
+
 def test_unknown_or_incomplete_metrics_are_refused():
     with pytest.raises(ValueError, match=r"metric: 'energy' is not one of \('macs', 'host_lat"):
         make_resource("energy", SPEC)

@@ -77,6 +77,12 @@ _HELD_OUT_SEED = flags.DEFINE_integer("held_out_seed", None, "Seed of the held-o
 _EVAL_BATCH = flags.DEFINE_integer("eval_batch_size", None, "Batch size of the judge.")
 _MAX_EXAMPLES = flags.DEFINE_integer("max_eval_examples", None, "Held-out examples judged.")
 _RECAL = flags.DEFINE_integer("recalibration_batches", None, "BN recalibration batches.")
+_RECAL_AVERAGE = flags.DEFINE_enum(
+    "recalibration_average",
+    None,
+    ["cumulative", "momentum"],
+    "How the recalibration batches' BN statistics combine (default: the preset's).",
+)
 _UNRECORDED = flags.DEFINE_bool(
     "allow_unrecorded_split",
     False,
@@ -134,6 +140,7 @@ def resolve_preset() -> presets.SearchPreset:
                 "batch_size": _EVAL_BATCH,
                 "max_examples": _MAX_EXAMPLES,
                 "recalibration_batches": _RECAL,
+                "recalibration_average": _RECAL_AVERAGE,
             }
         ),
     )

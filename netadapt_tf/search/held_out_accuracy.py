@@ -18,6 +18,7 @@ import pathlib
 from netadapt_tf import checkpoint, data, run_record
 from netadapt_tf.arch import Arch
 from netadapt_tf.data.held_out import SPLIT_FILE
+from netadapt_tf.evaluation import RECALIBRATION_AVERAGES
 from netadapt_tf.run_record import RUN_FILE
 from netadapt_tf.spec import NetworkSpec
 from netadapt_tf.training import TrainConfig
@@ -26,11 +27,14 @@ from netadapt_tf.training import TrainConfig
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class EvalSettings:
     """How samples are judged: batch size, at most `max_examples` held-out examples (None:
-    all) and `recalibration_batches` training batches of BN recalibration per sample."""
+    all) and `recalibration_batches` training batches of BN recalibration per sample, their
+    statistics combined by `recalibration_average` (evaluation.SubnetEvaluator: "cumulative"
+    weighs the fixed subset's batches alike, "momentum" as BN's moving average)."""
 
     batch_size: int = 256
     max_examples: int | None = None
     recalibration_batches: int = 0
+    recalibration_average: str = "cumulative"
 
     def __post_init__(self):
         if self.batch_size < 1:
@@ -40,6 +44,11 @@ class EvalSettings:
         if self.recalibration_batches < 0:
             raise ValueError(
                 f"EvalSettings.recalibration_batches: {self.recalibration_batches} must be >= 0"
+            )
+        if self.recalibration_average not in RECALIBRATION_AVERAGES:
+            raise ValueError(
+                f"EvalSettings.recalibration_average: {self.recalibration_average!r} is not "
+                f"allowed; one of {RECALIBRATION_AVERAGES}"
             )
 
 
@@ -157,6 +166,7 @@ def held_out_accuracy(
         settings.max_examples,
         recalibration_data=datasets.train_for_epoch(0) if settings.recalibration_batches else None,
         recalibration_batches=settings.recalibration_batches,
+        recalibration_average=settings.recalibration_average,
         fast=True,  # the sliced forward: same accuracies, about the exported model's cost
     )
     if len(judge.recal_batches) < settings.recalibration_batches:
