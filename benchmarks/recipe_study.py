@@ -126,7 +126,7 @@ def main(argv):
     results = {}
     for name in _VARIANTS.value:
         results[name] = run(name)
-        print(f"{name}: " + json.dumps({k: results[name][k] for k in KEYS}), flush=True)
+        print(f"{name}: " + json.dumps({k: results[name].get(k) for k in KEYS}), flush=True)
     text = table(results)
     atomic_files.write_text(os.path.join(_WORKDIR.value, "study.md"), text + "\n")
     print(text)
