@@ -30,6 +30,7 @@ from netadapt_tf.latency.adb_client import (
 
 __all__ = ["PhoneBackend", "check_retry_settings", "existing_file"]
 
+CLEANUP_TIMEOUT_S = 30.0  # seconds a phone gets to delete pushed files
 _log = logging.getLogger(__name__)
 
 
@@ -201,9 +202,12 @@ class PhoneBackend(abc.ABC):
             )
 
     def _remove(self, serial: str, *remotes: str) -> None:
-        """Deletes pushed files; a failure is logged, not raised (cleanup after a failure)."""
+        """Deletes pushed files; a failure is logged, not raised (cleanup after a failure).
+        Given at least CLEANUP_TIMEOUT_S: timeout_s bounds a benchmark run, and a cleanup cut
+        short by a tight one would leave the model on the phone."""
+        timeout = max(self._client.timeout_s, CLEANUP_TIMEOUT_S)
         try:
-            code, out, err = self._client.shell(serial, ["rm", "-f", *remotes])
+            code, out, err = self._client.shell(serial, ["rm", "-f", *remotes], timeout)
         except DeviceError as error:
             _log.warning("could not remove %s from %s: %s", remotes, serial, error)
             return
