@@ -225,3 +225,43 @@ def test_nyu_preprocessing_needs_room_for_the_crop():
         ValueError, match=re.escape("x: 480x480 images resize to 250x250, narrower")
     ):
         nyu_depth.check_raw_shape("x", 480, 480)
+
+
+# --- learnability -----------------------------------------------------------------------
+
+
+def _tiny_depth_network(size: int):
+    import keras
+
+    inputs = keras.Input((size, size, 3))
+    x = keras.layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(inputs)
+    x = keras.layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(x)
+    x = keras.layers.Conv2D(32, 3, padding="same", activation="relu")(x)
+    x = keras.layers.UpSampling2D(4)(x)
+    x = keras.layers.Conv2D(16, 3, padding="same", activation="relu")(x)
+    bias = keras.initializers.Constant(4.0)  # start near the rooms' typical depth
+    outputs = keras.layers.Conv2D(1, 1, activation="relu", bias_initializer=bias)(x)
+    return keras.Model(inputs, outputs)
+
+
+@pytest.mark.slow
+def test_procedural_depth_is_learned_from_the_images():
+    # A tiny encoder-decoder trained with the masked L1 loss for 400 steps must beat the
+    # best image-blind guess, the per-pixel mean depth map of the training set (the rooms'
+    # layout prior): it reads depth from shading and texture. Measured here: RMSE 0.72 m
+    # and delta1 0.82 against the prior's 1.05 m and 0.64.
+    import keras
+
+    from netadapt_tf import depth
+
+    keras.utils.set_random_seed(0)
+    d = data.load(config(image_size=32, batch_size=32, held_out=64, synthetic_examples=512))
+    model = _tiny_depth_network(32)
+    model.compile(keras.optimizers.Adam(3e-3), loss=depth.masked_l1)
+    model.fit(data.batched(d.train, 32, training=True).repeat(), steps_per_epoch=400, verbose=0)
+    held_out = data.batched(d.held_out, 32, training=False)
+    learned = depth.evaluate(lambda x: model(x, training=False), held_out)
+    prior = arrays(d.train_for_epoch(0))[1].mean(axis=0)
+    blind = depth.evaluate(lambda x: tf.broadcast_to(prior, x.shape[:3] + (1,)), held_out)
+    assert learned.rmse < 0.85 * blind.rmse
+    assert learned.delta1 > blind.delta1 + 0.1
