@@ -1,17 +1,26 @@
-"""Tests of the depth task's data: the procedural rooms, NYU Depth V2 with FastDepth's
-preprocessing (through the real TFDS builder on tfds.testing.mock_data examples), the
-held-out split of a depth set, and a dataset without depth given to the depth pipeline."""
+"""Tests of the depth task's data: the procedural rooms (and tools/render_depth_scenes.py),
+NYU Depth V2 with FastDepth's preprocessing (through the real TFDS builder on
+tfds.testing.mock_data examples), the held-out split of a depth set, and a dataset without
+depth given to the depth pipeline."""
 
+import os
+import pathlib
 import re
+import subprocess
+import sys
 
+import keras
 import numpy as np
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from netadapt_tf import data
+from netadapt_tf import depth as depth_task
 from netadapt_tf.data import nyu_depth, procedural_depth, tfds_source
 from netadapt_tf.strict_json import RecordError
+
+REPO = pathlib.Path(__file__).resolve().parent.parent
 
 
 def config(name="procedural_depth", **fields):
@@ -231,8 +240,6 @@ def test_nyu_preprocessing_needs_room_for_the_crop():
 
 
 def _tiny_depth_network(size: int):
-    import keras
-
     inputs = keras.Input((size, size, 3))
     x = keras.layers.Conv2D(16, 3, strides=2, padding="same", activation="relu")(inputs)
     x = keras.layers.Conv2D(32, 3, strides=2, padding="same", activation="relu")(x)
@@ -250,18 +257,33 @@ def test_procedural_depth_is_learned_from_the_images():
     # best image-blind guess, the per-pixel mean depth map of the training set (the rooms'
     # layout prior): it reads depth from shading and texture. Measured here: RMSE 0.72 m
     # and delta1 0.82 against the prior's 1.05 m and 0.64.
-    import keras
-
-    from netadapt_tf import depth
-
     keras.utils.set_random_seed(0)
     d = data.load(config(image_size=32, batch_size=32, held_out=64, synthetic_examples=512))
     model = _tiny_depth_network(32)
-    model.compile(keras.optimizers.Adam(3e-3), loss=depth.masked_l1)
+    model.compile(keras.optimizers.Adam(3e-3), loss=depth_task.masked_l1)
     model.fit(data.batched(d.train, 32, training=True).repeat(), steps_per_epoch=400, verbose=0)
     held_out = data.batched(d.held_out, 32, training=False)
-    learned = depth.evaluate(lambda x: model(x, training=False), held_out)
+    learned = depth_task.evaluate(lambda x: model(x, training=False), held_out)
     prior = arrays(d.train_for_epoch(0))[1].mean(axis=0)
-    blind = depth.evaluate(lambda x: tf.broadcast_to(prior, x.shape[:3] + (1,)), held_out)
+    blind = depth_task.evaluate(lambda x: tf.broadcast_to(prior, x.shape[:3] + (1,)), held_out)
     assert learned.rmse < 0.85 * blind.rmse
     assert learned.delta1 > blind.delta1 + 0.1
+
+
+def test_render_depth_scenes_tool(tmp_path):
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
+    tool = REPO / "tools" / "render_depth_scenes.py"
+    args = [f"--output={tmp_path}", "--count=2", "--size=24", "--seed=5"]
+    done = subprocess.run(
+        [sys.executable, str(tool), *args], capture_output=True, text=True, env=env, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"wrote 2 scenes (24 px, seed 5) to {tmp_path}\n"
+    images, depths = procedural_depth.generate(2, 24, seed=5)
+    for i in range(2):
+        png = tf.io.decode_png((tmp_path / f"scene_{i:03d}.png").read_bytes()).numpy()
+        assert png.shape == (24, 48, 3)
+        np.testing.assert_array_equal(png[:, :24], images[i])
+        # The depth half: nearer is brighter.
+        gray = png[:, 24:, 0].astype(int)
+        assert np.corrcoef(gray.ravel(), depths[i].ravel())[0, 1] < -0.99

@@ -128,6 +128,14 @@ def generate(count: int, size: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
     return images, depth
 
 
+def preview(image: np.ndarray, depth: np.ndarray) -> np.ndarray:
+    """uint8 [size, 2 * size, 3]: the image and, beside it, its depth in gray (near bright,
+    MAX_DEPTH and unmeasured pixels black), for looking at scenes."""
+    near = np.where(depth > 0, 1.0 - np.clip(depth / MAX_DEPTH, 0.0, 1.0), 0.0)
+    gray = np.repeat(np.round(near * 255).astype(np.uint8)[..., None], 3, axis=-1)
+    return np.concatenate([image, gray], axis=1)
+
+
 def _depth_maps(channels: int):
     def eval_map(raw):
         image = source.match_and_scale(raw["image"], channels)
