@@ -28,8 +28,8 @@ METRIC_NAMES = ("rmse", "delta1", "delta2", "delta3", "abs_rel")
 DELTA_BASE = 1.25
 
 
-def per_image_metrics(prediction, depth) -> tuple[tf.Tensor, tf.Tensor]:
-    """(metrics float32 [N, 5] in METRIC_NAMES order, valid pixel counts int32 [N]).
+def per_image_metrics(prediction, depth, dtype=tf.float32) -> tuple[tf.Tensor, tf.Tensor]:
+    """(metrics [N, 5] of `dtype` in METRIC_NAMES order, valid pixel counts int32 [N]).
 
     `prediction` and `depth` have one shape [N, ...] (e.g. [N, H, W, 1]); each of the N
     leading entries is one image. Rows of images without a valid pixel are 0.
@@ -42,14 +42,15 @@ def per_image_metrics(prediction, depth) -> tuple[tf.Tensor, tf.Tensor]:
             f"shape {depth.shape}; they must be equal"
         )
     count = tf.shape(depth)[0]
-    p = tf.reshape(tf.cast(prediction, tf.float32), [count, -1])
-    g = tf.reshape(tf.cast(depth, tf.float32), [count, -1])
+    p = tf.reshape(tf.cast(prediction, dtype), [count, -1])
+    g = tf.reshape(tf.cast(depth, dtype), [count, -1])
     valid = g > 0
     pixels = tf.reduce_sum(tf.cast(valid, tf.int32), axis=1)
-    n = tf.cast(pixels, tf.float32)
+    n = tf.cast(pixels, dtype)
 
     def mean(values):
-        return tf.math.divide_no_nan(tf.reduce_sum(tf.where(valid, values, 0.0), axis=1), n)
+        summed = tf.reduce_sum(tf.where(valid, values, tf.zeros_like(values)), axis=1)
+        return tf.math.divide_no_nan(summed, n)
 
     diff = p - g
     rmse = tf.sqrt(mean(tf.square(diff)))
@@ -58,7 +59,7 @@ def per_image_metrics(prediction, depth) -> tuple[tf.Tensor, tf.Tensor]:
     for k in (1, 2, 3):
         threshold = DELTA_BASE**k
         within = (p > 0) & (p < threshold * g) & (g < threshold * p)
-        deltas.append(mean(tf.cast(within, tf.float32)))
+        deltas.append(mean(tf.cast(within, dtype)))
     return tf.stack([rmse, *deltas, abs_rel], axis=1), pixels
 
 
@@ -91,9 +92,9 @@ class MetricsAccumulator:
         self._images = 0
         self._skipped = 0
 
-    def add(self, prediction, depth) -> None:
-        """One batch: prediction and depth of one shape [N, ...]."""
-        metrics, pixels = per_image_metrics(prediction, depth)
+    def add(self, prediction, depth, dtype=tf.float32) -> None:
+        """One batch: prediction and depth of one shape [N, ...], compared in `dtype`."""
+        metrics, pixels = per_image_metrics(prediction, depth, dtype)
         metrics, has_pixels = np.asarray(metrics, np.float64), np.asarray(pixels) > 0
         self._sums += metrics[has_pixels].sum(axis=0)
         self._images += int(has_pixels.sum())
@@ -174,5 +175,5 @@ def compare_maps(
     if not np.isfinite(prediction[valid]).all():
         raise ValueError(f"{pred_name}: has NaN or infinite values at valid pixels")
     accumulator = MetricsAccumulator()
-    accumulator.add(prediction[None], ground_truth[None])
+    accumulator.add(prediction[None], ground_truth[None], tf.float64)
     return accumulator.result()
