@@ -228,6 +228,17 @@ def test_nyu_colour_jitter_and_gray_images():
     )
 
 
+def test_colour_jitter_by_hand():
+    # Brightness 1.2, then contrast 0.5 around the mean gray level, then saturation 1.
+    gray = tf.constant([[[0.2], [0.6]]])
+    jittered = nyu_depth.colour_jitter(gray, tf.constant([1.2, 0.5, 1.0])).numpy()
+    # 0.24 and 0.72 around their mean 0.48: 0.48 -+ 0.5 * 0.24.
+    np.testing.assert_allclose(jittered[..., 0], [[0.36, 0.6]], rtol=1e-6)
+    # A one-channel image has no saturation to change.
+    saturated = nyu_depth.colour_jitter(gray, tf.constant([1.0, 1.0, 0.3])).numpy()
+    np.testing.assert_allclose(saturated, gray.numpy(), rtol=1e-6)
+
+
 def test_nyu_preprocessing_needs_room_for_the_crop():
     assert nyu_depth.resized_shape(480, 640) == (250, 333)
     with pytest.raises(

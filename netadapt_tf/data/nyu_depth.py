@@ -91,14 +91,18 @@ def _rotate(image: tf.Tensor, angle: tf.Tensor, interpolation: str) -> tf.Tensor
     return rotated[0]
 
 
+def _gray(image: tf.Tensor) -> tf.Tensor:
+    return image if image.shape[-1] == 1 else tf.image.rgb_to_grayscale(image)
+
+
 def colour_jitter(image: tf.Tensor, factors: tf.Tensor) -> tf.Tensor:
     """Brightness, contrast, saturation by `factors` [3] (1 keeps the image), as PIL's
-    ImageEnhance: scale; blend with the mean gray level; blend with the gray image."""
-    image = image * factors[0]
-    image = tf.clip_by_value(image, 0.0, 1.0)
-    mean = tf.reduce_mean(tf.image.rgb_to_grayscale(image))
+    ImageEnhance: scale; blend with the mean gray level; blend with the gray image (which
+    leaves a one-channel image as it is)."""
+    image = tf.clip_by_value(image * factors[0], 0.0, 1.0)
+    mean = tf.reduce_mean(_gray(image))
     image = tf.clip_by_value(mean + factors[1] * (image - mean), 0.0, 1.0)
-    gray = tf.image.rgb_to_grayscale(image)
+    gray = _gray(image)
     return tf.clip_by_value(gray + factors[2] * (image - gray), 0.0, 1.0)
 
 
