@@ -49,7 +49,7 @@ def rows(images):
         (
             {"name": "mnist"},
             "DataConfig.name: unknown dataset 'mnist'; allowed: synthetic, fashion_mnist, "
-            "cifar10, imagenet2012, nyu_depth_v2, tfds:NAME, image_folder:PATH",
+            "cifar10, imagenet2012, nyu_depth_v2, procedural_depth, tfds:NAME, image_folder:PATH",
         ),
         ({"name": "tfds:"}, "DataConfig.name: 'tfds:' lacks the part after ':'"),
         ({"batch_size": 0}, "DataConfig.batch_size: 0 is not a positive integer"),
@@ -496,7 +496,7 @@ def test_nyu_depth_through_tfds(tmp_path):
             image, depth = next(iter(ds))
             assert image.shape == (24, 24, 3) and depth.shape == (24, 24, 1)
             assert depth.dtype == tf.float32
-        with pytest.raises(ValueError, match="24 is smaller than the 480x640 images of nyu_depth"):
+        with pytest.raises(ValueError, match="'pad' does not apply to the depth set nyu_depth"):
             data.load(config("nyu_depth_v2", data_dir=tmp_path, image_size=24, fit="pad"))
 
 

@@ -7,10 +7,13 @@ the record of the held-out split. `batched` batches any of them.
 
 Sources (DataConfig.name): "synthetic" (generated, for tests), "fashion_mnist" (IDX files
 on disk), "cifar10", "imagenet2012", "nyu_depth_v2" and "tfds:NAME" (prepared TensorFlow
-Datasets), "image_folder:PATH" (one sub-directory per class).
+Datasets), "image_folder:PATH" (one sub-directory per class), "procedural_depth"
+(generated rooms with depth maps, for tests and demos). Depth sets ("nyu_depth_v2",
+"procedural_depth", TFDS sets with an image and a depth feature) give (image, depth)
+pairs and `Datasets.task` "depth"; `load(config, task="depth")` refuses any other set.
 """
 
-from netadapt_tf.data.config import FITS, NAMED_SOURCES, DataConfig, Datasets
+from netadapt_tf.data.config import FITS, NAMED_SOURCES, TASKS, DataConfig, Datasets
 from netadapt_tf.data.held_out import (
     HeldOutSplit,
     check_split,
@@ -23,6 +26,7 @@ from netadapt_tf.data.pipeline import batched, load
 __all__ = [
     "FITS",
     "NAMED_SOURCES",
+    "TASKS",
     "DataConfig",
     "Datasets",
     "HeldOutSplit",

@@ -13,9 +13,19 @@ import tensorflow as tf
 from netadapt_tf.data.held_out import HeldOutSplit
 
 # Names that pick a source; "tfds:NAME" and "image_folder:PATH" take an argument.
-NAMED_SOURCES = ("synthetic", "fashion_mnist", "cifar10", "imagenet2012", "nyu_depth_v2")
+NAMED_SOURCES = (
+    "synthetic",
+    "fashion_mnist",
+    "cifar10",
+    "imagenet2012",
+    "nyu_depth_v2",
+    "procedural_depth",
+)
 PREFIXED_SOURCES = ("tfds:NAME", "image_folder:PATH")
 TFDS_SHORT_NAMES = ("cifar10", "imagenet2012", "nyu_depth_v2")
+
+# What a dataset is for: its Source.task and Datasets.task.
+TASKS = ("classification", "depth")
 
 # How images reach image_size x image_size; see DataConfig.
 FITS = ("auto", "pad", "crop_or_pad", "resize")
@@ -62,13 +72,16 @@ class DataConfig:
     the shorter side to image_size and crops the centre (ImageNet: the Inception crop for
     training, a centre crop of image_size/(image_size+32) for evaluation). "auto" is "pad"
     for the small fixed-size sets (synthetic, fashion_mnist, cifar10, other fixed-size
-    TFDS sets) and "resize" for photographs (imagenet2012, nyu_depth_v2, image_folder,
-    variable-size TFDS sets).
+    TFDS sets) and "resize" for photographs (imagenet2012, image_folder, variable-size TFDS
+    sets).
 
     `shuffle_seed` seeds the training order and the augmentation; `shuffle_buffer` is how
     many raw (still encoded) training examples the shuffle holds. `augment` adds random
     flips and shifts (random-resized crops for ImageNet) to `train` only.
-    `synthetic_examples` / `synthetic_classes` size the "synthetic" source.
+    `synthetic_examples` / `synthetic_classes` size the "synthetic" source;
+    `synthetic_examples` also sizes "procedural_depth" (generated rooms, task "depth").
+    The depth sets (nyu_depth_v2, procedural_depth) take only fit "auto": NYU images go
+    through FastDepth's preprocessing, procedural scenes are rendered at image_size.
     """
 
     name: str

@@ -12,8 +12,14 @@ import hashlib
 import numpy as np
 import tensorflow as tf
 
-from netadapt_tf.data import fashion_mnist, image_folder, synthetic, tfds_source
-from netadapt_tf.data.config import DataConfig, Datasets, held_out_count, parse_name
+from netadapt_tf.data import (
+    fashion_mnist,
+    image_folder,
+    procedural_depth,
+    synthetic,
+    tfds_source,
+)
+from netadapt_tf.data.config import TASKS, DataConfig, Datasets, held_out_count, parse_name
 from netadapt_tf.data.held_out import HeldOutSplit, fingerprint, held_out_indices
 from netadapt_tf.data.source import Source
 
@@ -25,6 +31,8 @@ def open_source(config: DataConfig) -> Source:
     kind, argument = parse_name(config.name)
     if kind == "synthetic":
         return synthetic.open_source(config)
+    if kind == "procedural_depth":
+        return procedural_depth.open_source(config)
     if kind == "fashion_mnist":
         return fashion_mnist.open_source(config)
     if kind == "image_folder":
@@ -65,11 +73,19 @@ def _training_set(src: Source, indices: np.ndarray, config: DataConfig, epoch: i
     return tf.data.Dataset.zip(ds, seeds).map(src.train_map, num_parallel_calls=AUTOTUNE)
 
 
-def load(config: DataConfig) -> Datasets:
-    """Open the dataset of `config`, draw the held-out split and build the three datasets."""
+def load(config: DataConfig, task: str | None = None) -> Datasets:
+    """Open the dataset of `config`, draw the held-out split and build the three datasets.
+
+    `task` ("classification" or "depth"), when given, is what the caller trains: a dataset
+    of another task is a ValueError before any example is read.
+    """
     if not isinstance(config, DataConfig):
         raise TypeError(f"load: config is a {type(config).__name__}, not a DataConfig")
+    if task is not None and task not in TASKS:
+        raise ValueError(f"load: task {task!r} is not one of {TASKS}")
     src = open_source(config)
+    if task is not None and src.task != task:
+        raise ValueError(_wrong_task(config.name, src.task, task))
     count = held_out_count(config.held_out, src.num_examples, src.dataset)
     held = held_out_indices(src.num_examples, count, config.held_out_seed)
     train_indices = np.setdiff1d(np.arange(src.num_examples), held, assume_unique=True)
@@ -100,6 +116,20 @@ def load(config: DataConfig) -> Datasets:
         num_validation=src.num_validation,
         split=split,
         task=src.task,
+    )
+
+
+def _wrong_task(name: str, have: str, want: str) -> str:
+    if want == "depth":
+        return (
+            f"DataConfig.name: {name!r} is a {have} dataset without depth maps; the depth "
+            "pipeline needs nyu_depth_v2, procedural_depth or a tfds:NAME set with an "
+            "'image' and a 'depth' feature"
+        )
+    return (
+        f"DataConfig.name: {name!r} is a {have} dataset, not a {want} one; allowed: "
+        "synthetic, fashion_mnist, cifar10, imagenet2012, image_folder:PATH or a tfds:NAME "
+        "set with an 'image' and a ClassLabel 'label'"
     )
 
 

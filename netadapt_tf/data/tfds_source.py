@@ -7,14 +7,16 @@ order and a pinned interleave (READ_ORDER), which is recorded in the split's `da
 field: an example's index means the same example on every run and worker.
 
 imagenet2012 images stay JPEG bytes until after the shuffle and the held-out filter, and
-are decoded only inside their crop window. nyu_depth_v2 yields (image, depth [H, W, 1])
-pairs for the depth task. Other datasets must have an "image" and a ClassLabel "label".
+are decoded only inside their crop window. nyu_depth_v2 (and any set with an "image" and a
+"depth" feature) yields (image, depth [H, W, 1]) pairs for the depth task, preprocessed as
+FastDepth does (data/nyu_depth.py). Other datasets must have an "image" and a ClassLabel
+"label".
 """
 
 import numpy as np
 import tensorflow as tf
 
-from netadapt_tf.data import preprocess, source
+from netadapt_tf.data import nyu_depth, preprocess, source
 from netadapt_tf.data.config import DataConfig
 
 # Pinned so that a TFDS release that changes its defaults cannot renumber the examples.
@@ -142,27 +144,18 @@ def _imagenet_maps(size: int, channels: int, fit: str):
     return train_map, eval_map
 
 
-def _depth_maps(size: int, channels: int, fit: str):
-    def eval_map(raw):
-        image = source.match_and_scale(raw["image"], channels)
-        depth = tf.cast(raw["depth"], tf.float32)[..., None]
-        if fit == "resize":
-            image = preprocess.resize_and_centre_crop(image, size)
-            # Nearest neighbour: interpolating across an object edge invents depths.
-            depth = preprocess.resize_and_centre_crop(depth, size, method="nearest")
-        else:
-            image = preprocess.fit_image(image, size, fit)
-            depth = preprocess.fit_image(depth, size, fit)
-        image = tf.ensure_shape(image, (size, size, channels))
-        return image, tf.ensure_shape(depth, (size, size, 1))
-
-    def train_map(raw, seed):
-        image, depth = eval_map(raw)
-        # One flip for both, so the depth map stays aligned with the image.
-        both = tf.image.stateless_random_flip_left_right(tf.concat([image, depth], -1), seed)
-        return both[..., :channels], both[..., channels:]
-
-    return train_map, eval_map
+def _depth_maps(name: str, features, config: DataConfig):
+    """FastDepth's preprocessing (data/nyu_depth.py), for nyu_depth_v2 and any TFDS set
+    with an "image" and a "depth" feature."""
+    if config.fit != "auto":
+        raise ValueError(
+            f"DataConfig.fit: {config.fit!r} does not apply to the depth set {name}, which "
+            "is always brought to image_size by FastDepth's preprocessing (resize to 250 rows, "
+            "centre crop 228x304, resize); allowed: 'auto'"
+        )
+    height, width = features["image"].shape[:2]
+    nyu_depth.check_raw_shape(name, height, width)
+    return nyu_depth.depth_maps(config.image_size, config.channels)
 
 
 def _classification_maps(name: str, base: str, features, config: DataConfig):
@@ -172,7 +165,7 @@ def _classification_maps(name: str, base: str, features, config: DataConfig):
     ):
         raise ValueError(
             f"{name}: features {sorted(features.keys())} lack an 'image' and a ClassLabel "
-            "'label'; only image classification (and nyu_depth_v2) are supported"
+            "'label' (classification) or an 'image' and a 'depth' (depth estimation)"
         )
     size, channels = config.image_size, config.channels
     if base == "imagenet2012":
@@ -194,12 +187,9 @@ def open_source(config: DataConfig, name: str) -> source.Source:
     base = name.split("/")[0].split(":")[0]
     decoders = {"image": _tfds().decode.SkipDecoding()} if base == "imagenet2012" else None
     train, info = _load(name, "train", config.data_dir, decoders)
-    if base == "nyu_depth_v2":
+    if {"image", "depth"} <= set(info.features.keys()):
         num_classes, task = None, "depth"
-        fit = source.resolve_fit(config.fit, photographs=True)
-        height, width = info.features["image"].shape[:2]
-        preprocess.check_fixed_size(name, height, width, config.image_size, fit)
-        train_map, eval_map = _depth_maps(config.image_size, config.channels, fit)
+        train_map, eval_map = _depth_maps(name, info.features, config)
     else:
         train_map, eval_map = _classification_maps(name, base, info.features, config)
         num_classes, task = info.features["label"].num_classes, "classification"
