@@ -15,11 +15,21 @@ from netadapt_tf.supernet import build_supernet
 TOLERANCE = 1e-4
 
 
+_SUPERNETS = {}
+
+
+def shared_supernet(name):
+    """This module's super-network of builder `name`, weights of order one (built once)."""
+    if name not in _SUPERNETS:
+        model = build_supernet(small_spec(name))
+        randomize_non_kernel_weights(model, seed=7)
+        _SUPERNETS[name] = model
+    return _SUPERNETS[name]
+
+
 @pytest.fixture(scope="module", params=sorted(builders.BUILDERS))
 def supernet(request):
-    model = build_supernet(small_spec(request.param))
-    randomize_non_kernel_weights(model, seed=7)
-    return model
+    return shared_supernet(request.param)
 
 
 @pytest.fixture(scope="module")
@@ -72,8 +82,7 @@ def test_a_layer_at_width_zero_adds_no_convolution(supernet, images):
 
 @pytest.mark.parametrize("name", ["mobilenet_v2", "mobilenet_v3_large", "netadaptv2_mobilenet_v3"])
 def test_a_whole_block_at_width_zero_adds_nothing(name, images):
-    supernet = build_supernet(small_spec(name))
-    randomize_non_kernel_weights(supernet, seed=3)
+    supernet = shared_supernet(name)
     spec = supernet.spec
     residual = [n for n in spec.nodes if isinstance(n, BlockSpec) and n.residual]
     block = residual[-1]
@@ -88,7 +97,7 @@ def test_a_whole_block_at_width_zero_adds_nothing(name, images):
 
 
 def test_kernel_choices_are_exported_cut(images):
-    supernet = build_supernet(small_spec("netadaptv2_mobilenet_v3"))
+    supernet = shared_supernet("netadaptv2_mobilenet_v3")
     spec = supernet.spec
     arch = full_arch(spec).with_layer("block4/depthwise", kernel_size=3)
     arch = arch.with_layer("block5/depthwise", kernel_size=5)
@@ -99,7 +108,7 @@ def test_kernel_choices_are_exported_cut(images):
 
 
 def test_exported_model_round_trips_through_keras_files(tmp_path, images):
-    supernet = build_supernet(small_spec("mobilenet_v3_large"))
+    supernet = shared_supernet("mobilenet_v3_large")
     arch = random_arch(supernet.spec, np.random.default_rng(2))
     model = export_subnetwork(supernet, arch)
     path = tmp_path / "sub.keras"
