@@ -48,6 +48,22 @@ def randomize_non_kernel_weights(model, seed: int = 0) -> None:
     _measure_batch_norm_statistics(model, rng)
 
 
+def random_bn_offsets(model, seed: int = 0) -> None:
+    """Random BN statistics, scales, offsets and biases, with no regard to the activations
+    (what randomize_non_kernel_weights did before it measured the statistics): the outputs
+    are of order 0.3 but hardly depend on the image. Only for a test that needs activations
+    of the network's (constant) scale rather than a parity check."""
+    rng = np.random.default_rng(seed)
+    for w in model.weights:
+        if w.path.endswith("kernel"):
+            continue
+        if "variance" in w.path or "gamma" in w.path:
+            value = rng.uniform(0.5, 1.5, size=w.shape)
+        else:
+            value = rng.normal(scale=0.1, size=w.shape)
+        w.assign(value.astype("float32"))
+
+
 def _batch_norms(model):
     kinds = (keras.layers.BatchNormalization, MaskedBatchNormalization)
     return [layer for layer in model._flatten_layers() if isinstance(layer, kinds)]
