@@ -4,6 +4,8 @@ description equals the Keras 3 model for SE + hard-swish networks, the QAT int8 
 in LiteRT close to the float model, and this (parent) process never imports TFMOT.
 """
 
+import os
+import subprocess
 import sys
 
 import numpy as np
@@ -13,9 +15,11 @@ from conftest import random_bn_offsets, randomize_non_kernel_weights
 from netadapt_tf import builders, tflite
 from netadapt_tf.arch import random_arch
 from netadapt_tf.data import synthetic
-from netadapt_tf.shipping import graph, qat, qat_child
-from netadapt_tf.shipping.trained_model import Discovered, keras3_backend
+from netadapt_tf.export import KERAS3
+from netadapt_tf.shipping import qat, qat_child
+from netadapt_tf.shipping.trained_model import Discovered
 from netadapt_tf.subnet import resolve
+from netadapt_tf.subnet_graph import build_network
 
 OPTIONS = {"input_size": 16, "num_classes": 4, "width_multiplier": 0.25}
 
@@ -34,7 +38,7 @@ def _network(builder: str, seed: int, randomize=randomize_non_kernel_weights) ->
         elif block.se is not None:
             changes[block.se.name] = {"width": block.se.filters}
     arch = arch.with_choices(changes)
-    model = graph.build_network(resolve(spec, arch), keras3_backend())
+    model = build_network(resolve(spec, arch), KERAS3)
     randomize(model, seed=seed)
     kinds = {type(layer).__name__ for layer in model.layers}
     activations = {layer.get_config().get("activation") for layer in model.layers}
@@ -103,3 +107,18 @@ def test_a_rebuild_that_differs_fails_with_its_cause(v3_network, tmp_path):
         "(outputs (4, 4) vs (4, 4))"
     )
     assert not (tmp_path / qat_child.OUTPUT_FILE).exists()
+
+
+def test_the_qat_process_builds_its_graph_without_keras3():
+    # The child rebuilds the network with the exporter's graph builder (subnet_graph), which
+    # must not pull in Keras 3: with TF_USE_LEGACY_KERAS=1 the two would share tf.keras.
+    code = (
+        "import sys; import netadapt_tf.shipping.qat_child; "
+        "print(sorted(m for m in sys.modules if m == 'keras' or m.startswith('keras.')))"
+    )
+    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "[]"
