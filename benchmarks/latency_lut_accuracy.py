@@ -35,7 +35,7 @@ import time
 import numpy as np
 from absl import app, flags
 
-from netadapt_tf import builders, tflite
+from netadapt_tf import atomic_files, builders, strict_json, tflite
 from netadapt_tf.arch import random_arch
 from netadapt_tf.metrics import GridSettings, HostLatencyMetric, build_table
 from netadapt_tf.metrics.agreement import relative_errors, share_within, spearman
@@ -63,6 +63,10 @@ _CLOCK = flags.DEFINE_enum(
 )
 
 
+def _parse_times(data) -> dict:
+    return strict_json.mapping(data, "times", lambda v, f: strict_json.number(v, f, minimum=0))
+
+
 def converted(host: HostLatencyMetric, archs, directory: str) -> tuple[list[bytes], float]:
     """The TFLite model of each arch and the seconds one export and conversion took, kept in
     `directory` so that a rerun only times them."""
@@ -70,8 +74,7 @@ def converted(host: HostLatencyMetric, archs, directory: str) -> tuple[list[byte
     times_path = os.path.join(directory, "convert_seconds.json")
     times = {}
     if os.path.exists(times_path):
-        with open(times_path) as handle:
-            times = json.load(handle)
+        times = strict_json.read(times_path, _parse_times)
     models = []
     for arch in archs:
         name = f"{arch_digest(arch)[:20]}_{host.converter.quantization}"
@@ -80,8 +83,7 @@ def converted(host: HostLatencyMetric, archs, directory: str) -> tuple[list[byte
             start = time.perf_counter()
             tflite.write_tflite(host.converter.tflite(arch), path)
             times[name] = time.perf_counter() - start
-            with open(times_path, "w") as handle:
-                json.dump(times, handle)
+            atomic_files.write_json(times_path, times)
         with open(path, "rb") as handle:
             models.append(handle.read())
     names = [f"{arch_digest(arch)[:20]}_{host.converter.quantization}" for arch in archs]

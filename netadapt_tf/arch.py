@@ -6,11 +6,12 @@ search samples, what the exporter builds and what the tools read and write as JS
 """
 
 import dataclasses
-import json
 import os
 
 import numpy as np
 
+from netadapt_tf import atomic_files
+from netadapt_tf import strict_json as sj
 from netadapt_tf.spec import NetworkSpec
 
 FORMAT = "netadapt_tf.arch/1"
@@ -67,27 +68,22 @@ class Arch:
         }
 
     @classmethod
-    def from_json(cls, d: dict) -> "Arch":
-        if not isinstance(d, dict) or d.get("format") != FORMAT:
-            got = d.get("format") if isinstance(d, dict) else type(d).__name__
-            raise ValueError(f"arch: format {got!r} is not {FORMAT!r}")
-        for key in ("space", "fingerprint", "layers"):
-            if key not in d:
-                raise ValueError(f"arch: missing field {key!r}")
-        if not isinstance(d["layers"], dict):
-            raise ValueError(f"arch.layers: expected an object, got {d['layers']!r}")
+    def from_json(cls, d: dict, field: str = "arch") -> "Arch":
+        """The arch of a JSON object (to_json's format); RecordError naming the field."""
+        sj.obj(d, field, ("format", "space", "fingerprint", "layers"))
+        sj.constant(d["format"], f"{field}.format", FORMAT)
         choices = []
-        for name, c in d["layers"].items():
-            if not isinstance(c, dict) or set(c) != {"width", "kernel_size"}:
-                raise ValueError(
-                    f"arch.layers[{name!r}]: {c!r} must be an object with exactly "
-                    "'width' and 'kernel_size'"
-                )
-            for key in ("width", "kernel_size"):
-                if isinstance(c[key], bool) or not isinstance(c[key], int):
-                    raise ValueError(f"{name}.{key}: {c[key]!r} is not an integer")
-            choices.append(LayerChoice(name, c["width"], c["kernel_size"]))
-        return cls(space=d["space"], fingerprint=d["fingerprint"], choices=tuple(choices))
+        for name, c in sj.mapping(d["layers"], f"{field}.layers").items():
+            where = f"{field}.layers[{name!r}]"
+            sj.obj(c, where, ("width", "kernel_size"))
+            width = sj.integer(c["width"], f"{where}.width", minimum=0)
+            kernel_size = sj.integer(c["kernel_size"], f"{where}.kernel_size", minimum=1)
+            choices.append(LayerChoice(name, width, kernel_size))
+        return cls(
+            space=sj.string(d["space"], f"{field}.space"),
+            fingerprint=sj.string(d["fingerprint"], f"{field}.fingerprint"),
+            choices=tuple(choices),
+        )
 
 
 def validate_arch(spec: NetworkSpec, arch: Arch) -> None:
@@ -146,28 +142,22 @@ def random_arch(spec: NetworkSpec, rng: np.random.Generator) -> Arch:
     return _make(spec, pick)
 
 
-def save_arch(arch: Arch, path: str) -> None:
-    """Writes the arch as JSON through a temporary file, so a crash leaves no half file."""
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(arch.to_json(), f, indent=1)
-        f.write("\n")
-    os.replace(tmp, path)
+def save_arch(arch: Arch, path: str | os.PathLike) -> None:
+    """Writes the arch as JSON, atomically (a kill leaves the old file or the new one)."""
+    atomic_files.write_json(path, arch.to_json())
 
 
-def load_arch(path: str, spec: NetworkSpec | None = None) -> Arch:
-    """Reads an arch JSON file; with `spec`, also checks that it belongs to that space."""
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: malformed JSON ({e})") from None
-    except OSError as e:
-        raise ValueError(f"{path}: cannot read the arch file ({e.strerror or e})") from None
-    try:
+def load_arch(path: str | os.PathLike, spec: NetworkSpec | None = None) -> Arch:
+    """Reads an arch JSON file; with `spec`, also checks that it belongs to that space.
+    Every problem is a RecordError naming the file."""
+
+    def parse(data) -> Arch:
         arch = Arch.from_json(data)
         if spec is not None:
-            validate_arch(spec, arch)
-    except ValueError as e:
-        raise ValueError(f"{path}: {e}") from None
-    return arch
+            try:
+                validate_arch(spec, arch)
+            except ValueError as e:
+                raise sj.RecordError(str(e)) from None
+        return arch
+
+    return sj.read(path, parse)

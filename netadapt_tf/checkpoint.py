@@ -5,18 +5,20 @@ space travels with its weights) and `supernet.weights.h5` (Keras weights). An ex
 sub-network is a directory with `model.keras` (a plain Keras model) and `arch.json` (the arch
 it was cut from, which names its super-network by fingerprint).
 
-Every file is written under a temporary name in the same directory and then renamed with
-os.replace, so a crash leaves the previous file or none, never half of one.
+A checkpoint's spec and weights are written into a new directory that then replaces the old
+one in one step (atomic_files.replace_directory), so a kill at any moment leaves the old
+pair or the new pair, never the spec of one and the weights of the other. Reading a
+checkpoint fails with strict_json.RecordError naming the directory or file.
 """
 
-import json
-import os
 import pathlib
 
 import keras
 
+from netadapt_tf import atomic_files
 from netadapt_tf.arch import Arch, save_arch
-from netadapt_tf.spec import NetworkSpec
+from netadapt_tf.spec import NetworkSpec, load_spec
+from netadapt_tf.strict_json import RecordError
 from netadapt_tf.supernet import SuperNetwork, build_supernet
 
 SPEC_FILE = "spec.json"
@@ -25,38 +27,15 @@ MODEL_FILE = "model.keras"
 ARCH_FILE = "arch.json"
 
 
-def _temporary(path: pathlib.Path) -> pathlib.Path:
-    """A sibling of `path` that keeps its suffixes (Keras checks '.weights.h5', '.keras')."""
-    stem, dot, suffixes = path.name.partition(".")
-    return path.with_name(f"{stem}.tmp{os.getpid()}{dot}{suffixes}")
-
-
-def _write_via_temporary(path: pathlib.Path, write) -> None:
-    """Calls write(temporary_path), then renames it to `path`; removes it if write fails."""
-    tmp = _temporary(path)
-    try:
-        write(str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def _write_json(data: dict, path: pathlib.Path) -> None:
-    def write(name):
-        with open(name, "w") as f:
-            json.dump(data, f, indent=1)
-            f.write("\n")
-
-    _write_via_temporary(path, write)
-
-
 def save_supernet(model: SuperNetwork, directory) -> pathlib.Path:
-    """Writes `model`'s spec and weights into `directory` (created if needed)."""
-    directory = pathlib.Path(directory)
-    directory.mkdir(parents=True, exist_ok=True)
-    _write_json(model.spec.to_json(), directory / SPEC_FILE)
-    _write_via_temporary(directory / WEIGHTS_FILE, model.save_weights)
-    return directory
+    """Writes `model`'s spec and weights as the checkpoint `directory` (replacing the one
+    there, in one step)."""
+
+    def fill(new: pathlib.Path) -> None:
+        atomic_files.write_json(new / SPEC_FILE, model.spec.to_json())
+        model.save_weights(str(new / WEIGHTS_FILE))
+
+    return atomic_files.replace_directory(directory, fill)
 
 
 def _differences(found: NetworkSpec, expected: NetworkSpec) -> list[str]:
@@ -77,32 +56,24 @@ def read_spec(directory, expected_spec: NetworkSpec | None = None) -> NetworkSpe
     """The NetworkSpec of the checkpoint in `directory`, without building any weight.
 
     With `expected_spec`, the checkpoint must hold that super-network (same fingerprint).
-    Every problem is a ValueError that names the directory or file.
+    Every problem is a RecordError that names the directory or file.
     """
     directory = pathlib.Path(directory)
     if not directory.is_dir():
-        raise ValueError(
-            f"{directory}: no such checkpoint directory; write one with "
-            "checkpoint.save_supernet(model, directory)"
+        raise RecordError(
+            f"{directory}: no such checkpoint directory; allowed: a directory written by "
+            "checkpoint.save_supernet(model, directory) (tools/train_supernet.py writes "
+            "WORKDIR/supernet)"
         )
     path = directory / SPEC_FILE
-    try:
-        text = path.read_text()
-    except OSError as e:
-        raise ValueError(
-            f"{path}: cannot read the checkpoint's network spec ({e.strerror or e}); a "
-            f"checkpoint directory holds {SPEC_FILE} and {WEIGHTS_FILE}"
-        ) from None
-    try:
-        spec = NetworkSpec.from_json(json.loads(text))
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: malformed JSON ({e})") from None
-    except (AttributeError, KeyError, TypeError, ValueError) as e:
-        # NetworkSpec.from_json lets some malformed inputs through as KeyError, TypeError or
-        # AttributeError (a missing field, a wrong type); all mean a bad file here.
-        raise ValueError(f"{path}: not a valid network spec ({type(e).__name__}: {e})") from None
+    if not path.is_file():
+        raise RecordError(
+            f"{path}: no such file; allowed: a checkpoint directory, which holds {SPEC_FILE} "
+            f"and {WEIGHTS_FILE}"
+        )
+    spec = load_spec(path)
     if expected_spec is not None and spec.fingerprint() != expected_spec.fingerprint():
-        raise ValueError(
+        raise RecordError(
             f"{directory}: the checkpoint holds super-network {spec.name!r} (fingerprint "
             f"{spec.fingerprint()}), but {expected_spec.name!r} (fingerprint "
             f"{expected_spec.fingerprint()}) was asked for; checkpoint vs asked differ in "
@@ -122,15 +93,16 @@ def load_supernet(directory, expected_spec: NetworkSpec | None = None) -> SuperN
     spec = read_spec(directory, expected_spec)
     weights = directory / WEIGHTS_FILE
     if not weights.is_file():
-        raise ValueError(
+        raise RecordError(
             f"{weights}: no such file; the checkpoint in {directory} has its spec but no "
-            "weights (was save_supernet interrupted?)"
+            f"weights; allowed: a directory written by checkpoint.save_supernet, which holds "
+            f"{SPEC_FILE} and {WEIGHTS_FILE}"
         )
     model = build_supernet(spec)
     try:
         model.load_weights(str(weights))
     except (OSError, ValueError) as e:
-        raise ValueError(f"{weights}: cannot load the super-network weights ({e})") from None
+        raise RecordError(f"{weights}: cannot load the super-network weights ({e})") from None
     return model
 
 
@@ -139,6 +111,6 @@ def save_subnetwork(model: keras.Model, arch: Arch, directory) -> pathlib.Path:
     directory = pathlib.Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     path = directory / MODEL_FILE
-    _write_via_temporary(path, model.save)
+    atomic_files.write_with(path, model.save)
     save_arch(arch, str(directory / ARCH_FILE))
     return path

@@ -16,7 +16,8 @@ FLAGS = flags.FLAGS
 
 
 def define_model_flags() -> None:
-    """--model (required), --width_multiplier, --input_size, --num_classes, --num_widths."""
+    """--model (required), --width_multiplier, --input_size, --num_classes, --num_widths,
+    --tie_depthwise."""
     flags.DEFINE_enum("model", None, sorted(builders.BUILDERS), "Super-network builder.")
     flags.DEFINE_float("width_multiplier", 1.0, "Channel width multiplier (> 0).")
     flags.DEFINE_integer("input_size", 224, "Input height and width in pixels.", lower_bound=1)
@@ -26,6 +27,11 @@ def define_model_flags() -> None:
         9,
         "Widths per layer, uniformly spaced from 0 to the full width (the paper uses 9).",
         lower_bound=2,
+    )
+    flags.DEFINE_bool(
+        "tie_depthwise",
+        False,
+        "Depthwise layers keep every channel their input has (their widths are not searched).",
     )
     flags.mark_flag_as_required("model")
     flags.register_validator(
@@ -41,6 +47,7 @@ def spec_from_flags() -> NetworkSpec:
         num_classes=FLAGS.num_classes,
         width_multiplier=FLAGS.width_multiplier,
         num_widths=FLAGS.num_widths,
+        **({"tie_depthwise": True} if FLAGS.tie_depthwise else {}),
     )
 
 
@@ -53,12 +60,7 @@ def define_arch_flag(required: bool, help_text: str) -> flags.FlagHolder:
 
 
 def read_arch(path: str, spec: NetworkSpec) -> Arch:
-    """The arch in file `path`, checked against `spec`; every error is a ValueError that
-    names the file (a missing file, malformed JSON, an arch of another super-network)."""
-    try:
-        return load_arch(path, spec)
-    except OSError as e:
-        raise ValueError(f"{path}: cannot read arch file ({e.strerror or e})") from None
-    except ValueError as e:
-        message = str(e)
-        raise ValueError(message if message.startswith(path) else f"{path}: {message}") from None
+    """The arch in file `path`, checked against `spec`; every error is a RecordError (a
+    ValueError) that names the file (a missing file, malformed JSON, an arch of another
+    super-network)."""
+    return load_arch(path, spec)

@@ -3,13 +3,20 @@
 Reads only what is on disk in the demo's work directory, so a report can be rewritten after
 any stage: the stage times (`stages.json`), the search's `summary.json` and `progress.png`,
 each trained network's `result.json` and `architecture.md`, and each export's
-`export_summary.json`. The time breakdown follows the paper's Table 1 (super-network
-training, evaluating samples, training the discovered network).
+`export_summary.json`. A file a stage has not written yet shows as "-"; a file that is there
+but malformed is a strict_json.RecordError naming it. The time breakdown follows the paper's
+Table 1 (super-network training, evaluating samples, training the discovered network).
 """
 
 import json
 import pathlib
 import platform
+
+from netadapt_tf import atomic_files
+from netadapt_tf import strict_json as sj
+from netadapt_tf.search.driver import read_summary as read_search_summary
+from netadapt_tf.shipping.pipeline import read_summary as read_export_summary
+from netadapt_tf.stage_runner import STAGES_FILE, read_stages
 
 # The networks the demo compares, in report order: (key, what it is).
 NETWORKS = (
@@ -32,11 +39,31 @@ TIME_ROWS = (
 )
 
 
-def _read_json(path: pathlib.Path):
-    try:
-        return json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None
+def _if_written(path: pathlib.Path, read):
+    """read(path), or None when the stage that writes `path` has not run yet."""
+    return read(path) if path.exists() else None
+
+
+def _parse_result(data) -> dict:
+    sj.obj(data, "result", ("validation_accuracy", "validation_examples"))
+    sj.number(data["validation_accuracy"], "validation_accuracy", minimum=0, maximum=1)
+    sj.integer(data["validation_examples"], "validation_examples", minimum=1)
+    return data
+
+
+def _parse_latencies(data) -> dict:
+    sj.obj(data, "table_latency", [key for key, _ in NETWORKS])
+    return sj.mapping(data, "table_latency", lambda v, f: sj.number(v, f, minimum=0))
+
+
+def _parse_ratio(data) -> dict:
+    sj.obj(data, "baseline_ratio", ("ratio",))
+    sj.number(data["ratio"], "ratio", minimum=0, maximum=1)
+    return data
+
+
+def _read(parse):
+    return lambda path: sj.read(path, parse)
 
 
 def _minutes(seconds) -> str:
@@ -59,7 +86,7 @@ def time_breakdown(stages: dict) -> list[str]:
     lines = ["| step | time |", "| --- | --- |"]
     total = 0.0
     for row, names in TIME_ROWS:
-        seconds = [stages[n]["seconds"] for n in names if n in stages]
+        seconds = [stages[n].seconds for n in names if n in stages and stages[n].done]
         value = sum(seconds) if seconds else None
         if value is not None and not row.startswith("comparison"):
             total += value
@@ -82,8 +109,10 @@ def results_table(workdir: pathlib.Path, predicted: dict) -> list[str]:
         "| --- | --- | --- | --- | --- | --- |",
     ]
     for key, label in NETWORKS:
-        result = _read_json(workdir / key / "result.json") or {}
-        summary = _read_json(workdir / f"export_{key}" / "export_summary.json")
+        result = _if_written(workdir / key / "result.json", _read(_parse_result)) or {}
+        summary = _if_written(
+            workdir / f"export_{key}" / "export_summary.json", read_export_summary
+        )
         cells = [label, _ms(predicted.get(key)), _pct(result.get("validation_accuracy"))]
         for variant in ("float32", "int8"):
             row = _variant(summary, variant)
@@ -101,10 +130,10 @@ def results_table(workdir: pathlib.Path, predicted: dict) -> list[str]:
 def write_report(workdir, settings: dict) -> pathlib.Path:
     """Writes workdir/report.md from what the stages left; returns its path."""
     workdir = pathlib.Path(workdir)
-    stages = _read_json(workdir / "stages.json") or {}
-    search = _read_json(workdir / "search" / "summary.json") or {}
-    predicted = _read_json(workdir / "table_latency.json") or {}
-    baseline = _read_json(workdir / "baseline_ratio.json") or {}
+    stages = _if_written(workdir / STAGES_FILE, read_stages) or {}
+    search = _if_written(workdir / "search" / "summary.json", read_search_summary) or {}
+    predicted = _if_written(workdir / "table_latency.json", _read(_parse_latencies)) or {}
+    baseline = _if_written(workdir / "baseline_ratio.json", _read(_parse_ratio)) or {}
     lines = [
         "# NetAdaptV2 demo report",
         "",
@@ -155,8 +184,4 @@ def write_report(workdir, settings: dict) -> pathlib.Path:
     else:
         lines += ["Not trained yet."]
     lines += [""]
-    path = workdir / "report.md"
-    tmp = path.with_suffix(".md.tmp")
-    tmp.write_text("\n".join(lines))
-    tmp.replace(path)
-    return path
+    return atomic_files.write_text(workdir / "report.md", "\n".join(lines))

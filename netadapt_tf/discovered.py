@@ -23,14 +23,13 @@ import dataclasses
 import json
 import math
 import os
-import shutil
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from netadapt_tf import checkpoint, discovered_recipe, distribute
+from netadapt_tf import atomic_files, checkpoint, discovered_recipe, distribute, run_record
 from netadapt_tf.arch import Arch, full_arch, validate_arch
 from netadapt_tf.arch_table import architecture_markdown
 from netadapt_tf.discovered_outputs import (
@@ -38,13 +37,12 @@ from netadapt_tf.discovered_outputs import (
     append_log,
     check_initial_model,
     save_outputs,
-    write_atomically,
 )
 from netadapt_tf.export import export_subnetwork
 from netadapt_tf.spec import NetworkSpec
 from netadapt_tf.subnet import resolve
 from netadapt_tf.supernet import arch_inputs, build_supernet
-from netadapt_tf.training import TrainConfig, check_batch_size, check_run_record, make_optimizer
+from netadapt_tf.training import TrainConfig, check_batch_size, make_optimizer
 from netadapt_tf.trajectory import check_trajectory
 from netadapt_tf.weight_transfer import copy_overlapping_weights
 
@@ -177,14 +175,9 @@ class DiscoveredTrainer:
                 self.initial = check_initial_model(initial_model, template)
             self.teacher = self._make_teacher(teacher_model) if config.distill else None
         if chief:
-            check_run_record(workdir, record, overwrite)
-            if overwrite:
-                for name in OUTPUT_FILES:
-                    path = os.path.join(workdir, name)
-                    if os.path.isdir(path):
-                        shutil.rmtree(path)
-                    elif os.path.exists(path):
-                        os.remove(path)
+            run_record.check(
+                workdir, record, overwrite, TrainConfig, DiscoveredOptions, outputs=OUTPUT_FILES
+            )
         self._predict = {}
         self.augment = discovered_recipe.make_augmenter(
             options.rand_augment_magnitude, options.mixup_alpha, options.cutmix_alpha, config.seed
@@ -372,7 +365,7 @@ class DiscoveredTrainer:
             table = architecture_markdown(self.spec, self.arch, "The discovered network")
             files = save_outputs(self.workdir, plain, self.arch, table, self.saved_model)
             summary = {"validation_accuracy": accuracy, "validation_examples": examples}
-            write_atomically(os.path.join(self.workdir, "result.json"), json.dumps(summary))
+            atomic_files.write_json(os.path.join(self.workdir, "result.json"), summary)
         return DiscoveredResult(
             files=files,
             steps=self.phases[-1].start + self.phases[-1].steps,
@@ -443,5 +436,5 @@ class DiscoveredTrainer:
         elif self.chief:
             plain.set_weights(model.get_weights())
             os.makedirs(os.path.dirname(self._phase_weights(index)), exist_ok=True)
-            write_atomically(self._phase_weights(index), plain.save_weights)
+            atomic_files.write_with(self._phase_weights(index), plain.save_weights)
         return plain, model, rates

@@ -1,18 +1,18 @@
 """Files of a discovered-network run (discovered.py), each written atomically.
 
-Everything goes under a temporary name in the same directory and is then renamed, so a
-kill leaves the previous file or none, never half of one. The train log is rewritten whole
-on each entry, dropping any entry at or after the new one's (phase, step): a resumed run
-that repeats steps after its last checkpoint leaves no duplicate lines.
+Every file goes through atomic_files, so a kill leaves the previous file or the new one,
+never half of one. The train log is rewritten whole on each entry, dropping any entry at or
+after the new one's (phase, step): a resumed run that repeats steps after its last
+checkpoint leaves no duplicate lines.
 """
 
 import json
 import os
-import shutil
 
 import keras
 
-from netadapt_tf import checkpoint
+from netadapt_tf import atomic_files, checkpoint
+from netadapt_tf import strict_json as sj
 
 MODEL_FILE, ARCH_FILE = checkpoint.MODEL_FILE, checkpoint.ARCH_FILE
 SAVED_MODEL_DIR = "saved_model"
@@ -32,51 +32,31 @@ OUTPUT_FILES = (
 )
 
 
-def _temporary(path: str) -> str:
-    """A sibling of `path` that keeps its suffixes (Keras checks '.weights.h5', '.keras')."""
-    directory, name = os.path.split(path)
-    stem, dot, suffixes = name.partition(".")
-    return os.path.join(directory, f"{stem}.tmp{os.getpid()}{dot}{suffixes}")
-
-
-def write_atomically(path: str, content) -> None:
-    """Writes `content` (text, or a function that writes a given path) to `path`."""
-    tmp = _temporary(path)
-    try:
-        if callable(content):
-            content(tmp)
-        else:
-            with open(tmp, "w") as f:
-                f.write(content)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.remove(tmp)
+def _log_key(entry: dict, field: str) -> tuple[int, int]:
+    sj.obj(
+        entry,
+        field,
+        ("phase", "step", "final", "loss", "train_accuracy", "learning_rate"),
+        ("epoch", "validation_accuracy"),
+    )
+    return (
+        sj.integer(entry["phase"], f"{field}.phase", minimum=0),
+        sj.integer(entry["step"], f"{field}.step", minimum=0),
+    )
 
 
 def append_log(path: str, entry: dict) -> None:
     """Adds `entry` (with "phase" and "step") to the JSON-lines log at `path`."""
-    key = (entry["phase"], entry["step"])
-    kept = []
-    if os.path.exists(path):
-        with open(path) as f:
-            for line in f:
-                old = json.loads(line)
-                if (old["phase"], old["step"]) < key:
-                    kept.append(line)
-    write_atomically(path, "".join(kept) + json.dumps(entry) + "\n")
+    key = _log_key(entry, "entry")
+    with sj.source(path):
+        old = atomic_files.read_journal(path)
+        kept = [line for i, line in enumerate(old, 1) if _log_key(line, f"line {i}") < key]
+    atomic_files.write_text(path, "".join(json.dumps(line) + "\n" for line in [*kept, entry]))
 
 
 def save_saved_model(model: keras.Model, path: str) -> None:
     """model.export into `path` (a SavedModel directory), replacing what was there."""
-    tmp, old = f"{path}.tmp{os.getpid()}", f"{path}.old{os.getpid()}"
-    for leftover in (tmp, old):
-        shutil.rmtree(leftover, ignore_errors=True)
-    model.export(tmp, verbose=False)
-    if os.path.exists(path):
-        os.replace(path, old)
-    os.replace(tmp, path)
-    shutil.rmtree(old, ignore_errors=True)
+    atomic_files.replace_directory(path, lambda new: model.export(str(new), verbose=False))
 
 
 def save_outputs(
@@ -87,7 +67,7 @@ def save_outputs(
     checkpoint.save_subnetwork(model, arch, workdir)
     if saved_model:
         save_saved_model(model, os.path.join(workdir, SAVED_MODEL_DIR))
-    write_atomically(os.path.join(workdir, TABLE_FILE), table)
+    atomic_files.write_text(os.path.join(workdir, TABLE_FILE), table)
     names = {
         "model": MODEL_FILE,
         "saved_model": SAVED_MODEL_DIR,

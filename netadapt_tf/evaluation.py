@@ -22,6 +22,8 @@ from netadapt_tf.arch import Arch
 from netadapt_tf.sliced_forward import SlicedForward
 from netadapt_tf.supernet import SuperNetwork, arch_inputs
 
+RECALIBRATION_AVERAGES = ("momentum", "cumulative")
+
 
 def _materialize(dataset: tf.data.Dataset, batch_size: int, max_examples: int | None):
     """Fixed-size batches (the last padded, with a validity mask) as numpy arrays."""
@@ -53,6 +55,9 @@ class SubnetEvaluator:
     recalibration_batches > 0 every judged arch first gets its own BN statistics.
     fast: judge through the sliced forward (one arch at a time, at the exported
     sub-network's cost) instead of the masked super-network; the accuracies are the same.
+    recalibration_average: how the recalibration batches' statistics are combined:
+    "cumulative" weighs every batch alike (the statistics of the whole fixed subset),
+    "momentum" as BN's moving average (debiased), which favours the last batches.
     """
 
     def __init__(
@@ -64,9 +69,16 @@ class SubnetEvaluator:
         recalibration_data: tf.data.Dataset | None = None,
         recalibration_batches: int = 0,
         fast: bool = False,
+        recalibration_average: str = "momentum",
     ):
         if recalibration_batches and recalibration_data is None:
             raise ValueError("recalibration_batches > 0 needs recalibration_data")
+        if recalibration_average not in RECALIBRATION_AVERAGES:
+            raise ValueError(
+                f"recalibration_average: {recalibration_average!r} is not one of "
+                f"{RECALIBRATION_AVERAGES}"
+            )
+        self.recalibration_average = recalibration_average
         self.supernet = supernet
         self.batch_size = batch_size
         self.batches = _materialize(held_out, batch_size, max_examples)
@@ -157,22 +169,43 @@ class SubnetEvaluator:
         saved = [(bn.moving_mean.numpy(), bn.moving_variance.numpy()) for bn in self._bn]
         try:
             if self.recal_batches:
-                widths, kernels = self._rows(arch)
-                for bn in self._bn:
-                    bn.moving_mean.assign(tf.zeros_like(bn.moving_mean))
-                    bn.moving_variance.assign(tf.zeros_like(bn.moving_variance))
-                for images in self.recal_batches:
-                    self._recalibrate_step(images, widths, kernels)
-                n = len(self.recal_batches)
-                for bn in self._bn:
-                    debias = 1.0 - bn.momentum**n
-                    bn.moving_mean.assign(bn.moving_mean / debias)
-                    bn.moving_variance.assign(bn.moving_variance / debias)
+                self._recalibrate(arch)
             yield
         finally:
             for bn, (mean, var) in zip(self._bn, saved, strict=True):
                 bn.moving_mean.assign(mean)
                 bn.moving_variance.assign(var)
+
+    def _reset_statistics(self):
+        for bn in self._bn:
+            bn.moving_mean.assign(tf.zeros_like(bn.moving_mean))
+            bn.moving_variance.assign(tf.zeros_like(bn.moving_variance))
+
+    def _recalibrate(self, arch: Arch):
+        """Sets every BN layer's moving statistics to those of `arch` on the fixed
+        recalibration batches (see recalibration_average)."""
+        widths, kernels = self._rows(arch)
+        n = len(self.recal_batches)
+        if self.recalibration_average == "momentum":
+            self._reset_statistics()
+            for images in self.recal_batches:
+                self._recalibrate_step(images, widths, kernels)
+            for bn in self._bn:
+                debias = 1.0 - bn.momentum**n
+                bn.moving_mean.assign(bn.moving_mean / debias)
+                bn.moving_variance.assign(bn.moving_variance / debias)
+            return
+        # Cumulative: from zero, one update leaves (1 - momentum) x the batch's statistics.
+        sums = [[np.zeros(bn.moving_mean.shape), np.zeros(bn.moving_mean.shape)] for bn in self._bn]
+        for images in self.recal_batches:
+            self._reset_statistics()
+            self._recalibrate_step(images, widths, kernels)
+            for total, bn in zip(sums, self._bn, strict=True):
+                total[0] += bn.moving_mean.numpy() / (1.0 - bn.momentum)
+                total[1] += bn.moving_variance.numpy() / (1.0 - bn.momentum)
+        for (mean, variance), bn in zip(sums, self._bn, strict=True):
+            bn.moving_mean.assign((mean / n).astype(np.float32))
+            bn.moving_variance.assign((variance / n).astype(np.float32))
 
     def accuracy(self, arch: Arch, recalibrate: bool | None = None) -> float:
         """Top-1 accuracy of `arch` on the held-out examples."""
@@ -192,7 +225,8 @@ class SubnetEvaluator:
         extra = ()
         if recalibrate:
             before = self.sliced.traces
-            extra = (self.sliced.recalibrated_statistics(self.recal_batches, sizes),)
+            cumulative = self.recalibration_average == "cumulative"
+            extra = (self.sliced.recalibrated_statistics(self.recal_batches, sizes, cumulative),)
             self.traces += self.sliced.traces - before
         count = self._correct_sliced_stats if extra else self._correct_sliced
         correct = 0.0

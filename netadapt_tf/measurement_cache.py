@@ -6,12 +6,13 @@ caller chooses) and how (the backend's fingerprint dict, such as
 `AdbBenchmarkBackend.fingerprint()`, canonicalised to JSON).
 
 Each entry is its own small JSON file, sharded by hash prefix, holding the key, the
-fingerprint, the value and a checksum of those. Writes go to a temporary file in the same
-directory, are fsync'ed and then `os.replace`d into place, so readers see either the old entry
-or the new one, whatever other threads or processes do and even if a writer is killed with
-SIGKILL; leftover temporary files are never read. An entry that is corrupt anyway (bad disk,
-hand edits) is deleted and reported as a miss, so it is measured again rather than read as a
-number.
+fingerprint, the value and a checksum of those. Entries are written with atomic_files (a
+temporary file in the same directory, fsync'ed, then renamed into place), so readers see
+either the old entry or the new one, whatever other threads or processes do and even if a
+writer is killed with SIGKILL; leftover temporary files are never read. Reading checks every
+field (strict_json); an entry that is corrupt anyway (bad disk, hand edits, a copy under
+another key's name) is deleted, logged with what is wrong with it, and reported as a miss,
+so it is measured again rather than read as a number.
 """
 
 import contextlib
@@ -22,23 +23,19 @@ import math
 import numbers
 import os
 import pathlib
-import tempfile
 import time
 from collections.abc import Callable, Mapping
+
+from netadapt_tf import atomic_files
+from netadapt_tf import strict_json as sj
 
 __all__ = ["MeasurementCache"]
 
 _log = logging.getLogger(__name__)
 
 _FORMAT = 1
-_TEMP_PREFIX = ".tmp-"
-_TEMP_SUFFIX = ".partial"
 
 ModelKey = bytes | bytearray | memoryview | str
-
-
-class _CorruptEntryError(Exception):
-    """An entry file that must not be trusted."""
 
 
 def _model_key(key: ModelKey) -> str:
@@ -85,33 +82,30 @@ def _encode(body: dict) -> bytes:
     return (_canonical_json({"entry": body, "sha256": checksum}) + "\n").encode("utf-8")
 
 
-def _decode(data: bytes, model_key: str, fingerprint_json: str) -> float:
-    try:
-        document = json.loads(data.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as error:
-        raise _CorruptEntryError(f"not JSON ({error})") from None
-    if not isinstance(document, dict) or set(document) != {"entry", "sha256"}:
-        raise _CorruptEntryError("not an entry document")
-    body = document["entry"]
+def _decode(data: bytes, model_key: str, fingerprint_json: str, path: pathlib.Path) -> float:
+    """The value of entry file `path` (its bytes `data`); RecordError naming the file and the
+    field when it is not an intact entry of (model_key, fingerprint)."""
+    with sj.source(path):
+        return _decode_document(sj.parse_text(data, str(path)), model_key, fingerprint_json)
+
+
+def _decode_document(document, model_key: str, fingerprint_json: str) -> float:
+    sj.obj(document, "document", ("entry", "sha256"))
+    body = sj.obj(document["entry"], "entry", ("format", "model_key", "fingerprint", "value"))
+    checksum = sj.string(document["sha256"], "sha256")
     try:
         body_json = _canonical_json(body)
     except (TypeError, ValueError):
-        raise _CorruptEntryError("entry holds non-finite numbers") from None
-    if hashlib.sha256(body_json.encode("utf-8")).hexdigest() != document["sha256"]:
-        raise _CorruptEntryError("checksum mismatch")
-    if not isinstance(body, dict) or body.get("format") != _FORMAT:
-        raise _CorruptEntryError(
-            f"unknown format {body.get('format') if isinstance(body, dict) else body!r}"
-        )
-    if (
-        body.get("model_key") != model_key
-        or _canonical_json(body.get("fingerprint")) != fingerprint_json
-    ):
-        raise _CorruptEntryError("entry belongs to another key or fingerprint")
-    try:
-        return _checked_value(body.get("value"))
-    except (TypeError, ValueError) as error:
-        raise _CorruptEntryError(str(error)) from None
+        raise sj.fail("entry", body, "finite numbers only") from None
+    actual = hashlib.sha256(body_json.encode("utf-8")).hexdigest()
+    if checksum != actual:
+        raise sj.fail("sha256", checksum, f"{actual!r}, the checksum of the entry")
+    sj.constant(body["format"], "entry.format", _FORMAT)
+    sj.constant(body["model_key"], "entry.model_key", model_key)
+    sj.mapping(body["fingerprint"], "entry.fingerprint")
+    if _canonical_json(body["fingerprint"]) != fingerprint_json:
+        raise sj.fail("entry.fingerprint", body["fingerprint"], fingerprint_json)
+    return float(sj.number(body["value"], "entry.value", minimum=0))
 
 
 class MeasurementCache:
@@ -150,9 +144,9 @@ class MeasurementCache:
         except FileNotFoundError:
             return None
         try:
-            return _decode(data, model_key, fingerprint_json)
-        except _CorruptEntryError as problem:
-            _log.warning("deleting corrupt measurement cache entry %s: %s", path, problem)
+            return _decode(data, model_key, fingerprint_json, path)
+        except sj.RecordError as problem:
+            _log.warning("deleting corrupt measurement cache entry: %s", problem)
             self._discard(path, seen)
             return None
 
@@ -177,20 +171,7 @@ class MeasurementCache:
             "value": value,
         }
         path.parent.mkdir(parents=True, exist_ok=True)
-        descriptor, temp = tempfile.mkstemp(
-            dir=path.parent, prefix=_TEMP_PREFIX, suffix=_TEMP_SUFFIX
-        )
-        try:
-            with os.fdopen(descriptor, "wb") as handle:
-                handle.write(_encode(body))
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, path)
-        except BaseException:
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(temp)
-            raise
-        _fsync_directory(path.parent)
+        atomic_files.write_bytes(path, _encode(body))
 
     def get_or_measure(
         self, key: ModelKey, fingerprint: Mapping, measure: Callable[[], float]
@@ -214,21 +195,9 @@ class MeasurementCache:
         """
         deadline = time.time() - older_than_s
         removed = 0
-        for temp in self._directory.glob(f"*/{_TEMP_PREFIX}*{_TEMP_SUFFIX}"):
+        for temp in self._directory.glob(f"*/{atomic_files.TEMP_PREFIX}*"):
             with contextlib.suppress(FileNotFoundError):
                 if temp.stat().st_mtime <= deadline:
                     temp.unlink()
                     removed += 1
         return removed
-
-
-def _fsync_directory(directory: pathlib.Path) -> None:
-    # Makes the rename itself durable across power loss; not every platform can open a
-    # directory, and the entry is already consistent without this.
-    if not hasattr(os, "O_DIRECTORY"):
-        return
-    descriptor = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
-    try:
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)

@@ -103,10 +103,11 @@ class SlicedForward:
     def sizes(self, arch: Arch) -> tf.Tensor:
         return tf.constant(arch_sizes(self.spec, arch))
 
-    def recalibrated_statistics(self, batches, sizes) -> tf.Tensor:
+    def recalibrated_statistics(self, batches, sizes, cumulative: bool = False) -> tf.Tensor:
         """[2, S] BN statistics of the arch `sizes` over `batches` of training images: the
         debiased moving average SubnetEvaluator.recalibrated forms (momentum m per BN layer,
-        started at zero), i.e. batch i of n weighs (1 - m) m^(n-1-i) / (1 - m^n)."""
+        started at zero), i.e. batch i of n weighs (1 - m) m^(n-1-i) / (1 - m^n); with
+        `cumulative`, every batch weighs 1/n."""
         momentum = np.zeros(self.statistics_size, np.float32)
         for name, (offset, width) in self.slots.items():
             momentum[offset : offset + width] = self.supernet.super_layers[name].bn.momentum
@@ -115,7 +116,11 @@ class SlicedForward:
             raise ValueError("recalibrated_statistics: no batches to estimate statistics on")
         total = np.zeros((2, self.statistics_size), np.float64)
         for i, images in enumerate(batches):
-            weight = (1 - momentum) * momentum ** (n - 1 - i) / (1 - momentum**n)
+            weight = (
+                1 / n
+                if cumulative
+                else (1 - momentum) * momentum ** (n - 1 - i) / (1 - momentum**n)
+            )
             total += weight * np.asarray(self.batch_statistics(images, sizes), np.float64)
         return tf.constant(total.astype(np.float32))
 

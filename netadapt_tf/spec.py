@@ -13,7 +13,10 @@ import functools
 import hashlib
 import json
 import math
+import os
 from collections.abc import Iterator
+
+from netadapt_tf import strict_json as sj
 
 FORMAT = "netadapt_tf.network_spec/1"
 
@@ -38,12 +41,16 @@ def _encode_limit(value: float):
     return "inf" if math.isinf(value) else value
 
 
-def _decode_limit(value, path: str) -> float:
+def _decode_limit(value, field: str) -> float:
     if value == "inf":
         return math.inf
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{path}.bypass_limit: {value!r} is not a number or 'inf'")
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise sj.fail(field, value, "an integer >= 0 or 'inf'")
     return value
+
+
+def _is_int(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -83,10 +90,10 @@ class LayerSpec:
             raise ValueError(f"layer name {self.name!r} must be a non-empty string")
         if self.kind not in LAYER_KINDS:
             raise ValueError(f"{p}.kind: {self.kind!r} is not one of {LAYER_KINDS}")
-        if not isinstance(self.filters, int) or self.filters < 1:
+        if not _is_int(self.filters) or self.filters < 1:
             raise ValueError(f"{p}.filters: {self.filters!r} must be a positive integer")
         ws = self.widths
-        if not ws or any(not isinstance(w, int) or w < 0 or w > self.filters for w in ws):
+        if not ws or any(not _is_int(w) or w < 0 or w > self.filters for w in ws):
             raise ValueError(
                 f"{p}.widths: {ws} must be integers between 0 and filters={self.filters}"
             )
@@ -96,10 +103,10 @@ class LayerSpec:
                 f"{self.filters}"
             )
         k = self.kernel_size
-        if not isinstance(k, int) or k < 1 or k % 2 == 0:
+        if not _is_int(k) or k < 1 or k % 2 == 0:
             raise ValueError(f"{p}.kernel_size: {k!r} is not allowed; allowed are odd sizes >= 1")
         ks = self.kernel_sizes
-        if any(not isinstance(s, int) or s % 2 == 0 or s < 1 or s > k for s in ks):
+        if any(not _is_int(s) or s % 2 == 0 or s < 1 or s > k for s in ks):
             raise ValueError(
                 f"{p}.kernel_sizes: {ks} is not allowed; allowed are odd sizes from 1 to {k}"
             )
@@ -112,7 +119,7 @@ class LayerSpec:
                 f"{p}.kernel_sizes: {ks} has several sizes, which only depthwise layers allow "
                 f"(this layer is {self.kind!r})"
             )
-        if self.strides not in STRIDES:
+        if not _is_int(self.strides) or self.strides not in STRIDES:
             raise ValueError(f"{p}.strides: {self.strides!r} is not one of {STRIDES}")
         if self.activation not in ACTIVATIONS:
             raise ValueError(f"{p}.activation: {self.activation!r} is not one of {ACTIVATIONS}")
@@ -121,7 +128,7 @@ class LayerSpec:
             raise ValueError(f"{p}.bypass_limit: {t!r} is not allowed; allowed are 0..inf")
         if not math.isinf(t) and t != int(t):
             raise ValueError(f"{p}.bypass_limit: {t!r} must be an integer or inf")
-        if not 0.0 <= self.dropout < 1.0:
+        if isinstance(self.dropout, bool) or not 0.0 <= self.dropout < 1.0:
             raise ValueError(f"{p}.dropout: {self.dropout!r} must be in [0, 1)")
         if self.kind in ("se", "fc") and self.batch_norm:
             raise ValueError(f"{p}.batch_norm: {self.kind} layers have no batch normalization")
@@ -143,25 +150,36 @@ class LayerSpec:
 
     @classmethod
     def from_json(cls, d: dict, path: str = "layer") -> "LayerSpec":
-        if not isinstance(d, dict):
-            raise ValueError(f"{path}: expected an object, got {type(d).__name__}")
-        known = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ValueError(f"{path}: unknown fields {unknown}; allowed are {sorted(known)}")
-        d = dict(d)
-        name = d.get("name", path)
-        if "bypass_limit" in d:
-            d["bypass_limit"] = _decode_limit(d["bypass_limit"], name)
-        for key in ("widths", "kernel_sizes"):
-            if key in d:
-                if not isinstance(d[key], list):
-                    raise ValueError(f"{name}.{key}: expected a list, got {d[key]!r}")
-                d[key] = tuple(d[key])
+        """The layer of a JSON object; RecordError naming `path`, the field and the value."""
+        required = ("name", "kind", "filters", "widths")
+        optional = tuple(f.name for f in dataclasses.fields(cls) if f.name not in required)
+        sj.obj(d, path, required, optional)
+
+        def odd_size(value, field):
+            return sj.integer(value, field, minimum=1)
+
+        def width(value, field):
+            return sj.integer(value, field, minimum=0)
+
+        checks = {
+            "name": lambda v, f: sj.string(v, f),
+            "kind": lambda v, f: sj.string(v, f, LAYER_KINDS),
+            "filters": lambda v, f: sj.integer(v, f, minimum=1),
+            "widths": lambda v, f: tuple(sj.array(v, f, width, min_length=1)),
+            "kernel_size": odd_size,
+            "kernel_sizes": lambda v, f: tuple(sj.array(v, f, odd_size)),
+            "strides": lambda v, f: sj.integer(v, f, minimum=1),
+            "activation": lambda v, f: sj.string(v, f, ACTIVATIONS),
+            "bypass_limit": _decode_limit,
+            "batch_norm": sj.boolean,
+            "use_bias": sj.boolean,
+            "dropout": lambda v, f: sj.number(v, f, minimum=0.0, maximum=1.0),
+        }
+        fields = {key: checks[key](value, f"{path}.{key}") for key, value in d.items()}
         try:
-            return cls(**d)
-        except TypeError as e:
-            raise ValueError(f"{path}: {e}") from None
+            return cls(**fields)
+        except (TypeError, ValueError) as e:
+            raise sj.RecordError(f"{path}: {e}") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -284,46 +302,24 @@ class NetworkSpec:
 
     @classmethod
     def from_json(cls, d: dict) -> "NetworkSpec":
-        if not isinstance(d, dict) or d.get("format") != FORMAT:
-            got = d.get("format") if isinstance(d, dict) else type(d).__name__
-            raise ValueError(f"network spec: format {got!r} is not {FORMAT!r}")
-        nodes = []
-        for i, nd in enumerate(d.get("nodes", [])):
-            path = f"nodes[{i}]"
-            if not isinstance(nd, dict):
-                raise ValueError(f"{path}: expected an object, got {nd!r}")
-            nd = dict(nd)
-            node_type = nd.pop("type", "layer")
-            try:
-                if node_type == "pool":
-                    nodes.append(PoolSpec(**nd))
-                elif node_type == "block":
-                    parts = {}
-                    for field in ("expansion", "depthwise", "se", "projection"):
-                        value = nd.pop(field, None)
-                        parts[field] = None if value is None else LayerSpec.from_json(value, path)
-                    nodes.append(BlockSpec(**nd, **parts))
-                elif node_type == "layer":
-                    nodes.append(LayerSpec.from_json(nd, path))
-                else:
-                    raise ValueError(
-                        f"{path}.type: {node_type!r} is not 'layer', 'block' or 'pool'"
-                    )
-            except TypeError as e:
-                raise ValueError(f"{path}: {e}") from None
-        for key, kind in (("name", str), ("input_size", int)):
-            if not isinstance(d.get(key), kind) or isinstance(d.get(key), bool):
-                raise ValueError(
-                    f"network spec.{key}: {d.get(key)!r} is not of type {kind.__name__}"
-                )
-        return cls(
-            name=d["name"],
-            input_size=d["input_size"],
-            input_channels=d.get("input_channels", 3),
-            num_classes=d.get("num_classes"),
-            origin=tuple(dict(d.get("origin", {})).items()),
-            nodes=tuple(nodes),
+        """The spec of a JSON object (to_json's format); RecordError naming the field."""
+        sj.obj(d, "spec", ("format", "name", "input_size", "nodes"), _NETWORK_OPTIONAL)
+        sj.constant(d["format"], "format", FORMAT)
+        nodes = tuple(
+            _node_from_json(node, f"nodes[{i}]")
+            for i, node in enumerate(sj.array(d["nodes"], "nodes", min_length=1))
         )
+        fields = {
+            "name": sj.string(d["name"], "name"),
+            "input_size": sj.integer(d["input_size"], "input_size", minimum=1),
+            "input_channels": sj.integer(d.get("input_channels", 3), "input_channels", minimum=1),
+            "num_classes": sj.optional(sj.integer, d.get("num_classes"), "num_classes", minimum=1),
+            "origin": tuple(sj.mapping(d.get("origin", {}), "origin", sj.scalar).items()),
+        }
+        try:
+            return cls(nodes=nodes, **fields)
+        except (TypeError, ValueError) as e:
+            raise sj.RecordError(f"spec: {e}") from None
 
     def fingerprint(self) -> str:
         """A short hash of the whole description: archs carry it to name their space."""
@@ -334,6 +330,39 @@ class NetworkSpec:
         # Computed once: the search checks archs against the spec thousands of times.
         text = json.dumps(self.to_json(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+_NETWORK_OPTIONAL = ("input_channels", "num_classes", "origin")
+_BLOCK_LAYERS = ("expansion", "depthwise", "se", "projection")
+
+
+def _node_from_json(data, path: str) -> Node:
+    """One node of a spec's "nodes" list: a layer, a block or the pool."""
+    if not isinstance(data, dict):
+        raise sj.fail(path, data, "an object: a layer, a block or the pool")
+    node_type = sj.string(data.get("type", "layer"), f"{path}.type", ("layer", "block", "pool"))
+    fields = {key: value for key, value in data.items() if key != "type"}
+    if node_type == "layer":
+        return LayerSpec.from_json(fields, path)
+    if node_type == "pool":
+        sj.obj(fields, path, optional=("name",))
+        return PoolSpec(name=sj.string(fields.get("name", "pool"), f"{path}.name"))
+    sj.obj(fields, path, ("name", "depthwise", "projection"), ("residual", "expansion", "se"))
+    parts = {
+        part: sj.optional(LayerSpec.from_json, fields.get(part), f"{path}.{part}")
+        for part in _BLOCK_LAYERS
+    }
+    name = sj.string(fields["name"], f"{path}.name")
+    residual = sj.boolean(fields.get("residual", False), f"{path}.residual")
+    try:
+        return BlockSpec(name=name, residual=residual, **parts)
+    except (TypeError, ValueError) as e:
+        raise sj.RecordError(f"{path}: {e}") from None
+
+
+def load_spec(path: str | os.PathLike) -> NetworkSpec:
+    """The NetworkSpec in JSON file `path`; RecordError naming the file and the field."""
+    return sj.read(path, NetworkSpec.from_json)
 
 
 def _validate_network(spec: NetworkSpec) -> None:

@@ -1,61 +1,232 @@
-"""Runs a pipeline's steps as separate programs, once each, and records what they took.
+"""Runs a pipeline's stages in order, each once for its command, and records what made them.
 
 Each stage is a tool run as its own process (argument lists, no shell), so that one
 stage's imports (TFMOT sets TF_USE_LEGACY_KERAS for its whole process) cannot break the
-next. A finished stage is recorded in `stages.json` (seconds, command) and skipped when the
-pipeline is run again; an interrupted stage is rerun, and the tools themselves resume
-from their work directories, so a killed pipeline loses little.
+next; a few cheap steps run in-process (`run_step`). `stages.json` records, per stage, the
+command that made it, its outputs (paths in the work directory), its time, and the order in
+which it finished. Run again, a stage is skipped when it finished with the same command and
+no stage before it ran since. Otherwise it runs, and says why on the console and at the top
+of its part of `<stage>.log`:
+
+* it never ran, or did not finish (killed): the tool resumes from its work directory;
+* its command changed since it ran (other flags, another seed): its recorded outputs are
+  removed first, so the tool starts afresh instead of refusing a work directory of other
+  settings or resuming the old run;
+* a stage before it ran since it finished (the pipeline is a chain, so its inputs may have
+  changed): its outputs are removed too, and it runs afresh.
+
+A stage whose tool fails is not recorded as finished. The logs are appended to (a rerun
+ends a line torn by a kill first), so an interrupted run's output stays readable.
 """
 
-import json
+import dataclasses
 import os
 import pathlib
+import shlex
+import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
+
+from netadapt_tf import atomic_files
+from netadapt_tf import strict_json as sj
+
+STAGES_FILE = "stages.json"
 
 
 class StageFailedError(RuntimeError):
     pass
 
 
+@dataclasses.dataclass(frozen=True)
+class StageRecord:
+    """One stage in stages.json. `command` is None for in-process steps; `seconds` and
+    `finished` (1 for the first stage that finished, 2 for the next...) are None while the
+    stage runs. Records written before outputs and finishing order were recorded read as
+    outputs () and finished 0."""
+
+    command: tuple[str, ...] | None
+    outputs: tuple[str, ...] = ()
+    seconds: float | None = None
+    finished: int | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.seconds is not None
+
+    def to_json(self) -> dict:
+        command = None if self.command is None else list(self.command)
+        return {
+            "command": command,
+            "outputs": list(self.outputs),
+            "seconds": self.seconds,
+            "finished": self.finished,
+        }
+
+    @classmethod
+    def from_json(cls, data, field: str) -> "StageRecord":
+        sj.obj(data, field, ("command", "seconds"), ("outputs", "finished"))
+        command = sj.optional(sj.array, data["command"], f"{field}.command", sj.string)
+        outputs = sj.array(data.get("outputs", []), f"{field}.outputs", sj.string)
+        seconds = sj.optional(sj.number, data["seconds"], f"{field}.seconds", minimum=0)
+        finished = data.get("finished", None if seconds is None else 0)
+        finished = sj.optional(sj.integer, finished, f"{field}.finished", minimum=0)
+        if (seconds is None) != (finished is None):
+            raise sj.fail(
+                f"{field}.finished", finished, "null exactly when seconds is null (running)"
+            )
+        return cls(
+            command=None if command is None else tuple(command),
+            outputs=tuple(outputs),
+            seconds=seconds,
+            finished=finished,
+        )
+
+
+def _parse_stages(data) -> dict[str, StageRecord]:
+    return {
+        name: StageRecord.from_json(record, name)
+        for name, record in sj.mapping(data, "stages").items()
+    }
+
+
+def read_stages(path) -> dict[str, StageRecord]:
+    """The records of stages.json at `path` (RecordError naming the file and the field)."""
+    return sj.read(path, _parse_stages)
+
+
+def _changes(old: tuple[str, ...] | None, new: tuple[str, ...] | None) -> str:
+    """What differs between two commands, e.g. "--seed=0 became --seed=1"."""
+    old, new = list(old or ()), list(new or ())
+    dropped = shlex.join(a for a in old if a not in new)
+    added = shlex.join(a for a in new if a not in old)
+    if dropped and added:
+        return f"{dropped} became {added}"
+    if dropped or added:
+        return f"dropped {dropped}" if dropped else f"added {added}"
+    return "the same arguments in another order"
+
+
 class StageRunner:
     def __init__(self, workdir, log=print):
         self.workdir = pathlib.Path(workdir)
-        self.path = self.workdir / "stages.json"
+        self.path = self.workdir / STAGES_FILE
         self.log = log
-        self.stages = json.loads(self.path.read_text()) if self.path.exists() else {}
+        self.stages = read_stages(self.path) if self.path.exists() else {}
+        # The latest finishing order among the stages met so far in this run: a stage that
+        # finished before it is older than one of its inputs.
+        self._latest = 0
 
     def _save(self) -> None:
-        tmp = self.path.with_suffix(f".tmp{os.getpid()}")
-        tmp.write_text(json.dumps(self.stages, indent=1, sort_keys=True))
-        tmp.replace(self.path)
+        data = {name: record.to_json() for name, record in self.stages.items()}
+        atomic_files.write_json(self.path, data, sort_keys=True)
 
     def done(self, name: str) -> bool:
-        return name in self.stages
+        """Whether stage `name` finished (whatever its command)."""
+        return name in self.stages and self.stages[name].done
 
-    def record(self, name: str, seconds: float, command: list[str] | None = None) -> None:
-        self.stages[name] = {"seconds": round(seconds, 1), "command": command}
-        self._save()
+    def why_run(self, name: str, command: tuple[str, ...] | None) -> tuple[str, bool] | None:
+        """(why stage `name` must run, whether it must start afresh), or None when it is up
+        to date with `command`."""
+        record = self.stages.get(name)
+        if record is None:
+            return "first run", False
+        if record.command != command:
+            return f"its command changed since it ran ({_changes(record.command, command)})", True
+        if not record.done:
+            return "it did not finish; resuming", False
+        if record.finished < self._latest:
+            return "a stage before it ran since it finished", True
+        return None
 
-    def run_tool(self, name: str, tool: str, *flags: str) -> None:
-        """Runs tools/<tool>.py with `flags` unless stage `name` is done."""
-        if self.done(name):
-            self.log(f"  {name}: done before ({self.stages[name]['seconds']:.0f} s), skipped")
+    def _relative(self, output) -> str:
+        path = pathlib.Path(output)
+        full = path if path.is_absolute() else pathlib.Path.cwd() / path
+        try:
+            return str(full.resolve().relative_to(self.workdir.resolve()))
+        except ValueError:
+            raise ValueError(
+                f"outputs: {output} is outside the work directory {self.workdir}; allowed: "
+                "paths inside it (a stage's outputs are removed when it runs afresh)"
+            ) from None
+
+    def _remove_outputs(self, names) -> list[str]:
+        removed = []
+        for name in names:
+            target = self.workdir / name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)
+            elif os.path.lexists(target):
+                target.unlink()
+            else:
+                continue
+            removed.append(name)
+        return removed
+
+    def _run(self, name: str, command, outputs, execute: Callable[[pathlib.Path], None]) -> None:
+        outputs = tuple(self._relative(output) for output in outputs)
+        reason = self.why_run(name, command)
+        if reason is None:
+            record = self.stages[name]
+            self._latest = max(self._latest, record.finished)
+            self.log(f"  {name}: done before ({record.seconds:.0f} s), skipped")
             return
-        script = pathlib.Path(__file__).resolve().parent.parent / "tools" / f"{tool}.py"
-        command = [sys.executable, str(script), *flags]
+        why, afresh = reason
         log_path = self.workdir / f"{name}.log"
-        self.log(f"  {name}: tools/{tool}.py (log: {log_path})")
+        if afresh:
+            removed = self._remove_outputs(dict.fromkeys(self.stages[name].outputs + outputs))
+            why += f"; removed {removed or 'no outputs'} to start afresh"
+        self.log(f"  {name}: runs ({why}; log: {log_path})")
+        self.stages[name] = StageRecord(command, outputs)
+        self._save()
+        _start_log_part(log_path, f"{name}: runs ({why}); command: {shlex.join(command or ())}")
         start = time.perf_counter()
-        with open(log_path, "w") as log_file:
-            done = subprocess.run(command, stdout=log_file, stderr=subprocess.STDOUT, check=False)
+        try:
+            execute(log_path)
+        except BaseException:
+            del self.stages[name]  # not finished: the next run starts it as new
+            self._save()
+            raise
         seconds = time.perf_counter() - start
-        if done.returncode != 0:
-            tail = log_path.read_text().strip().splitlines()[-5:]
-            raise StageFailedError(
-                f"stage {name} failed (exit {done.returncode}) after {seconds:.0f} s; "
-                f"last lines of {log_path}:\n" + "\n".join(tail)
-            )
-        self.record(name, seconds, command[1:])
+        finished = 1 + max((r.finished or 0 for r in self.stages.values()), default=0)
+        self.stages[name] = StageRecord(command, outputs, round(seconds, 1), finished)
+        self._save()
+        self._latest = finished
         self.log(f"  {name}: {seconds:.0f} s")
+
+    def run_tool(self, name: str, tool: str, *flags: str, outputs=()) -> None:
+        """Runs tools/<tool>.py with `flags` as stage `name` unless it is up to date;
+        `outputs` are the paths (in the work directory) it writes."""
+        script = pathlib.Path(__file__).resolve().parent.parent / "tools" / f"{tool}.py"
+        command = (str(script), *flags)
+
+        def execute(log_path: pathlib.Path) -> None:
+            with open(log_path, "a") as log_file:
+                done = subprocess.run(
+                    [sys.executable, *command],
+                    stdout=log_file,
+                    stderr=subprocess.STDOUT,
+                    check=False,
+                )
+            if done.returncode != 0:
+                tail = log_path.read_text().strip().splitlines()[-5:]
+                raise StageFailedError(
+                    f"stage {name} failed (exit {done.returncode}); last lines of "
+                    f"{log_path}:\n" + "\n".join(tail)
+                )
+
+        self._run(name, command, outputs, execute)
+
+    def run_step(self, name: str, step: Callable[[], object], outputs=()) -> None:
+        """Calls step() in this process as stage `name` unless it is up to date."""
+        self._run(name, None, outputs, lambda log_path: step())
+
+
+def _start_log_part(path: pathlib.Path, line: str) -> None:
+    """Appends a header line to a stage's log, after ending a line a kill left torn."""
+    with open(path, "ab") as log:
+        if log.tell() and path.read_bytes()[-1:] != b"\n":
+            log.write(b"\n")
+        stamp = time.strftime("%Y-%m-%d %H:%M:%S")
+        log.write(f"=== {stamp} stage {line}\n".encode())

@@ -35,6 +35,8 @@ from tensorflow.python.framework.convert_to_constants import (
     convert_variables_to_constants_v2,
 )
 
+from netadapt_tf import atomic_files
+
 QUANTIZATIONS = ("float32", "float16", "int8")
 ROUTES = ("saved_model", "frozen_function")
 
@@ -177,22 +179,9 @@ def convert(
 
 
 def write_tflite(model_bytes: bytes, path: str | os.PathLike) -> None:
-    """Writes `model_bytes` to `path` through a temporary file in the same directory, so a
-    reader never sees half a model, even if this process is killed."""
-    path = os.fspath(path)
-    directory = os.path.dirname(os.path.abspath(path))
-    descriptor, temp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".tflite")
-    try:
-        with os.fdopen(descriptor, "wb") as handle:
-            os.fchmod(handle.fileno(), 0o644)  # mkstemp makes it private to its owner
-            handle.write(model_bytes)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
+    """Writes `model_bytes` to `path` atomically (atomic_files), so a reader never sees half a
+    model, even if this process is killed."""
+    atomic_files.write_bytes(path, model_bytes)
 
 
 def make_interpreter(model_bytes: bytes, num_threads: int = 1) -> Interpreter:

@@ -9,19 +9,18 @@ epochs and, at the end, the trained super-network (EMA weights when EMA is on).
 """
 
 import dataclasses
-import json
 import math
 import os
-import shutil
 import time
 
 import keras
 import numpy as np
 import tensorflow as tf
 
-from netadapt_tf import checkpoint, distribute
+from netadapt_tf import atomic_files, checkpoint, distribute, run_record
 from netadapt_tf.arch import full_arch, random_arch, smallest_arch
 from netadapt_tf.evaluation import SubnetEvaluator, batch_norm_layers
+from netadapt_tf.export import load_into_supernet
 from netadapt_tf.sampling import (
     OrderedDropoutSampler,
     SamplingConfig,
@@ -32,6 +31,7 @@ from netadapt_tf.spec import NetworkSpec
 from netadapt_tf.supernet import arch_inputs, build_supernet
 
 OPTIMIZERS = ("rmsprop", "sgd", "adam")
+LOG_FILE = "train_log.jsonl"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -43,7 +43,19 @@ class TrainConfig:
     progressive_shrinking (not in the paper, for small budgets; 0 = off): during the first
     this fraction of the steps the smallest width on offer falls linearly from the full
     width to the smallest (sampling.shrinking_floor). bn_momentum: of the moving BN
-    statistics (Keras' 0.99; short runs want less)."""
+    statistics (Keras' 0.99; short runs want less).
+
+    Levers for small budgets (docs/training.md measures each): width_correlation and
+    free_layer_probability (sampling.SamplingConfig: how the widths of an image's layers
+    relate; 0 and 0 are the paper's independent draws); full_network: every step also
+    trains the full network on the same images (a copy of the batch in the same forward
+    pass, so BN statistics are updated once); distill: in-place distillation, the sampled
+    sub-networks also learn the full network's soft outputs (from that copy, which
+    distill adds when full_network is off, without its own loss); warm_start_steps: the
+    first this many steps train only the full network; init_from: a Keras file (.keras)
+    of the full network as a plain model (export_subnetwork's layers), trained alone, whose
+    weights the super-network starts from (export.load_into_supernet), for example the
+    initial network the demo trains anyway. A resumed run takes its checkpoint instead."""
 
     epochs: int = 1
     steps_per_epoch: int | None = None
@@ -61,6 +73,11 @@ class TrainConfig:
     label_smoothing: float = 0.0
     sandwich: bool = False
     distill: bool = False
+    full_network: bool = False
+    width_correlation: float = 0.0
+    free_layer_probability: float = 0.0
+    warm_start_steps: int = 0
+    init_from: str | None = None
     progressive_shrinking: float = 0.0
     bn_momentum: float = 0.99
     seed: int = 0
@@ -89,6 +106,25 @@ class TrainConfig:
             raise ValueError(f"train.bn_momentum: {self.bn_momentum} must be in (0, 1)")
         if self.sandwich and self.batch_size < 4:
             raise ValueError(f"train.batch_size: {self.batch_size} is too small for sandwich")
+        if isinstance(self.warm_start_steps, bool) or not isinstance(self.warm_start_steps, int):
+            raise TypeError(f"train.warm_start_steps: {self.warm_start_steps!r} is not an int")
+        if self.warm_start_steps < 0:
+            raise ValueError(f"train.warm_start_steps: {self.warm_start_steps} must be >= 0")
+        if self.init_from is not None and (
+            not isinstance(self.init_from, str) or not self.init_from.endswith(".keras")
+        ):
+            raise ValueError(
+                f"train.init_from: {self.init_from!r} is not allowed; must be the path of a "
+                ".keras file of the full network, or None"
+            )
+        self.sampling()  # checks the sampling fields
+
+    def sampling(self) -> SamplingConfig:
+        return SamplingConfig(
+            sandwich=self.sandwich,
+            width_correlation=self.width_correlation,
+            free_layer_probability=self.free_layer_probability,
+        )
 
 
 @keras.saving.register_keras_serializable(package="netadapt_tf")
@@ -145,13 +181,6 @@ class NonFiniteLossError(FloatingPointError):
     pass
 
 
-def _write_json(path: str, data) -> None:
-    tmp = f"{path}.tmp{os.getpid()}"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1, sort_keys=True)
-    os.replace(tmp, path)
-
-
 def check_batch_size(batch_size: int, replicas: int) -> int:
     """The per-replica batch; the global batch must divide among the replicas."""
     if batch_size % replicas:
@@ -162,39 +191,14 @@ def check_batch_size(batch_size: int, replicas: int) -> int:
     return batch_size // replicas
 
 
+# What a run writes besides run.json and held_out_split.json; removed by overwrite.
+OUTPUTS = ("checkpoints", "tensorboard", "supernet", LOG_FILE)
+
+
 def check_run_record(workdir: str, record: dict, overwrite: bool) -> None:
     """Refuses a work directory made with other settings (epochs may grow on a resume);
     with `overwrite`, removes what the old run left so the new one starts afresh."""
-    path = os.path.join(workdir, "run.json")
-    if os.path.exists(path) and not overwrite:
-        with open(path) as f:
-            old = json.load(f)
-
-        def comparable(r):
-            r = json.loads(json.dumps(r))
-            r["train"].pop("epochs", None)
-            return r
-
-        if comparable(old) != comparable(record):
-            a, b = comparable(old), comparable(record)
-            changed = sorted(
-                k
-                for k in b
-                if json.dumps(a.get(k), sort_keys=True) != json.dumps(b[k], sort_keys=True)
-            )
-            raise ValueError(
-                f"workdir: {workdir} holds a run with other settings (differing: {changed}); "
-                "use another work directory or --overwrite"
-            )
-    if overwrite:  # a fresh start: nothing of the old run may be resumed or mixed in
-        for name in ("checkpoints", "tensorboard", "supernet", "train_log.jsonl"):
-            target = os.path.join(workdir, name)
-            if os.path.isdir(target):
-                shutil.rmtree(target)
-            elif os.path.exists(target):
-                os.remove(target)
-    os.makedirs(workdir, exist_ok=True)
-    _write_json(path, record)
+    run_record.check(workdir, record, overwrite, TrainConfig, outputs=OUTPUTS)
 
 
 class SupernetTrainer:
@@ -246,9 +250,11 @@ class SupernetTrainer:
             self.model = build_supernet(spec)
             for bn in batch_norm_layers(self.model):
                 bn.momentum = config.bn_momentum
+            if config.init_from is not None:
+                self._init_from(config.init_from)
             self.optimizer = make_optimizer(config, self.steps_per_epoch)
             self.optimizer.build(self.model.trainable_variables)
-        self.sampler = OrderedDropoutSampler(spec, SamplingConfig(sandwich=config.sandwich))
+        self.sampler = OrderedDropoutSampler(spec, config.sampling())
         self._decayed = [v for v in self.model.trainable_variables if "kernel" in v.path]
         self._full_rows = arch_inputs(spec, [full_arch(spec)])
         ckpt_dir = os.path.join(workdir, "checkpoints")
@@ -261,29 +267,66 @@ class SupernetTrainer:
         )
         self.manager = tf.train.CheckpointManager(self.checkpoint, ckpt_dir, max_to_keep=2)
         self._step_fn = tf.function(self._distributed_step)
+        self._warm_step_fn = tf.function(
+            lambda batch, step: self._distributed_step(batch, step, True)
+        )
+
+    def _init_from(self, path: str) -> None:
+        """The full network's weights from a plain model trained alone (TrainConfig.init_from)."""
+        if not os.path.isfile(path):
+            raise ValueError(f"train.init_from: {path!r} is not a file")
+        try:
+            model = keras.models.load_model(path, compile=False)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"train.init_from: {path!r} cannot be loaded: {error}") from None
+        try:
+            load_into_supernet(self.model, model, full_arch(self.spec))
+        except ValueError as error:
+            raise ValueError(
+                f"train.init_from: {path!r} is not the full network of this spec: {error}"
+            ) from None
 
     # -- the step ---------------------------------------------------------------------
 
-    def _replica_step(self, images, labels, step):
+    def _rows(self, batch, step, warm: bool):
+        """(super-network inputs, paired): the sampled rows; paired: after `batch` copies
+        of the full network (the step trains it too, or distils from it)."""
+        config = self.config
+        full = {k: tf.repeat(v, batch, axis=0) for k, v in self._full_rows.items()}
+        if warm:
+            return full, False
+        # Progressive shrinking runs over the steps after the warm start.
+        warm_steps = min(config.warm_start_steps, self.total_steps - 1)
+        floor = shrinking_floor(
+            step - warm_steps, self.total_steps - warm_steps, config.progressive_shrinking
+        )
+        rows = self.sampler.sample(batch, replica_seed(config.seed, step), floor)
+        if not (config.full_network or config.distill):
+            return rows, False
+        return {k: tf.concat([full[k], rows[k]], 0) for k in rows}, True
+
+    def _replica_step(self, images, labels, step, warm=False):
         config = self.config
         labels = tf.cast(labels, tf.int32)
         batch = tf.shape(images)[0]
-        floor = shrinking_floor(step, self.total_steps, config.progressive_shrinking)
-        rows = self.sampler.sample(batch, replica_seed(config.seed, step), floor)
+        rows, paired = self._rows(batch, step, warm)
         num_classes = self.spec.num_classes
+        target = tf.one_hot(labels, num_classes)
+        if config.label_smoothing:
+            target = target * (1 - config.label_smoothing) + config.label_smoothing / num_classes
         with tf.GradientTape() as tape:
-            logits = self.model({"image": images, **rows}, training=True)
-            target = tf.one_hot(labels, num_classes)
-            if config.label_smoothing:
-                target = target * (1 - config.label_smoothing) + config.label_smoothing / (
-                    num_classes
-                )
+            inputs = tf.concat([images, images], 0) if paired else images
+            logits = self.model({"image": inputs, **rows}, training=True)
+            if paired:
+                teacher, logits = logits[:batch], logits[batch:]
             per_example = keras.losses.categorical_crossentropy(target, logits, from_logits=True)
-            if config.distill:
-                full = {k: tf.repeat(v, batch, axis=0) for k, v in self._full_rows.items()}
-                teacher = self.model({"image": images, **full}, training=True)
+            if paired and config.distill:
                 soft = tf.stop_gradient(tf.nn.softmax(teacher))
                 per_example += keras.losses.categorical_crossentropy(soft, logits, from_logits=True)
+            if paired and config.full_network:
+                per_example += keras.losses.categorical_crossentropy(
+                    target, teacher, from_logits=True
+                )
             loss = tf.nn.compute_average_loss(per_example, global_batch_size=config.batch_size)
             if config.weight_decay:
                 l2 = config.weight_decay * tf.add_n([tf.nn.l2_loss(v) for v in self._decayed])
@@ -296,9 +339,9 @@ class SupernetTrainer:
         )
         return loss, hits
 
-    def _distributed_step(self, batch, step):
+    def _distributed_step(self, batch, step, warm=False):
         images, labels = batch
-        loss, hits = self.strategy.run(self._replica_step, args=(images, labels, step))
+        loss, hits = self.strategy.run(self._replica_step, args=(images, labels, step, warm))
         total = tf.distribute.ReduceOp.SUM
         return self.strategy.reduce(total, loss, None), self.strategy.reduce(total, hits, None)
 
@@ -333,6 +376,9 @@ class SupernetTrainer:
         on_step(step) is called after every step (progress hooks, tests)."""
         config, log = self.config, self.log
         chief = distribute.is_chief(self.strategy)
+        log_path = os.path.join(self.workdir, LOG_FILE)
+        if chief:  # drops a line torn by a kill, so the next entry starts a fresh line
+            atomic_files.read_journal(log_path)
         if self.manager.latest_checkpoint:
             self.checkpoint.restore(
                 self.manager.latest_checkpoint
@@ -353,7 +399,8 @@ class SupernetTrainer:
             bar.update(skip)
             loss_sum = hits_sum = 0.0
             for batch in self._epoch_data(epoch, skip):
-                loss, hits = self._step_fn(batch, tf.constant(step, tf.int64))
+                step_fn = self._warm_step_fn if step < config.warm_start_steps else self._step_fn
+                loss, hits = step_fn(batch, tf.constant(step, tf.int64))
                 loss = float(loss)
                 if not math.isfinite(loss):
                     raise NonFiniteLossError(
@@ -386,8 +433,7 @@ class SupernetTrainer:
                     tf.summary.scalar("learning_rate", entry["learning_rate"])
                     for name, acc in monitor.items():
                         tf.summary.scalar(f"held_out_accuracy/{name}", acc)
-                with open(os.path.join(self.workdir, "train_log.jsonl"), "a") as f:
-                    f.write(json.dumps(entry) + "\n")
+                atomic_files.append_line(log_path, entry)
             log(
                 f"epoch {epoch + 1}/{config.epochs}: loss {entry['loss']:.4f}, held-out "
                 + ", ".join(f"{k} {v:.3f}" for k, v in monitor.items())

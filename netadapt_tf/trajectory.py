@@ -3,11 +3,11 @@
 A trajectory is the best arch of every search iteration, starting with the initial arch;
 trajectory knowledge transfer (paper, Appendix A.2) follows it from the initial network's
 trained weights to the discovered arch. Every problem is a ValueError naming the file, the
-point and what is allowed, raised before any training starts.
+point and what is allowed (a strict_json.RecordError for the file), raised before any
+training starts.
 """
 
-import json
-
+from netadapt_tf import strict_json as sj
 from netadapt_tf.arch import Arch, validate_arch
 from netadapt_tf.search.driver import TRAJECTORY_FORMAT
 from netadapt_tf.spec import NetworkSpec
@@ -25,35 +25,33 @@ def arch_differences(found: Arch, expected: Arch, limit: int = 3) -> str:
     return ", ".join(diffs[:limit]) + more
 
 
+def _parse_point(point, field: str, spec: NetworkSpec) -> Arch:
+    sj.obj(point, field, ("iteration", "target", "accuracy", "resource", "arch"))
+    sj.optional(sj.integer, point["iteration"], f"{field}.iteration", minimum=0)
+    for key in ("target", "accuracy"):
+        sj.optional(sj.number, point[key], f"{field}.{key}")
+    sj.number(point["resource"], f"{field}.resource")
+    arch = Arch.from_json(point["arch"], f"{field}.arch")
+    try:
+        validate_arch(spec, arch)
+    except ValueError as e:
+        raise sj.RecordError(f"{field}.arch: {e}") from None
+    return arch
+
+
 def read_trajectory(path: str, spec: NetworkSpec) -> tuple[Arch, ...]:
     """The archs of the trajectory file `path`, each checked against `spec`."""
-    try:
-        with open(path) as f:
-            data = json.load(f)
-    except OSError as e:
-        raise ValueError(f"{path}: cannot read the trajectory file ({e.strerror or e})") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: malformed JSON ({e})") from None
-    if not isinstance(data, dict) or data.get("format") != TRAJECTORY_FORMAT:
-        got = data.get("format") if isinstance(data, dict) else type(data).__name__
-        raise ValueError(
-            f"{path}: trajectory.format: {got!r} is not {TRAJECTORY_FORMAT!r}; pass the "
-            "trajectory.json a search wrote"
+
+    def parse(data) -> tuple[Arch, ...]:
+        sj.obj(data, "trajectory", ("format", "unit", "points"))
+        sj.constant(data["format"], "trajectory.format", TRAJECTORY_FORMAT)
+        sj.optional(sj.string, data["unit"], "trajectory.unit")
+        points = sj.array(data["points"], "trajectory.points", min_length=1)
+        return tuple(
+            _parse_point(point, f"trajectory.points[{i}]", spec) for i, point in enumerate(points)
         )
-    points = data.get("points")
-    if not isinstance(points, list) or not points:
-        raise ValueError(f"{path}: trajectory.points: {points!r} is not a non-empty list")
-    archs = []
-    for i, point in enumerate(points):
-        try:
-            if not isinstance(point, dict) or "arch" not in point:
-                raise ValueError(f"{point!r} is not an object with an 'arch'")
-            arch = Arch.from_json(point["arch"])
-            validate_arch(spec, arch)
-        except ValueError as e:
-            raise ValueError(f"{path}: trajectory.points[{i}].arch: {e}") from None
-        archs.append(arch)
-    return tuple(archs)
+
+    return sj.read(path, parse)
 
 
 def check_trajectory(

@@ -160,6 +160,54 @@ def test_median_preferred_and_checks_done_once(phones, sleeps, tmp_path):
     assert first.to_json()["run"]["median_us"] == 12345
 
 
+def test_nnapi_memory_and_op_profiling_flags(phones, sleeps, tmp_path):
+    backend = _backend(
+        sleeps, use_nnapi=True, report_peak_memory_footprint=True, enable_op_profiling=True
+    )
+    assert backend.measure(_model(tmp_path)).latency_ms == 12.345
+    tokens = phones.calls("benchmark")[0]["shell_tokens"]
+    assert tokens[-4:] == [
+        "--use_nnapi=true",
+        "--report_peak_memory_footprint=true",
+        "--enable_op_profiling=true",
+        "2>&1",
+    ]
+
+
+def test_measure_any_from_threads_uses_every_phone_one_model_at_a_time(phones, sleeps, tmp_path):
+    import concurrent.futures
+
+    phones.update(
+        devices={"SER1": "device", "SER2": "device", "SER3": "device"},
+        responses={"benchmark": {"delay_s": 0.3}},
+        timeline=str(tmp_path / "timeline.jsonl"),
+    )
+    backend = _backend(sleeps, serials=("SER1", "SER2", "SER3"))
+    models = [_model(tmp_path, f"m{i}.tflite", latency_us=1000 * (i + 1)) for i in range(6)]
+    with concurrent.futures.ThreadPoolExecutor(3) as pool:
+        results = list(pool.map(backend.measure_any, models))
+    assert [r.latency_ms for r in results] == [1.0, 2.0, 3.0, 4.0, 5.0, 6.0]
+    assert {r.serial for r in results} == {"SER1", "SER2", "SER3"}
+    # A phone measures one model at a time.
+    spans = [json.loads(line) for line in (tmp_path / "timeline.jsonl").read_text().splitlines()]
+    for serial in ("SER1", "SER2", "SER3"):
+        mine = sorted((t["start"], t["end"]) for t in spans if t["serial"] == serial)
+        assert all(end <= start for (_, end), (start, _) in zip(mine, mine[1:], strict=False))
+    assert backend.lost_phones == {}
+
+
+def test_every_phone_lost_is_an_error(phones, sleeps, tmp_path):
+    phones.update(devices={"SER1": "device", "SER2": "device"}, lost_after={"SER1": 1, "SER2": 1})
+    backend = _backend(sleeps, serials=("SER1", "SER2"), retries=0)
+    assert [backend.measure_any(_model(tmp_path, f"{i}.tflite")).serial for i in "ab"] == [
+        "SER1",
+        "SER2",
+    ]
+    with pytest.raises(DeviceError, match=r"every phone was lost: SER1: measuring .* SER2: meas"):
+        backend.measure_any(_model(tmp_path, "c.tflite"))
+    assert set(backend.lost_phones) == {"SER1", "SER2"}
+
+
 def test_fingerprint(phones, sleeps):
     backend = _backend(sleeps, taskset_mask="8", use_xnnpack=True)
     assert backend.fingerprint() == {
@@ -177,6 +225,9 @@ def test_fingerprint(phones, sleeps):
             "warmup_runs": 5,
             "use_xnnpack": True,
             "use_gpu": False,
+            "use_nnapi": False,
+            "report_peak_memory_footprint": False,
+            "enable_op_profiling": False,
             "taskset_mask": "8",
         },
         "statistic": "median_ms if printed, else avg",
@@ -408,6 +459,12 @@ def test_missing_model_file(phones, sleeps, tmp_path):
         ({"timeout_s": 0}, ValueError, "timeout_s must be a finite number > 0"),
         ({"remote_dir": "tmp"}, ValueError, "remote_dir must be an absolute phone path"),
         ({"retries": -1}, ValueError, "retries must be >= 0"),
+        ({"use_nnapi": 1}, TypeError, "use_nnapi must be a bool, got 1"),
+        (
+            {"use_gpu": True, "use_nnapi": True},
+            ValueError,
+            "use_gpu and use_nnapi are both set; choose one delegate",
+        ),
     ],
 )
 def test_settings_validation(changes, error, message):

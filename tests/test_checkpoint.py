@@ -9,6 +9,7 @@ from conftest import small_spec
 
 from netadapt_tf import checkpoint
 from netadapt_tf.arch import random_arch
+from netadapt_tf.strict_json import RecordError
 from netadapt_tf.supernet import arch_inputs, build_supernet
 
 
@@ -88,18 +89,19 @@ def test_malformed_spec_file(tmp_path):
 @pytest.mark.parametrize(
     ("change", "cause"),
     [
-        ({"format": "something/else"}, "format 'something/else' is not"),
-        ({"name": None}, "network spec.name: None is not of type str"),
-        ({"input_size": "32"}, "network spec.input_size: '32' is not of type int"),
+        ({"format": "something/else"}, "format: 'something/else' is not allowed; allowed: 'net"),
+        ({"name": None}, "spec: fields ['name'] are missing; allowed: an object with fields"),
+        ({"input_size": "32"}, "input_size: '32' is not allowed; allowed: an integer >= 1"),
+        ({"num_classes": True}, "num_classes: True is not allowed; allowed: an integer >= 1"),
     ],
 )
 def test_invalid_spec_file(spec, tmp_path, change, cause):
     data = {**spec.to_json(), **change}
     data = {key: value for key, value in data.items() if value is not None}
     (tmp_path / "spec.json").write_text(json.dumps(data))
-    with pytest.raises(ValueError, match=r"spec\.json: not a valid network spec") as error:
+    with pytest.raises(RecordError) as error:
         checkpoint.load_supernet(tmp_path)
-    assert cause in str(error.value)
+    assert str(error.value).startswith(f"{tmp_path / 'spec.json'}: {cause}")
 
 
 def test_missing_weights_file(spec, tmp_path):
@@ -119,5 +121,5 @@ def test_failed_write_leaves_no_temporary_file(spec, tmp_path):
             raise OSError("disk full")
 
     with pytest.raises(OSError, match="disk full"):
-        checkpoint.save_supernet(Broken(), tmp_path)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["spec.json"]
+        checkpoint.save_supernet(Broken(), tmp_path / "ckpt")
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -16,6 +16,7 @@ import tensorflow_datasets as tfds
 
 from netadapt_tf import data
 from netadapt_tf.data import fashion_mnist, held_out, idx, synthetic
+from netadapt_tf.strict_json import RecordError
 
 
 def config(name="synthetic", **fields):
@@ -228,13 +229,13 @@ def test_split_record_write_check(tmp_path):
     data.record_split(tmp_path / "fresh", other)
     data.check_split(tmp_path / "fresh", other)
     path.write_text("{")
-    with pytest.raises(ValueError, match="held_out_split.json is not valid JSON"):
+    with pytest.raises(RecordError, match=r"held_out_split\.json: malformed JSON"):
         data.check_split(work, split)
-    path.write_text(json.dumps({"format": "other/1"}))
-    with pytest.raises(ValueError, match=re.escape("format 'other/1' is not")):
+    path.write_text(json.dumps({**split.to_json(), "format": "other/1"}))
+    with pytest.raises(RecordError, match=re.escape("split.format: 'other/1' is not allowed")):
         data.check_split(work, split)
     path.write_text(json.dumps({"format": held_out.FORMAT, "seed": 0}))
-    with pytest.raises(ValueError, match=re.escape("fields ['dataset', 'num_examples'")):
+    with pytest.raises(RecordError, match=re.escape("fields ['dataset', 'num_examples'")):
         data.check_split(work, split)
 
 

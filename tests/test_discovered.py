@@ -3,6 +3,7 @@ the recipe pieces and the refusal of bad inputs (tiny networks, synthetic data).
 
 import json
 import os
+import pathlib
 
 import keras
 import numpy as np
@@ -15,6 +16,7 @@ from netadapt_tf.arch import full_arch
 from netadapt_tf.discovered import DiscoveredOptions, DiscoveredTrainer
 from netadapt_tf.export import export_subnetwork, max_abs_diff
 from netadapt_tf.search.driver import TRAJECTORY_FORMAT
+from netadapt_tf.strict_json import RecordError
 from netadapt_tf.subnet import resolve
 from netadapt_tf.supernet import build_supernet
 from netadapt_tf.training import TrainConfig
@@ -200,12 +202,16 @@ def test_training_reduces_the_loss_and_writes_the_outputs(inherit_run):
 
 def test_a_work_dir_of_other_settings_is_refused(inherit_run, datasets, supernet_dir):
     workdir, _, _ = inherit_run
-    with pytest.raises(ValueError) as error:
+    with pytest.raises(RecordError) as error:
         _trainer(workdir, datasets, supernet_dir, learning_rate=0.1)
-    assert str(error.value) == (
-        f"workdir: {workdir} holds a run with other settings (differing: ['train']); use "
-        "another work directory or --overwrite"
+    recorded = json.loads((pathlib.Path(workdir) / "run.json").read_text())["train"]
+    message = str(error.value)
+    assert message.startswith(
+        f"{os.path.join(workdir, 'run.json')}: workdir {workdir} holds a run with other "
+        f"settings (differing: ['train']); recorded vs now: train.learning_rate "
+        f"({recorded['learning_rate']} vs 0.1), "
     )
+    assert message.endswith("; use another work directory or --overwrite")
 
 
 def test_distillation_adds_the_teachers_soft_targets_to_the_loss(
@@ -397,8 +403,9 @@ def test_bad_trajectories_are_refused(tmp_path, datasets, supernet_dir):
     assert str(error.value) == "trajectory: given, but mode is 'inherit'; it needs 'trajectory'"
     other = _spec(width_multiplier=0.5)
     path = tmp_path / "trajectory.json"
-    points = [{"arch": FULL.to_json()}, {"arch": full_arch(other).to_json()}]
-    path.write_text(json.dumps({"format": TRAJECTORY_FORMAT, "points": points}))
+    point = {"iteration": None, "target": None, "accuracy": None, "resource": 1.0}
+    points = [{**point, "arch": FULL.to_json()}, {**point, "arch": full_arch(other).to_json()}]
+    path.write_text(json.dumps({"format": TRAJECTORY_FORMAT, "unit": None, "points": points}))
     with pytest.raises(ValueError) as error:
         read_trajectory(str(path), SPEC)
     assert str(error.value) == (

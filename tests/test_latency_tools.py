@@ -11,6 +11,7 @@ import sys
 
 import numpy as np
 import pytest
+from test_adb_backend import FakePhones
 
 from netadapt_tf import builders, tflite
 from netadapt_tf.arch import random_arch, save_arch
@@ -87,15 +88,23 @@ def test_measure_a_tflite_file_and_macs(spec, arch_file, tmp_path):
     assert f"{count(spec, arch).macs:,} MACs" in macs.stdout
 
 
-def test_measure_latency_rejects_bad_command_lines(arch_file, tmp_path):
+def test_measure_latency_rejects_bad_command_lines(arch_file, tmp_path, monkeypatch):
     stray = _run("measure_latency", *MODEL_FLAGS, "extra")
     assert stray.returncode != 0 and "unexpected arguments: ['extra']" in stray.stderr
     both = _run("measure_latency", *MODEL_FLAGS, "--tflite=m.tflite", "--backend=macs")
-    assert both.returncode != 0 and "--tflite is measured by --backend=host or adb" in both.stderr
+    assert (
+        both.returncode != 0
+        and "--tflite is measured by --backend=host, adb or android_app" in (both.stderr)
+    )
     no_table = _run("measure_latency", *MODEL_FLAGS, "--backend=table")
     assert no_table.returncode != 0 and "--table is needed by" in no_table.stderr
-    no_phone = _run("measure_latency", *MODEL_FLAGS, f"--arch={arch_file}", "--backend=adb")
-    assert no_phone.returncode == 1 and "needs at least one --serial" in no_phone.stderr
+    phones = FakePhones(tmp_path, monkeypatch)  # the stand-in adb, first on PATH
+    phones.update(devices={"A": "device", "B": "device"})
+    several = _run("measure_latency", *MODEL_FLAGS, f"--arch={arch_file}", "--backend=adb")
+    assert several.returncode == 1, several.stderr[-2000:]
+    assert "measure_latency: several phones are attached (A, B) and none was chosen" in (
+        several.stderr
+    )
 
 
 @pytest.mark.slow

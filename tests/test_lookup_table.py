@@ -25,6 +25,7 @@ from netadapt_tf.metrics import (
 )
 from netadapt_tf.metrics.lut_space import configurations, entry_model, grid_points, plan_space
 from netadapt_tf.spec import LayerSpec, NetworkSpec, PoolSpec
+from netadapt_tf.strict_json import RecordError
 from netadapt_tf.subnet import resolve
 from netadapt_tf.supernet import build_supernet
 
@@ -220,7 +221,7 @@ def test_a_table_of_another_spec_or_backend_is_refused(tiny, tmp_path):
     data = json.loads(path.read_text())
     data["format"] = "something/9"
     path.write_text(json.dumps(data))
-    with pytest.raises(ValueError, match="format 'something/9'"):
+    with pytest.raises(RecordError, match=r"t\.json: format: 'something/9' is not allowed"):
         LookupTable.load(path, tiny)
 
 

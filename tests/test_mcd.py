@@ -2,6 +2,7 @@
 the reduction schedule, the shrink rule, residual ties, samplers, failures, bad input."""
 
 import functools
+import threading
 
 import numpy as np
 import pytest
@@ -277,3 +278,46 @@ def test_bad_input_fails_before_the_search():
     optimizer = MCDOptimizer(SPEC, small_config(), accuracy, resource)
     with pytest.raises(ValueError, match=r"arch: made for super-network 'mobilenet_v1'"):
         optimizer.start(smallest_arch(other))
+
+
+def test_parallel_samples_make_the_same_search_and_measure_each_arch_once(mcd_result):
+    calls = {"sequential": [], "parallel": []}
+    meeting = threading.Barrier(2, timeout=120)
+    met = []
+
+    def meter(kind):
+        def measure(arch):
+            thread = threading.current_thread().name
+            # The first two sample threads wait for each other: only parallel samples meet.
+            if kind == "parallel" and thread.startswith("mcd-sample") and len(met) < 2:
+                met.append(thread)
+                meeting.wait()
+            calls[kind].append(arch)
+            return resource(arch)
+
+        return measure
+
+    sequential = MCDOptimizer(SPEC, small_config(), accuracy, meter("sequential")).run()
+    parallel = MCDOptimizer(SPEC, small_config(), accuracy, meter("parallel"), workers=4).run()
+    assert sequential.iterations == mcd_result.iterations
+    assert parallel.iterations == mcd_result.iterations
+    assert len(set(met)) == 2
+    # The same archs, each as often: an arch two samples reach is measured once per iteration.
+    assert sorted(map(str, calls["parallel"])) == sorted(map(str, calls["sequential"]))
+
+
+def test_parallel_samples_share_a_failing_measurement_and_retry_it():
+    failures = []
+
+    def meter(arch):
+        if 0 < arch.choice("block13/pointwise").width < 256 and len(failures) < 3:
+            failures.append(arch)
+            raise TimeoutError("phone unplugged")
+        return resource(arch)
+
+    config = small_config(max_iterations=2, layers_per_sample=6, samples_per_iteration=6)
+    result = MCDOptimizer(SPEC, config, accuracy, meter, workers=3).run()
+    assert len(failures) == 3 and len(result.iterations) == 2
+    assert all(it.best.ok for it in result.iterations)
+    with pytest.raises(ValueError, match="workers: 0 is not allowed"):
+        MCDOptimizer(SPEC, config, accuracy, resource, workers=0)

@@ -1,5 +1,5 @@
 """The search driver's work directory: its files, kill -9 and resume, refused settings,
-failed samples on record, torn journal lines.
+failed samples on record (torn journal lines: test_atomic_files.py).
 
 Run as a program (`python tests/test_search_driver.py WORKDIR SAMPLES ITERATIONS`) it runs
 the test search and kills itself with SIGKILL after that many samples or iterations.
@@ -16,7 +16,8 @@ from test_mcd import SPEC, accuracy, resource, small_config
 
 from netadapt_tf import builders
 from netadapt_tf.arch import full_arch, load_arch
-from netadapt_tf.search import SearchDriver, journal
+from netadapt_tf.search import SearchDriver
+from netadapt_tf.strict_json import RecordError
 
 RESOURCE = {"metric": "macs", "counter": "netadapt_tf.macs/1", "spec": SPEC.fingerprint()}
 FILES = ("history.jsonl", "trajectory.json", "discovered_arch.json")
@@ -102,13 +103,41 @@ def test_the_work_directory_holds_settings_history_trajectory_and_result(tmp_pat
     assert logged[-1].endswith("final target met")
 
 
+class CountedJudge:
+    """The synthetic judge with the number of images each reading uses (as HeldOutAccuracy)."""
+
+    num_examples = 2500
+
+    def __call__(self, arch):
+        return accuracy(arch) / accuracy(full_arch(SPEC))  # a fraction, as accuracies are
+
+
+def test_the_log_states_the_noise_of_a_reading_and_the_margin_of_each_choice(tmp_path):
+    logged = []
+    result = make_driver(tmp_path, judge=CountedJudge(), log=logged.append).run()
+    first = result.state.initial.accuracy
+    sd = 100 * (first * (1 - first) / 2500) ** 0.5
+    assert logged[1] == (
+        f"search: the initial arch reads {first:.4f} on 2500 held-out images (binomial sd of "
+        f"one reading {sd:.2f} pts)"
+    )
+    record = result.iterations[0]
+    readings = sorted((s.accuracy for s in record.samples), reverse=True)
+    best_sd = 100 * (readings[0] * (1 - readings[0]) / 2500) ** 0.5
+    assert (
+        f"; margin over the runner-up {100 * (readings[0] - readings[1]):.2f} pts, readings "
+        f"spread {100 * (readings[0] - readings[-1]):.2f} pts, noise of one reading "
+        f"{best_sd:.2f} pts (binomial sd, 2500 images)"
+    ) in logged[2]
+
+
 def test_a_directory_of_other_settings_is_refused_unless_overwrite(tmp_path):
     make_driver(tmp_path, small_config(max_iterations=1)).run()
     first = _lines(tmp_path / "history.jsonl")
     with pytest.raises(ValueError, match=r"recorded vs now: config.seed \(3 vs 4\)\); use another"):
         make_driver(tmp_path, small_config(max_iterations=1, seed=4)).run()
     with pytest.raises(
-        ValueError, match=r"other settings \(differing, recorded vs now: resource\)"
+        RecordError, match=r"other settings \(differing, recorded vs now: resource\.counter \("
     ):
         make_driver(tmp_path, small_config(max_iterations=1), resource_fingerprint={"m": 2}).run()
     other = builders.build("mobilenet_v1", input_size=16, num_classes=4, width_multiplier=0.5)
@@ -146,19 +175,6 @@ def test_failed_samples_are_on_record_and_never_chosen(tmp_path):
     }
     for line in _lines(tmp_path / "history.jsonl")[1:]:
         assert line["samples"][line["chosen"]]["status"] == "ok"
-
-
-def test_a_torn_last_journal_line_is_dropped_and_a_damaged_middle_line_refused(tmp_path):
-    path = tmp_path / "journal.jsonl"
-    journal.append_line(path, {"a": 1})
-    journal.append_line(path, {"a": 2})
-    with open(path, "a") as f:
-        f.write('{"a": 3')
-    assert journal.read_journal(path) == [{"a": 1}, {"a": 2}]
-    assert path.read_text() == '{"a":1}\n{"a":2}\n'  # truncated: the next append is clean
-    path.write_text('{"a":1}\nnot json\n{"a":2}\n')
-    with pytest.raises(ValueError, match=r"journal.jsonl:2: damaged line"):
-        journal.read_journal(path)
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """tools/search.py on an untrained tiny super-network and synthetic data, and the checks that
 refuse a checkpoint, dataset or metric that does not fit before any search starts."""
 
+import dataclasses
 import json
 import os
 import pathlib
@@ -15,6 +16,7 @@ from netadapt_tf.checkpoint import save_supernet
 from netadapt_tf.search.held_out_accuracy import EvalSettings, held_out_accuracy
 from netadapt_tf.search.resources import make_resource
 from netadapt_tf.supernet import build_supernet
+from netadapt_tf.training import TrainConfig, check_run_record
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 TOOL = REPO / "tools" / "search.py"
@@ -52,8 +54,14 @@ def trained(tmp_path_factory) -> pathlib.Path:
     save_supernet(build_supernet(SPEC), root / "supernet")
     split = data.load(DATA).split
     data.write_split(root, split)
-    record = {"data": {"config": DATA.to_json(), "split": split.to_json()}}
-    (root / "run.json").write_text(json.dumps(record))
+    record = {
+        "spec": SPEC.to_json(),
+        "spec_fingerprint": SPEC.fingerprint(),
+        "train": dataclasses.asdict(TrainConfig()),
+        "data": {"config": DATA.to_json(), "split": split.to_json()},
+        "replicas": 1,
+    }
+    check_run_record(str(root), record, overwrite=False)
     return root
 
 
@@ -102,10 +110,37 @@ def test_a_dataset_that_does_not_fit_the_checkpoint_is_refused(trained, tmp_path
     with pytest.raises(ValueError, match=r"was made with a different held-out split: .*num_held"):
         held_out_accuracy(checkpoint, settings, {"held_out": 16})
     bare = tmp_path / "bare"  # a checkpoint without the trainer's records next to it
-    bare.mkdir()
-    (bare / "spec.json").write_text(json.dumps(SPEC.to_json()))
-    with pytest.raises(ValueError, match=r"has no trainer record \(run.json\) .* pass --dataset"):
+    save_supernet(build_supernet(SPEC), bare)
+    with pytest.raises(ValueError, match=r"no record of the split .*--allow_unrecorded_split"):
         held_out_accuracy(bare, settings)
+    with pytest.raises(ValueError, match=r"has no trainer record \(run.json\) .* pass --dataset"):
+        held_out_accuracy(bare, settings, allow_unrecorded_split=True)
+    overrides = {"name": "synthetic", "held_out": 32, "synthetic_examples": 128}
+    judge = held_out_accuracy(
+        bare, settings, {**overrides, "synthetic_classes": 4}, allow_unrecorded_split=True
+    )
+    assert judge.fingerprint["split_unrecorded"] is True
+    assert "split_unrecorded" not in held_out_accuracy(checkpoint, settings).fingerprint
+    done = _run(
+        f"--supernet_checkpoint={bare}", f"--workdir={tmp_path / 's'}", "--dataset=synthetic"
+    )
+    assert done.returncode == 1
+    assert "search: held-out split: no record of the split" in done.stderr
+    assert not (tmp_path / "s").exists()
+
+
+def test_the_judge_recalibrates_with_the_settings_average(trained):
+    with pytest.raises(ValueError, match=r"recalibration_average: 'mean' is not allowed; one of"):
+        EvalSettings(recalibration_average="mean")
+    checkpoint = trained / "supernet"
+    for average in ("cumulative", "momentum"):
+        settings = EvalSettings(
+            batch_size=16, recalibration_batches=2, recalibration_average=average
+        )
+        judge = held_out_accuracy(checkpoint, settings)
+        assert judge.judge.recalibration_average == average
+        assert judge.fingerprint["settings"]["recalibration_average"] == average
+    assert EvalSettings().recalibration_average == "cumulative"
 
 
 def test_unknown_or_incomplete_metrics_are_refused():

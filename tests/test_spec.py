@@ -18,6 +18,7 @@ from netadapt_tf.arch import (
     validate_arch,
 )
 from netadapt_tf.spec import BlockSpec, LayerSpec, NetworkSpec, PoolSpec, uniform_widths
+from netadapt_tf.strict_json import RecordError
 
 
 @pytest.mark.parametrize("name", sorted(builders.BUILDERS))
@@ -129,26 +130,39 @@ def test_classifier_must_keep_all_classes():
 def test_malformed_spec_json_fields():
     spec = small_spec("mobilenet_v1").to_json()
     spec["nodes"][0]["bypass_limit"] = "lots"
-    with pytest.raises(ValueError, match=r"stem\.bypass_limit: 'lots' is not a number or 'inf'"):
+    with pytest.raises(
+        RecordError, match=r"nodes\[0\]\.bypass_limit: 'lots' is not allowed; allowed: an int"
+    ):
         NetworkSpec.from_json(spec)
     spec = small_spec("mobilenet_v1").to_json()
     spec["nodes"][0]["colour"] = 1
-    with pytest.raises(ValueError, match=r"nodes\[0\]: unknown fields \['colour'\]"):
+    with pytest.raises(RecordError, match=r"nodes\[0\]: unknown fields \['colour'\]; allowed"):
         NetworkSpec.from_json(spec)
-    with pytest.raises(ValueError, match="format None is not 'netadapt_tf.network_spec/1'"):
-        NetworkSpec.from_json({"name": "x"})
+    with pytest.raises(RecordError, match=r"format: None is not allowed; allowed: 'netadapt_tf\."):
+        NetworkSpec.from_json({"format": None, "name": "x", "input_size": 8, "nodes": []})
     spec = small_spec("mobilenet_v2").to_json()
     del spec["nodes"][1]["depthwise"]
-    with pytest.raises(ValueError, match=r"block1\.depthwise: a block needs a depthwise layer"):
+    with pytest.raises(RecordError, match=r"nodes\[1\]: fields \['depthwise'\] are missing"):
+        NetworkSpec.from_json(spec)
+    spec = small_spec("mobilenet_v2").to_json()
+    spec["nodes"][1]["depthwise"] = None
+    with pytest.raises(RecordError, match=r"block1\.depthwise: a block needs a depthwise layer"):
         NetworkSpec.from_json(spec)
     spec = small_spec("mobilenet_v2").to_json()
     spec["nodes"][-2]["size"] = 3
-    with pytest.raises(ValueError, match=r"nodes\[\d+\]: .*unexpected keyword argument 'size'"):
+    with pytest.raises(RecordError, match=r"nodes\[\d+\]: unknown fields \['size'\]"):
         NetworkSpec.from_json(spec)
     spec = small_spec("mobilenet_v2").to_json()
     spec["input_size"] = "32"
-    with pytest.raises(ValueError, match=r"network spec\.input_size: '32' is not of type int"):
+    with pytest.raises(RecordError, match=r"input_size: '32' is not allowed; allowed: an integer"):
         NetworkSpec.from_json(spec)
+    # Booleans are not integers, though Python compares True == 1.
+    spec = small_spec("mobilenet_v1").to_json()
+    spec["nodes"][0]["widths"][1] = True
+    with pytest.raises(RecordError, match=r"nodes\[0\]\.widths\[1\]: True is not allowed"):
+        NetworkSpec.from_json(spec)
+    with pytest.raises(ValueError, match=r"stem\.filters: True must be a positive integer"):
+        LayerSpec("stem", "conv", True, (1,), kernel_size=3)
 
 
 def test_arch_json_round_trip_and_sampling(tmp_path):
@@ -185,10 +199,10 @@ def test_malformed_arch_files(tmp_path):
     path.write_text("{not json")
     with pytest.raises(ValueError, match=r"a\.json: malformed JSON"):
         load_arch(str(path))
-    with pytest.raises(ValueError, match=r"missing\.json: cannot read the arch file"):
+    with pytest.raises(RecordError, match=r"missing\.json: no such file"):
         load_arch(str(tmp_path / "missing.json"))
     path.write_text(json.dumps({"format": "netadapt_tf.arch/1", "space": "x", "fingerprint": "y"}))
-    with pytest.raises(ValueError, match="arch: missing field 'layers'"):
+    with pytest.raises(RecordError, match=r"a\.json: arch: fields \['layers'\] are missing"):
         load_arch(str(path))
     data = {
         "format": "netadapt_tf.arch/1",
@@ -196,5 +210,5 @@ def test_malformed_arch_files(tmp_path):
         "fingerprint": "y",
         "layers": {"stem": {"width": "8", "kernel_size": 3}},
     }
-    with pytest.raises(ValueError, match=r"stem\.width: '8' is not an integer"):
+    with pytest.raises(RecordError, match=r"arch\.layers\['stem'\]\.width: '8' is not allowed"):
         Arch.from_json(data)

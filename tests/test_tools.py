@@ -259,4 +259,6 @@ def test_demo_runs_the_whole_flow_and_a_rerun_skips_finished_steps(tmp_path):
     # A rerun skips every finished step.
     again = _run("demo", f"--workdir={workdir}", "--seed=0", "--quick")
     assert again.returncode == 0, again.stderr
-    assert again.stdout.count("done before") == len(stages) - 1  # baseline_arch is silent
+    assert again.stdout.count("done before") == len(stages)
+    assert stages["search"]["outputs"] == ["search"]
+    assert stages["baseline_arch"]["command"] is None

@@ -123,12 +123,16 @@ def test_killed_mid_epoch_resumes_and_ends_like_an_uninterrupted_run(tmp_path, s
     assert killed.returncode == -signal.SIGKILL, killed.stderr[-2000:]
     saved = sorted(os.listdir(tmp_path / "checkpoints"))
     assert any(name.startswith("ckpt-2.") for name in saved), saved
+    # As if the kill had come while an epoch's log line was being written.
+    (tmp_path / "train_log.jsonl").write_text('{"epoch": 1, "step": 4, "lo')
     finished = subprocess.run(
         [sys.executable, script, str(tmp_path), "0"], env=env, capture_output=True, text=True
     )
     assert finished.returncode == 0, finished.stderr[-2000:]
     assert "resumed from" in finished.stdout and "ckpt-2" in finished.stdout
     assert json.loads(finished.stdout.strip().splitlines()[-1])["steps"] == 8
+    lines = (tmp_path / "train_log.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
     straight = checkpoint.load_supernet(straight_run[1].supernet_dir).get_weights()
     resumed = checkpoint.load_supernet(tmp_path / "supernet").get_weights()
     for x, y in zip(straight, resumed, strict=True):

@@ -1,13 +1,11 @@
-"""The uniformly shrunk baseline and the demo's stage runner."""
+"""The uniformly shrunk baseline (the demo's stage runner: test_stage_runner.py)."""
 
-import json
 import pathlib
 
 import pytest
 
 from netadapt_tf import builders, macs
 from netadapt_tf.arch import full_arch
-from netadapt_tf.stage_runner import StageFailedError, StageRunner
 from netadapt_tf.uniform_baseline import uniform_arch, uniform_arch_for_resource
 
 LOG = pathlib.Path(__file__).parent / "fixtures" / "benchmark_model" / "info_prefix_cpu_and_gpu.txt"
@@ -43,19 +41,3 @@ def test_the_largest_uniform_shrink_within_a_target():
         uniform_arch_for_resource(SPEC, _macs, 1)
     with pytest.raises(ValueError, match=r"target: -1 must be a positive number"):
         uniform_arch_for_resource(SPEC, _macs, -1)
-
-
-def test_stages_run_once_are_recorded_and_failures_name_their_log(tmp_path):
-    lines = []
-    runner = StageRunner(tmp_path, log=lines.append)
-    runner.run_tool("parse", "parse_benchmark_log", str(LOG), "--json")
-    recorded = json.loads((tmp_path / "stages.json").read_text())
-    assert recorded["parse"]["command"][-2:] == [str(LOG), "--json"]
-    assert '"runs"' in (tmp_path / "parse.log").read_text()
-    # A new runner (a rerun of the pipeline) skips it.
-    again = StageRunner(tmp_path, log=lines.append)
-    again.run_tool("parse", "parse_benchmark_log", "/no/such/file")
-    assert lines[-1].startswith("  parse: done before")
-    with pytest.raises(StageFailedError, match=r"stage broken failed \(exit 1\) .*broken\.log"):
-        again.run_tool("broken", "parse_benchmark_log", str(tmp_path / "missing.log"))
-    assert "broken" not in json.loads((tmp_path / "stages.json").read_text())

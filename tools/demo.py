@@ -13,12 +13,13 @@ Usage: python tools/demo.py [--seed=0] [--workdir=./workdir/demo] [--quick]
    the initial network shrunk uniformly to the discovered latency; TFLite export (float32,
    int8, and int8 QAT for the discovered network); report.md.
 
-Rerunning the same command skips finished steps and resumes an interrupted one. `--quick`
-runs the flow on synthetic data with a tiny network (seconds per step; for tests).
+Rerunning the same command skips finished steps and resumes an interrupted one; a step
+whose command changed (another --seed, other flow settings) runs again from scratch, and so
+do the steps after it (stage_runner.py says why in each step's log). `--quick` runs the
+flow on synthetic data with a tiny network (seconds per step; for tests).
 """
 
 import dataclasses
-import json
 import pathlib
 import sys
 import time
@@ -26,7 +27,7 @@ import time
 import keras
 from absl import app, flags
 
-from netadapt_tf import checkpoint, cost_report, demo_report, parity
+from netadapt_tf import atomic_files, checkpoint, cost_report, demo_report, parity
 from netadapt_tf.arch import Arch, full_arch, load_arch, save_arch, smallest_arch
 from netadapt_tf.configs import demo as demo_config
 from netadapt_tf.export import export_subnetwork
@@ -91,7 +92,12 @@ def export_samples(config: demo_config.DemoConfig, workdir: pathlib.Path) -> boo
     return all_ok
 
 
-def choose_baseline(flow: demo_config.FlowConfig, runner: StageRunner, w: pathlib.Path):
+# What the in-process step choose_baseline writes.
+BASELINE_OUTPUTS = ("initial_arch.json", "baseline_arch.json", "baseline_ratio.json")
+BASELINE_OUTPUTS += ("table_latency.json",)
+
+
+def choose_baseline(w: pathlib.Path) -> None:
     """The initial arch, and the uniform shrink with at most the discovered table latency;
     writes their arch files and the table's predictions for the report."""
     spec = checkpoint.read_spec(w / "supernet" / "supernet")
@@ -100,13 +106,13 @@ def choose_baseline(flow: demo_config.FlowConfig, runner: StageRunner, w: pathli
     baseline = uniform_arch_for_resource(spec, latency, latency(discovered))
     save_arch(full_arch(spec), str(w / "initial_arch.json"))
     save_arch(baseline.arch, str(w / "baseline_arch.json"))
-    (w / "baseline_ratio.json").write_text(json.dumps({"ratio": baseline.ratio}))
+    atomic_files.write_json(w / "baseline_ratio.json", {"ratio": baseline.ratio})
     predicted = {
         "initial": latency(full_arch(spec)),
         "discovered": latency(discovered),
         "baseline": baseline.resource,
     }
-    (w / "table_latency.json").write_text(json.dumps(predicted, indent=1))
+    atomic_files.write_json(w / "table_latency.json", predicted)
     print(
         f"  baseline: {100 * baseline.ratio:.1f}% of every width, table latency "
         f"{baseline.resource:.3f} ms (discovered {predicted['discovered']:.3f} ms)"
@@ -125,6 +131,7 @@ def run_flow(flow: demo_config.FlowConfig, w: pathlib.Path, seed: int) -> pathli
         f"--workdir={w / 'supernet'}",
         f"--seed={seed}",
         *flow.supernet_flags,
+        outputs=[w / "supernet"],
     )
     runner.run_tool(
         "latency_table",
@@ -132,6 +139,7 @@ def run_flow(flow: demo_config.FlowConfig, w: pathlib.Path, seed: int) -> pathli
         *flow.model_flags,
         f"--output={w / 'latency_table.json'}",
         *flow.table_flags,
+        outputs=[w / "latency_table.json"],
     )
     runner.run_tool(
         "search",
@@ -142,11 +150,11 @@ def run_flow(flow: demo_config.FlowConfig, w: pathlib.Path, seed: int) -> pathli
         f"--latency_table={w / 'latency_table.json'}",
         f"--seed={seed}",
         *flow.search_flags,
+        outputs=[w / "search"],
     )
-    if not runner.done("baseline_arch"):
-        start = time.perf_counter()
-        choose_baseline(flow, runner, w)
-        runner.record("baseline_arch", time.perf_counter() - start)
+    runner.run_step(
+        "baseline_arch", lambda: choose_baseline(w), outputs=[w / n for n in BASELINE_OUTPUTS]
+    )
     archs = {
         "discovered": ("inherit", w / "search" / "discovered_arch.json"),
         "initial": ("scratch", w / "initial_arch.json"),
@@ -162,6 +170,7 @@ def run_flow(flow: demo_config.FlowConfig, w: pathlib.Path, seed: int) -> pathli
             f"--workdir={w / key}",
             f"--seed={seed}",
             *flow.train_flags,
+            outputs=[w / key],
         )
     for key in archs:
         runner.run_tool(
@@ -174,6 +183,7 @@ def run_flow(flow: demo_config.FlowConfig, w: pathlib.Path, seed: int) -> pathli
             f"--seed={seed}",
             *flow.export_flags,
             *(flow.qat_flags if key == "discovered" else ()),
+            outputs=[w / f"export_{key}"],
         )
     return demo_report.write_report(w, dataclasses.asdict(flow))
 
@@ -187,7 +197,7 @@ def main(argv: list[str]) -> int:
     workdir = pathlib.Path(_WORKDIR.value)
     keras.utils.set_random_seed(config.seed)  # the untrained weights, so runs repeat exactly
     workdir.mkdir(parents=True, exist_ok=True)
-    (workdir / "config.json").write_text(json.dumps(config.to_json(), indent=1) + "\n")
+    atomic_files.write_json(workdir / "config.json", config.to_json())
     profile_search_space(config, workdir)
     if not export_samples(config, workdir):
         print("demo: an exported model disagrees with the super-network", file=sys.stderr)

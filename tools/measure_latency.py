@@ -2,19 +2,22 @@
 
 Usage:
   python tools/measure_latency.py --model=netadaptv2_mobilenet_v3 [--arch=arch.json]
-      [--backend=host|adb|table|macs] [--json] [--cache_dir=DIR]
+      [--backend=host|adb|android_app|table|macs] [--json] [--cache_dir=DIR]
       [--width_multiplier=0.25 --input_size=32 --num_classes=10]
       host: [--threads=1 --num_runs=50 --warmup_runs=5 --clock=wall|thread_cpu --pin_cpus=1]
-      adb:  --serial=SERIAL [--serial=...] [--benchmark_binary=...] [--taskset=f0]
+      adb (benchmark_model) and android_app (the android_benchmark/ harness app):
+            [--serial=SERIAL ... | --serial=all] [--delegate=cpu|gpu|nnapi]
+            adb only: [--benchmark_binary=...] [--taskset=f0]
       table: --table=table.json (tools/build_latency_table.py)
-  python tools/measure_latency.py --model=... --tflite=model.tflite [--backend=host|adb]
+  python tools/measure_latency.py --model=... --tflite=model.tflite [--backend=host|adb|...]
 
 Without --arch and --tflite the full network is measured. An arch is exported from a
 super-network with random weights (latency does not depend on them) and converted to TFLite
 (--quantization). --cache_dir keeps arch measurements on disk (MeasurementCache). --model is
 required by the shared model flags even with --tflite, where it is not used. --json prints
 one object: `value`, `unit`, `latency_ms`, `spread_ms` (inter-quartile range on the host,
-standard deviation on a phone), `measurement`, `fingerprint`, `cache`.
+standard deviation on a phone), `measurement`, `fingerprint`, `cache`. Without --serial the
+one attached phone is used; several attached phones need --serial (or --serial=all).
 """
 
 import json
@@ -24,11 +27,13 @@ from absl import app, flags
 
 from netadapt_tf import cli_flags
 from netadapt_tf.arch import full_arch
+from netadapt_tf.latency.adb_client import DeviceError
+from netadapt_tf.latency.instrumentation import HarnessError
 from netadapt_tf.measurement_cache import MeasurementCache
 from netadapt_tf.metrics import backend_flags, report
 
 cli_flags.define_model_flags()
-backend_flags.define_backend_flags(("host", "adb", "table", "macs"))
+backend_flags.define_backend_flags(("host", "adb", "android_app", "table", "macs"))
 _ARCH = cli_flags.define_arch_flag(False, "Arch JSON file (default: the full network).")
 _TFLITE = flags.DEFINE_string("tflite", None, "A .tflite file to measure instead of an arch.")
 _TABLE = flags.DEFINE_string("table", None, "Latency table JSON for --backend=table.")
@@ -37,8 +42,8 @@ _JSON = flags.DEFINE_bool("json", False, "Print one JSON object instead of text.
 
 flags.register_multi_flags_validator(
     ["tflite", "arch", "backend", "cache_dir"],
-    lambda f: not f["tflite"] or (not f["arch"] and f["backend"] in ("host", "adb")),
-    message="--tflite is measured by --backend=host or adb, and excludes --arch",
+    lambda f: not f["tflite"] or (not f["arch"] and f["backend"] in ("host", "adb", "android_app")),
+    message="--tflite is measured by --backend=host, adb or android_app, and excludes --arch",
 )
 flags.register_multi_flags_validator(
     ["tflite", "cache_dir"],
@@ -64,7 +69,7 @@ def main(argv: list[str]) -> int:
             arch = cli_flags.read_arch(_ARCH.value, spec) if _ARCH.value else full_arch(spec)
             cache = MeasurementCache(_CACHE_DIR.value) if _CACHE_DIR.value else None
             result = report.measure_arch(spec, arch, backend, _TABLE.value, cache)
-    except (ValueError, OSError) as error:
+    except (ValueError, OSError, DeviceError, HarnessError) as error:
         print(f"measure_latency: {error}", file=sys.stderr)
         return 1
     result["source"] = _TFLITE.value or _ARCH.value or "full network"

@@ -5,12 +5,22 @@ Example:
       --workdir=workdir/search
   python tools/search.py --preset=paper_latency --supernet_checkpoint=run1/supernet \
       --latency_table=table.json --target=51 --workdir=run1/search
+  python tools/search.py --preset=paper_latency --metric=adb_latency --serial=all \
+      --taskset=80 --supernet_checkpoint=run1/supernet --target=51 --workdir=run1/phones
 
 The checkpoint is a directory written by the trainer (spec.json and weights). The data
 config defaults to the one the trainer recorded next to it, and the held-out split must be
-the recorded one. Presets live in netadapt_tf/configs/search.py; flags override their
-fields. Rerun the same command to resume an interrupted search; a work directory made with
-other settings is refused unless --overwrite. See docs/search.md.
+the recorded one; a checkpoint without the trainer's split record is refused unless
+--allow_unrecorded_split (the search then cannot check that it judges on held-out images).
+Presets live in netadapt_tf/configs/search.py; flags override their fields. Rerun the same
+command to resume an interrupted search; a work directory made with other settings is
+refused unless --overwrite. See docs/search.md.
+
+--metric=adb_latency converts every sample to TFLite and measures it on Android phones
+(--adb_backend=benchmark_model, or android_app: the android_benchmark/ harness app; see
+docs/on_device.md), through the work directory's measurement cache. With several phones
+(--serial repeated, or --serial=all) the samples of an iteration are made in parallel, one
+per phone; a phone lost mid-iteration hands its model to another.
 """
 
 import dataclasses
@@ -22,6 +32,9 @@ from absl import app, flags
 
 from netadapt_tf import checkpoint, cli_flags
 from netadapt_tf.configs import search as presets
+from netadapt_tf.latency.adb_client import DeviceError
+from netadapt_tf.latency.instrumentation import HarnessError
+from netadapt_tf.metrics import backend_flags
 from netadapt_tf.search import mcd, resources
 from netadapt_tf.search.driver import SearchDriver
 from netadapt_tf.search.held_out_accuracy import held_out_accuracy
@@ -34,6 +47,16 @@ _ARCH = cli_flags.define_arch_flag(False, "Arch JSON to start from (default: the
 # The resource.
 _METRIC = flags.DEFINE_enum("metric", None, list(resources.METRICS), "Resource to minimize.")
 _TABLE = flags.DEFINE_string("latency_table", None, "Latency lookup table for --metric=table.")
+_PHONE_BACKEND = flags.DEFINE_enum(
+    "adb_backend",
+    "benchmark_model",
+    list(backend_flags.PHONE_BACKENDS),
+    "How --metric=adb_latency measures on the phones: TFLite's benchmark_model binary or the "
+    "android_benchmark/ harness app.",
+)
+# --metric=adb_latency: the model variant, runs, threads and phones (see docs/on_device.md).
+backend_flags.define_measurement_flags()
+backend_flags.define_phone_flags()
 _TARGET = flags.DEFINE_float("target", None, "Final target, in the metric's unit.")
 _FRACTION = flags.DEFINE_float("target_fraction", None, "Final target, a fraction of the start.")
 # The optimizer.
@@ -54,6 +77,17 @@ _HELD_OUT_SEED = flags.DEFINE_integer("held_out_seed", None, "Seed of the held-o
 _EVAL_BATCH = flags.DEFINE_integer("eval_batch_size", None, "Batch size of the judge.")
 _MAX_EXAMPLES = flags.DEFINE_integer("max_eval_examples", None, "Held-out examples judged.")
 _RECAL = flags.DEFINE_integer("recalibration_batches", None, "BN recalibration batches.")
+_RECAL_AVERAGE = flags.DEFINE_enum(
+    "recalibration_average",
+    None,
+    ["cumulative", "momentum"],
+    "How the recalibration batches' BN statistics combine (default: the preset's).",
+)
+_UNRECORDED = flags.DEFINE_bool(
+    "allow_unrecorded_split",
+    False,
+    "Judge even without the trainer's held-out split record next to the checkpoint.",
+)
 
 flags.mark_flags_as_required(["supernet_checkpoint", "workdir"])
 flags.register_multi_flags_validator(
@@ -106,6 +140,7 @@ def resolve_preset() -> presets.SearchPreset:
                 "batch_size": _EVAL_BATCH,
                 "max_examples": _MAX_EXAMPLES,
                 "recalibration_batches": _RECAL,
+                "recalibration_average": _RECAL_AVERAGE,
             }
         ),
     )
@@ -120,11 +155,16 @@ def main(argv):
         spec = checkpoint.read_spec(_CHECKPOINT.value)
         mcd.check_config(spec, preset.search)  # J, L and the target, before any data
         initial = cli_flags.read_arch(_ARCH.value, spec) if _ARCH.value else None
+        phones = None
+        if preset.metric == "adb_latency":
+            phones = backend_flags.phone_backend_from_flags(_PHONE_BACKEND.value)
         resource = resources.make_resource(
             preset.metric,
             spec,
             _TABLE.value,
             cache_dir=os.path.join(_WORKDIR.value, "measurement_cache"),
+            phones=phones,
+            quantization=flags.FLAGS.quantization,
         )
         data_overrides = _overrides(
             {
@@ -134,7 +174,9 @@ def main(argv):
                 "held_out_seed": _HELD_OUT_SEED,
             }
         )
-        accuracy = held_out_accuracy(_CHECKPOINT.value, preset.evaluation, data_overrides)
+        accuracy = held_out_accuracy(
+            _CHECKPOINT.value, preset.evaluation, data_overrides, _UNRECORDED.value
+        )
         driver = SearchDriver(
             spec,
             preset.search,
@@ -146,9 +188,17 @@ def main(argv):
             initial_arch=initial,
             overwrite=_OVERWRITE.value,
             resource_unit=resource.unit,
+            workers=resource.workers,
+            judge_lock=resource.lock,
         )
         driver.run()
-    except (ValueError, mcd.SearchStalledError, mcd.StartFailedError) as error:
+    except (
+        ValueError,
+        DeviceError,
+        HarnessError,
+        mcd.SearchStalledError,
+        mcd.StartFailedError,
+    ) as error:
         print(f"search: {error}", file=sys.stderr)
         return 1
     print(json.dumps(driver.read_summary(), indent=1))

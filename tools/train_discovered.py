@@ -20,7 +20,7 @@ from absl import app, flags
 from netadapt_tf import checkpoint, cli_flags, data, distribute
 from netadapt_tf.discovered import DiscoveredOptions, DiscoveredTrainer
 from netadapt_tf.search.held_out_accuracy import data_config
-from netadapt_tf.spec import NetworkSpec
+from netadapt_tf.spec import NetworkSpec, load_spec
 from netadapt_tf.training import TrainConfig
 from netadapt_tf.trajectory import read_trajectory
 
@@ -75,13 +75,7 @@ flags.register_validator(
 
 def read_spec() -> NetworkSpec:
     """The checkpoint's spec; --spec must then be the same network."""
-    expected = None
-    if _SPEC.value:
-        try:
-            with open(_SPEC.value) as f:
-                expected = NetworkSpec.from_json(json.load(f))
-        except (OSError, json.JSONDecodeError) as e:
-            raise ValueError(f"spec: cannot read {_SPEC.value} ({e})") from None
+    expected = load_spec(_SPEC.value) if _SPEC.value else None
     if _CHECKPOINT.value:
         return checkpoint.read_spec(_CHECKPOINT.value, expected)
     if expected is None:

@@ -29,6 +29,9 @@ _MODEL = flags.DEFINE_string("model", None, "Builder name (overrides the preset)
 _WIDTH = flags.DEFINE_float("width_multiplier", None, "Width multiplier.")
 _INPUT_SIZE = flags.DEFINE_integer("input_size", None, "Input size in pixels.")
 _BYPASS = flags.DEFINE_bool("channel_bypass", None, "Channel-level bypass connections.")
+_TIE_DW = flags.DEFINE_bool(
+    "tie_depthwise", None, "Depthwise layers keep every input channel (widths not searched)."
+)
 # Data overrides.
 _DATASET = flags.DEFINE_string("dataset", None, "Dataset name (see netadapt_tf/data).")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Where the dataset's files are.")
@@ -40,6 +43,22 @@ _BATCH = flags.DEFINE_integer("batch_size", None, "Global batch size.", lower_bo
 _LR = flags.DEFINE_float("learning_rate", None, "Learning rate per 1024 images.")
 _SANDWICH = flags.DEFINE_bool("sandwich", None, "Always train the full and smallest nets.")
 _DISTILL = flags.DEFINE_bool("distill", None, "In-place distillation from the full network.")
+_FULL = flags.DEFINE_bool("full_network", None, "Every step also trains the full network.")
+_CORRELATION = flags.DEFINE_float(
+    "width_correlation", None, "0: independent widths per layer (paper); 1: one per image."
+)
+_FREE = flags.DEFINE_float(
+    "free_layer_probability", None, "Chance that a layer of an image draws its width alone."
+)
+_WARM = flags.DEFINE_integer(
+    "warm_start_steps", None, "First steps that train only the full network.", lower_bound=0
+)
+_INIT_FROM = flags.DEFINE_string(
+    "init_from",
+    None,
+    "A .keras file of the full network trained alone (for example the demo's initial "
+    "network): the super-network starts from its weights.",
+)
 _SHRINK = flags.DEFINE_float(
     "progressive_shrinking", None, "Fraction of steps over which smaller widths come in; 0: off."
 )
@@ -65,6 +84,7 @@ def resolve_config() -> presets.SupernetConfig:
                 "width_multiplier": _WIDTH,
                 "input_size": _INPUT_SIZE,
                 "channel_bypass": _BYPASS,
+                "tie_depthwise": _TIE_DW,
             }
         ),
     )
@@ -78,6 +98,11 @@ def resolve_config() -> presets.SupernetConfig:
                 "learning_rate": _LR,
                 "sandwich": _SANDWICH,
                 "distill": _DISTILL,
+                "full_network": _FULL,
+                "width_correlation": _CORRELATION,
+                "free_layer_probability": _FREE,
+                "warm_start_steps": _WARM,
+                "init_from": _INIT_FROM,
                 "progressive_shrinking": _SHRINK,
                 "bn_momentum": _BN_MOMENTUM,
                 "seed": _SEED,

@@ -4,6 +4,7 @@ Each builder writes a NetworkSpec; these helpers keep the conventions (names, de
 widths and kernel sizes, T per resolution) identical across builders.
 """
 
+import dataclasses
 import math
 
 from netadapt_tf import channel_math
@@ -24,9 +25,12 @@ def next_power_of_two(value: float) -> int:
     return 1 << max(0, math.ceil(math.log2(max(value, 1))))
 
 
-def builder_origin(name, width_multiplier, num_widths, channel_bypass, bypass_base, dropout):
-    """The `origin` a builder records: its name and options, enough to build it again."""
-    return (
+def builder_origin(
+    name, width_multiplier, num_widths, channel_bypass, bypass_base, dropout, tie_depthwise=False
+):
+    """The `origin` a builder records: its name and options, enough to build it again
+    (tie_depthwise only when set, so the paper's search spaces keep their records)."""
+    origin = (
         ("builder", name),
         ("width_multiplier", width_multiplier),
         ("num_widths", num_widths),
@@ -34,6 +38,7 @@ def builder_origin(name, width_multiplier, num_widths, channel_bypass, bypass_ba
         ("bypass_base", bypass_base),
         ("dropout", dropout),
     )
+    return origin + ((("tie_depthwise", True),) if tie_depthwise else ())
 
 
 def out_channels(layer: LayerSpec, in_channels: int) -> int:
@@ -50,14 +55,27 @@ class LayerFactory:
     layer has a bypass (T = 0) and width 0 is left out except for SE gates and residual
     projections (removing a residual block needs no bypass). bypass_base: T at stride 2;
     T doubles with every further downsampling (one T per resolution, paper Appendix B).
+    tie_depthwise: a depthwise layer keeps every channel its input has (its only width is
+    the full one, and its real width min(M, C) = C follows the layer that feeds it), so
+    training and search spend nothing on depthwise widths that change nothing but the
+    input they can see; when False (the paper) they are searched like any layer.
     """
 
-    def __init__(self, num_widths: int = 9, channel_bypass: bool = True, bypass_base: int = 8):
+    def __init__(
+        self,
+        num_widths: int = 9,
+        channel_bypass: bool = True,
+        bypass_base: int = 8,
+        tie_depthwise: bool = False,
+    ):
         if bypass_base < 0:
             raise ValueError(f"bypass_base: {bypass_base} must be >= 0")
+        if not isinstance(tie_depthwise, bool):
+            raise TypeError(f"tie_depthwise: {tie_depthwise!r} is not a bool")
         self.num_widths = num_widths
         self.channel_bypass = channel_bypass
         self.bypass_base = bypass_base
+        self.tie_depthwise = tie_depthwise
 
     def widths(self, filters: int, zero_allowed: bool) -> tuple[int, ...]:
         ws = uniform_widths(filters, self.num_widths)
@@ -93,7 +111,7 @@ class LayerFactory:
         )
 
     def depthwise(self, name, channels, kernel_size, strides, activation) -> LayerSpec:
-        return self.layer(
+        layer = self.layer(
             name,
             "depthwise",
             channels,
@@ -103,6 +121,9 @@ class LayerFactory:
             strides=strides,
             activation=activation,
         )
+        if self.tie_depthwise:
+            layer = dataclasses.replace(layer, widths=(channels,))
+        return layer
 
     def classifier(self, name: str, num_classes: int, dropout: float = 0.0) -> LayerSpec:
         return LayerSpec(

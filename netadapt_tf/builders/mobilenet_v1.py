@@ -29,10 +29,13 @@ def build(
     channel_bypass: bool = True,
     bypass_base: int | None = None,
     dropout: float = 1e-3,
+    tie_depthwise: bool = False,
 ) -> NetworkSpec:
     """Channels are int(filters * width_multiplier), as in the reference implementation."""
     stem = int(32 * width_multiplier)
-    f = LayerFactory(num_widths, channel_bypass, stem // 2 if bypass_base is None else bypass_base)
+    f = LayerFactory(
+        num_widths, channel_bypass, stem // 2 if bypass_base is None else bypass_base, tie_depthwise
+    )
     total = 2
     nodes = [
         f.layer("stem", "conv", stem, total, kernel_size=3, strides=2, activation="relu"),
@@ -52,6 +55,12 @@ def build(
         num_classes=num_classes,
         nodes=tuple(nodes),
         origin=builder_origin(
-            "mobilenet_v1", width_multiplier, num_widths, channel_bypass, f.bypass_base, dropout
+            "mobilenet_v1",
+            width_multiplier,
+            num_widths,
+            channel_bypass,
+            f.bypass_base,
+            dropout,
+            tie_depthwise,
         ),
     )

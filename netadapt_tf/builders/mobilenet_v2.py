@@ -23,11 +23,14 @@ def build(
     channel_bypass: bool = True,
     bypass_base: int | None = None,
     dropout: float = 0.0,
+    tie_depthwise: bool = False,
 ) -> NetworkSpec:
     """Channel rounding as the reference implementation: make_divisible(c * alpha, 8), the
     expansion t * input channels, and the last conv 1280 unless alpha > 1."""
     stem = make_divisible(32 * width_multiplier, 8)
-    f = LayerFactory(num_widths, channel_bypass, stem // 2 if bypass_base is None else bypass_base)
+    f = LayerFactory(
+        num_widths, channel_bypass, stem // 2 if bypass_base is None else bypass_base, tie_depthwise
+    )
     total = 2
     layer = f.layer("stem", "conv", stem, total, kernel_size=3, strides=2, activation="relu6")
     nodes = [layer]
@@ -66,6 +69,12 @@ def build(
         num_classes=num_classes,
         nodes=tuple(nodes),
         origin=builder_origin(
-            "mobilenet_v2", width_multiplier, num_widths, channel_bypass, f.bypass_base, dropout
+            "mobilenet_v2",
+            width_multiplier,
+            num_widths,
+            channel_bypass,
+            f.bypass_base,
+            dropout,
+            tie_depthwise,
         ),
     )

@@ -104,11 +104,12 @@ def build_large(
     channel_bypass: bool = True,
     bypass_base: int | None = None,
     dropout: float = 0.2,
+    tie_depthwise: bool = False,
 ) -> NetworkSpec:
     """MobileNetV3-Large with the reference channel rounding (make_divisible(c * alpha, 8),
     SE squeeze make_divisible(expansion / 4), stem 16 and head 1280 unless alpha > 1)."""
     base = 8 if bypass_base is None else bypass_base
-    f = LayerFactory(num_widths, channel_bypass, base)
+    f = LayerFactory(num_widths, channel_bypass, base, tie_depthwise)
     rows = [(k, e, o, se, a, st) for k, e, o, se, _, a, st in _large_rows(width_multiplier)]
     last = make_divisible(960 * width_multiplier)
     pre = 1280 if width_multiplier <= 1.0 else make_divisible(1280 * width_multiplier)
@@ -119,7 +120,13 @@ def build_large(
         num_classes=num_classes,
         nodes=nodes,
         origin=builder_origin(
-            "mobilenet_v3_large", width_multiplier, num_widths, channel_bypass, base, dropout
+            "mobilenet_v3_large",
+            width_multiplier,
+            num_widths,
+            channel_bypass,
+            base,
+            dropout,
+            tie_depthwise,
         ),
     )
 
@@ -132,10 +139,11 @@ def build_netadaptv2(
     channel_bypass: bool = True,
     bypass_base: int | None = None,
     dropout: float = 0.2,
+    tie_depthwise: bool = False,
 ) -> NetworkSpec:
     """The NetAdaptV2 paper's initial network for the latency-guided experiment."""
     base = 8 if bypass_base is None else bypass_base
-    f = LayerFactory(num_widths, channel_bypass, base)
+    f = LayerFactory(num_widths, channel_bypass, base, tie_depthwise)
     p2 = next_power_of_two
     rows = []
     for index, (k, exp, out, _, squeeze, act, stride) in enumerate(_large_rows(width_multiplier)):
@@ -152,6 +160,12 @@ def build_netadaptv2(
         num_classes=num_classes,
         nodes=nodes,
         origin=builder_origin(
-            "netadaptv2_mobilenet_v3", width_multiplier, num_widths, channel_bypass, base, dropout
+            "netadaptv2_mobilenet_v3",
+            width_multiplier,
+            num_widths,
+            channel_bypass,
+            base,
+            dropout,
+            tie_depthwise,
         ),
     )

@@ -24,9 +24,12 @@ class ModelConfig:
     num_widths: int = 9
     channel_bypass: bool = True
     dropout: float | None = None  # None: the builder's default, as the model flags build
+    tie_depthwise: bool = False
 
     def build(self) -> NetworkSpec:
         options = {} if self.dropout is None else {"dropout": self.dropout}
+        if self.tie_depthwise:
+            options["tie_depthwise"] = True
         return builders.build(
             self.name,
             input_size=self.input_size,

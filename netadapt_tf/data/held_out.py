@@ -12,12 +12,13 @@ it cannot silently train on images that an earlier run held out.
 
 import dataclasses
 import hashlib
-import json
-import os
 import pathlib
 from collections.abc import Sequence
 
 import numpy as np
+
+from netadapt_tf import atomic_files
+from netadapt_tf import strict_json as sj
 
 FORMAT = "netadapt_tf.held_out_split/1"
 SPLIT_FILE = "held_out_split.json"
@@ -78,15 +79,27 @@ class HeldOutSplit:
         return {"format": FORMAT, **dataclasses.asdict(self)}
 
     @classmethod
-    def from_json(cls, data: dict) -> "HeldOutSplit":
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            got = data.get("format") if isinstance(data, dict) else type(data).__name__
-            raise ValueError(f"held-out split: format {got!r} is not {FORMAT!r}")
+    def from_json(cls, data: dict, field: str = "split") -> "HeldOutSplit":
+        """The split of a JSON object; RecordError naming the field and the value."""
         names = [f.name for f in dataclasses.fields(cls)]
-        missing = [n for n in names if n not in data]
-        if missing:
-            raise ValueError(f"held-out split: fields {missing} are missing")
-        return cls(**{n: data[n] for n in names})
+        sj.obj(data, field, ["format", *names])
+        sj.constant(data["format"], f"{field}.format", FORMAT)
+        counts = {
+            name: sj.integer(data[name], f"{field}.{name}", minimum=0)
+            for name in ("seed", "num_examples", "num_held_out", "num_train")
+        }
+        if counts["num_held_out"] + counts["num_train"] != counts["num_examples"]:
+            raise sj.fail(
+                f"{field}.num_train",
+                counts["num_train"],
+                f"num_examples - num_held_out = {counts['num_examples'] - counts['num_held_out']}",
+            )
+        digest = sj.string(data["fingerprint"], f"{field}.fingerprint")
+        if len(digest) != 64 or any(c not in "0123456789abcdef" for c in digest):
+            raise sj.fail(f"{field}.fingerprint", digest, "a sha256 digest (64 hex digits)")
+        return cls(
+            dataset=sj.string(data["dataset"], f"{field}.dataset"), fingerprint=digest, **counts
+        )
 
 
 def _split_path(directory) -> pathlib.Path:
@@ -97,31 +110,23 @@ def write_split(directory, split: HeldOutSplit) -> pathlib.Path:
     """Write `split` to DIRECTORY/held_out_split.json atomically; returns the path."""
     path = _split_path(directory)
     path.parent.mkdir(parents=True, exist_ok=True)
-    # Written under a temporary name and renamed, so a crash never leaves half a record.
-    tmp = path.with_name(f"{path.name}.tmp{os.getpid()}")
-    with open(tmp, "w") as f:
-        json.dump(split.to_json(), f, indent=1, sort_keys=True)
-        f.write("\n")
-    os.replace(tmp, path)
-    return path
+    return atomic_files.write_json(path, split.to_json(), sort_keys=True)
 
 
 def read_split(directory) -> HeldOutSplit:
+    """The split recorded in DIRECTORY; RecordError naming the file when it is missing or
+    not a valid record."""
     path = _split_path(directory)
     if not path.exists():
-        raise ValueError(
+        raise sj.RecordError(
             f"held-out split: {path} does not exist; a work directory records its split "
             "with write_split() when it is created"
         )
-    try:
-        data = json.loads(path.read_text())
-    except json.JSONDecodeError as err:
-        raise ValueError(f"held-out split: {path} is not valid JSON ({err})") from err
-    return HeldOutSplit.from_json(data)
+    return sj.read(path, HeldOutSplit.from_json)
 
 
 def check_split(directory, split: HeldOutSplit) -> None:
-    """Raise ValueError unless DIRECTORY was made with this same held-out split."""
+    """Raise RecordError unless DIRECTORY was made with this same held-out split."""
     recorded = read_split(directory)
     if recorded == split:
         return
@@ -130,10 +135,11 @@ def check_split(directory, split: HeldOutSplit) -> None:
         for f in dataclasses.fields(HeldOutSplit)
         if getattr(recorded, f.name) != getattr(split, f.name)
     )
-    raise ValueError(
+    raise sj.RecordError(
         f"held-out split: work directory {directory} was made with a different held-out "
-        f"split: {differences}. Training on would mix held-out images into training; use "
-        "the data config the directory was made with, or a new work directory"
+        f"split: {differences} (recorded in {_split_path(directory)}). Training on would mix "
+        "held-out images into training; use the data config the directory was made with, "
+        "or a new work directory"
     )
 
 

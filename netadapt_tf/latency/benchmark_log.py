@@ -35,6 +35,8 @@ class BenchmarkRun:
 
     `median_us` and `std_us` come from the stats line of the timed (not the warm-up) runs;
     `memory_mb` is the `overall=` value of the memory line that follows the summary.
+    `p90_us` is reported by the Android harness app (android_benchmark/), not by
+    `benchmark_model`.
     """
 
     inference_avg_us: float
@@ -44,12 +46,13 @@ class BenchmarkRun:
     median_us: float | None = None
     memory_mb: float | None = None
     std_us: float | None = None
+    p90_us: float | None = None
 
     # Printed only by some generations, so they are left out of the JSON rather than null.
-    _OMITTED_WHEN_NONE = ("median_us", "memory_mb", "std_us")
+    _OMITTED_WHEN_NONE = ("median_us", "memory_mb", "std_us", "p90_us")
 
     def to_json(self) -> dict[str, float | None]:
-        """Returns a JSON-able dict; median, memory and std appear only when the log had them."""
+        """Returns a JSON-able dict; median, memory, std and p90 appear only when known."""
         result = {}
         for field in dataclasses.fields(self):
             value = getattr(self, field.name)

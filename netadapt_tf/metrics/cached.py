@@ -3,11 +3,13 @@
 The key is the spec fingerprint and the SHA-256 of the arch's JSON with sorted keys; the
 cache's fingerprint is the wrapped metric's `fingerprint()`, so a value is reused only for
 the same sub-network measured the same way. A measurement that raises is never stored, and
-a corrupt entry is deleted by the cache and measured again.
+a corrupt entry is deleted by the cache and measured again. Safe to call from several
+threads when the wrapped metric is (the cache's writes are atomic files).
 """
 
 import hashlib
 import json
+import threading
 from collections.abc import Iterable
 
 from netadapt_tf.arch import Arch
@@ -40,15 +42,21 @@ class CachedMetric(ResourceMetric):
         self.unit = metric.unit
         self.hits = 0
         self.misses = 0
+        self._counting = threading.Lock()
+
+    def _count(self, hits: int, misses: int) -> None:
+        with self._counting:
+            self.hits += hits
+            self.misses += misses
 
     def __call__(self, arch: Arch) -> float:
         fingerprint = self.metric.fingerprint()
         key = arch_key(arch)
         cached = self.cache.get(key, fingerprint)
         if cached is not None:
-            self.hits += 1
+            self._count(1, 0)
             return cached
-        self.misses += 1
+        self._count(0, 1)
         value = self.metric(arch)
         self.cache.put(key, fingerprint, value)
         return float(value)
@@ -59,8 +67,7 @@ class CachedMetric(ResourceMetric):
         fingerprint = self.metric.fingerprint()
         values = [self.cache.get(arch_key(arch), fingerprint) for arch in archs]
         missing = [i for i, value in enumerate(values) if value is None]
-        self.hits += len(archs) - len(missing)
-        self.misses += len(missing)
+        self._count(len(archs) - len(missing), len(missing))
         if missing:
             measured = self.metric.measure_many([archs[i] for i in missing])
             for i, value in zip(missing, measured, strict=True):

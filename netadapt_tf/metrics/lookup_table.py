@@ -30,14 +30,16 @@ import dataclasses
 import json
 import logging
 import os
-import tempfile
 import time
 from collections.abc import Callable
 
 import keras
 import numpy as np
 
-from netadapt_tf.arch import Arch, full_arch, random_arch, smallest_arch
+from netadapt_tf import atomic_files
+from netadapt_tf import strict_json as sj
+from netadapt_tf.arch import FORMAT as ARCH_FORMAT
+from netadapt_tf.arch import Arch, full_arch, random_arch, smallest_arch, validate_arch
 from netadapt_tf.metrics.base import ResourceMetric
 from netadapt_tf.metrics.lut_space import (
     SpacePlan,
@@ -53,7 +55,7 @@ FITS = {"offset": 1, "affine": 2, "affine_count": 3}  # fit -> number of coeffic
 _log = logging.getLogger(__name__)
 
 
-class TableMismatchError(ValueError):
+class TableMismatchError(sj.RecordError):
     """The table was built for another super-network, backend or grid."""
 
 
@@ -94,7 +96,7 @@ def calibration_set(spec: NetworkSpec, grid: GridSettings) -> list[Arch]:
 
 
 def _diff_keys(a: dict, b: dict) -> list[str]:
-    return sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+    return sorted(k for k in set(a) | set(b) if not sj.same(a.get(k), b.get(k)))
 
 
 class LookupTable:
@@ -212,25 +214,29 @@ class LookupTable:
 
     # -- JSON --------------------------------------------------------------------------
 
+    def _group_json(self, g) -> dict:
+        """What the file says about group `g` besides its entries."""
+        return {
+            "key": g.key,
+            "op": g.op,
+            "axes": list(g.axes),
+            "in_size": g.in_size,
+            "attrs": dict(g.attrs),
+            "members": list(g.members),
+            "x_values": list(g.x_values),
+            "x_grid": list(self._x_grids[g.key]),
+            "y_values": list(g.y_values),
+            "k_values": list(g.k_values),
+        }
+
     def to_json(self) -> dict:
-        groups = []
-        for g in self.plan.groups:
-            entries = sorted(self.entries[g.key].items())
-            groups.append(
-                {
-                    "key": g.key,
-                    "op": g.op,
-                    "axes": list(g.axes),
-                    "in_size": g.in_size,
-                    "attrs": dict(g.attrs),
-                    "members": list(g.members),
-                    "x_values": list(g.x_values),
-                    "x_grid": list(self._x_grids[g.key]),
-                    "y_values": list(g.y_values),
-                    "k_values": list(g.k_values),
-                    "entries": [[k, x, y, ms] for (k, x, y), ms in entries],
-                }
-            )
+        groups = [
+            {
+                **self._group_json(g),
+                "entries": [[k, x, y, ms] for (k, x, y), ms in sorted(self.entries[g.key].items())],
+            }
+            for g in self.plan.groups
+        ]
         return {
             "format": FORMAT,
             "spec": {"name": self.spec.name, "fingerprint": self.spec.fingerprint()},
@@ -245,23 +251,9 @@ class LookupTable:
         }
 
     def save(self, path: str | os.PathLike) -> None:
-        """Writes the table atomically (temporary file in the same directory, then rename)."""
-        path = os.fspath(path)
-        directory = os.path.dirname(os.path.abspath(path))
-        os.makedirs(directory, exist_ok=True)
-        descriptor, temp = tempfile.mkstemp(dir=directory, prefix=".tmp-", suffix=".json")
-        try:
-            with os.fdopen(descriptor, "w") as handle:
-                os.fchmod(handle.fileno(), 0o644)  # mkstemp makes it private to its owner
-                json.dump(self.to_json(), handle, indent=None, separators=(",", ":"))
-                handle.write("\n")
-                handle.flush()
-                os.fsync(handle.fileno())
-            os.replace(temp, path)
-        except BaseException:
-            if os.path.exists(temp):
-                os.unlink(temp)
-            raise
+        """Writes the table atomically (atomic_files: a kill leaves the old or the new)."""
+        os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+        atomic_files.write_json(path, self.to_json(), indent=None, separators=(",", ":"))
 
     @classmethod
     def from_json(
@@ -272,44 +264,94 @@ class LookupTable:
         grid: GridSettings | None = None,
         source: str = "latency table",
     ) -> "LookupTable":
-        """Reads a table, refusing one built for another spec (or, when given, another
-        backend fingerprint or grid)."""
-        if not isinstance(data, dict) or data.get("format") != FORMAT:
-            got = data.get("format") if isinstance(data, dict) else type(data).__name__
-            raise ValueError(f"{source}: format {got!r} is not {FORMAT!r}")
-        built_for = data["spec"]
-        if built_for.get("fingerprint") != spec.fingerprint():
+        """Reads a table, checking every field, and refusing one built for another spec (or,
+        when given, another backend fingerprint or grid): RecordError (TableMismatchError
+        for the other spec, backend or grid) naming `source`, the field and the value."""
+        with sj.source(source):
+            return cls._parse(data, spec, backend, grid)
+
+    @classmethod
+    def _parse(cls, data, spec, backend, grid) -> "LookupTable":
+        sj.obj(data, "table", _TABLE_FIELDS)
+        sj.constant(data["format"], "format", FORMAT)
+        built_for = sj.obj(data["spec"], "spec", ("name", "fingerprint"))
+        name = sj.string(built_for["name"], "spec.name")
+        if sj.string(built_for["fingerprint"], "spec.fingerprint") != spec.fingerprint():
             raise TableMismatchError(
-                f"{source}: built for super-network {built_for.get('name')!r} (fingerprint "
-                f"{built_for.get('fingerprint')}), not for {spec.name!r} (fingerprint "
+                f"spec: built for super-network {name!r} (fingerprint "
+                f"{built_for['fingerprint']}), not for {spec.name!r} (fingerprint "
                 f"{spec.fingerprint()}); build a table for this model and options"
             )
-        stored_backend = data["backend"]
+        stored_backend = sj.mapping(data["backend"], "backend")
         if backend is not None:
             expected = json.loads(json.dumps(backend, sort_keys=True))
-            if stored_backend != expected:
+            if not sj.same(stored_backend, expected):
                 raise TableMismatchError(
-                    f"{source}: measured with another backend; fingerprints differ in "
+                    f"backend: measured with another backend; fingerprints differ in "
                     f"{_diff_keys(stored_backend, expected)}: table has "
                     f"{json.dumps(stored_backend, sort_keys=True)[:400]}"
                 )
-        stored_grid = GridSettings(**data["grid"])
+        stored_grid = sj.dataclass_record(data["grid"], "grid", GridSettings)
         if grid is not None and grid != stored_grid:
             raise TableMismatchError(
-                f"{source}: built with grid {stored_grid.to_json()}, not {grid.to_json()}"
+                f"grid: built with grid {stored_grid.to_json()}, not {grid.to_json()}"
             )
         table = cls(spec, stored_backend, stored_grid)
-        for g in data["groups"]:
-            if g["key"] not in table.entries:
-                raise TableMismatchError(f"{source}: unknown group {g['key']!r}")
-            table.entries[g["key"]] = {
-                (int(k), int(x), int(y)): (None if ms is None else float(ms))
-                for k, x, y, ms in g["entries"]
-            }
-        table.overhead_ms = data.get("overhead_ms")
-        table.calibration = data.get("calibration")
-        table.build_seconds = float(data.get("build_seconds", 0.0))
+        groups = sj.array(data["groups"], "groups", length=len(table.plan.groups))
+        for i, (stored, g) in enumerate(zip(groups, table.plan.groups, strict=True)):
+            table.entries[g.key] = table._parse_group(stored, g, f"groups[{i}]")
+        table.overhead_ms = sj.optional(sj.number, data["overhead_ms"], "overhead_ms", minimum=0)
+        table.calibration = sj.optional(
+            table._check_calibration, data["calibration"], "calibration"
+        )
+        table.build_seconds = float(sj.number(data["build_seconds"], "build_seconds", minimum=0))
+        for key, value in (("complete", table.complete), ("num_entries", table.num_entries)):
+            if data[key] != value or type(data[key]) is not type(value):
+                raise sj.fail(key, data[key], f"{value!r}, what the table's entries say")
         return table
+
+    def _parse_group(self, stored, g, field: str) -> dict:
+        """The entries of group `g` from its JSON object; the rest must describe `g`."""
+        sj.obj(stored, field, _GROUP_FIELDS)
+        expected = self._group_json(g)
+        found = sj.differences({k: stored[k] for k in expected}, expected, field)
+        if found:
+            error = TableMismatchError if stored["key"] != g.key else sj.RecordError
+            raise error(
+                f"{', '.join(found[:3])} (file vs this super-network and grid); allowed: what "
+                "this super-network and grid give (the table was built for another search "
+                "space, or edited)"
+            )
+        points = set(g.points(self.grid.max_x_points))
+        entries = {}
+        for j, entry in enumerate(sj.array(stored["entries"], f"{field}.entries")):
+            where = f"{field}.entries[{j}]"
+            sj.array(entry, where, length=4)
+            point = tuple(sj.integer(entry[n], f"{where}[{n}]") for n in range(3))
+            if point not in points:
+                raise sj.fail(where, entry, f"[k, x, y, ms] with (k, x, y) a grid point of {g.key}")
+            ms = sj.optional(sj.number, entry[3], f"{where}[3]", minimum=0)
+            entries[point] = None if ms is None else float(ms)
+        return entries
+
+    def _check_calibration(self, value, field: str) -> dict:
+        sj.obj(value, field, ("archs", "measured_ms", "table_sum_ms", "entry_count", "fit"))
+        count = self.grid.calibration_archs
+        for i, layers in enumerate(sj.array(value["archs"], f"{field}.archs", length=count)):
+            where = f"{field}.archs[{i}]"
+            arch = {"format": ARCH_FORMAT, "space": self.spec.name, "layers": layers}
+            arch = Arch.from_json({**arch, "fingerprint": self.spec.fingerprint()}, where)
+            try:
+                validate_arch(self.spec, arch)
+            except ValueError as error:
+                raise sj.RecordError(f"{where}: {error}") from None
+        for key in ("measured_ms", "table_sum_ms", "entry_count"):
+            sj.array(value[key], f"{field}.{key}", sj.number, length=count)
+        fit = sj.obj(value["fit"], f"{field}.fit", _FIT_FIELDS)
+        sj.constant(fit["kind"], f"{field}.fit.kind", self.grid.fit)
+        for key in _FIT_FIELDS[1:]:
+            sj.number(fit[key], f"{field}.fit.{key}")
+        return value
 
     @classmethod
     def load(
@@ -320,12 +362,14 @@ class LookupTable:
         grid: GridSettings | None = None,
     ) -> "LookupTable":
         path = os.fspath(path)
-        try:
-            with open(path) as handle:
-                data = json.load(handle)
-        except json.JSONDecodeError as error:
-            raise ValueError(f"{path}: malformed JSON ({error})") from None
-        return cls.from_json(data, spec, backend, grid, source=path)
+        return cls.from_json(sj.load(path), spec, backend, grid, source=path)
+
+
+_TABLE_FIELDS = ("format", "spec", "backend", "grid", "overhead_ms", "build_seconds")
+_TABLE_FIELDS += ("complete", "num_entries", "groups", "calibration")
+_GROUP_FIELDS = ("key", "op", "axes", "in_size", "attrs", "members", "x_values", "x_grid")
+_GROUP_FIELDS += ("y_values", "k_values", "entries")
+_FIT_FIELDS = ("kind", "offset_ms", "scale", "per_entry_ms", "rms_residual_ms")
 
 
 def _overhead_model() -> keras.Model:

@@ -1,9 +1,10 @@
 """One measurement as a report: what tools/measure_latency.py prints.
 
 `measure_tflite_file` times a .tflite file on the host or a phone; `measure_arch` measures an
-arch with any backend (host, adb, table, macs), optionally through a MeasurementCache. Both
-return a JSON-able dict with the value, its unit, the spread when the backend reports one,
-the full measurement record and the fingerprint of what was measured and how.
+arch with any backend (host, adb, android_app, table, macs), optionally through a
+MeasurementCache. Both return a JSON-able dict with the value, its unit, the spread when the
+backend reports one, the full measurement record and the fingerprint of what was measured
+and how.
 """
 
 import hashlib
@@ -32,7 +33,7 @@ def _latency_report(measurement, fingerprint: dict) -> dict:
 
 
 def measure_tflite_file(path: str, backend: str) -> dict:
-    """Times the model in `path` with the host or adb backend the flags configure."""
+    """Times the model in `path` with the host or phone backend the flags configure."""
     with open(path, "rb") as handle:
         model_bytes = handle.read()
     model = {"file": path, "sha256": hashlib.sha256(model_bytes).hexdigest()}
@@ -40,11 +41,14 @@ def measure_tflite_file(path: str, backend: str) -> dict:
         settings = backend_flags.host_settings_from_flags()
         fingerprint = {**host_fingerprint(settings), "model": model}
         return _latency_report(time_tflite(model_bytes, settings), fingerprint)
-    if backend == "adb":
-        phones = backend_flags.adb_backend_from_flags()
-        measurement = phones.measure(path)
+    if backend in ("adb", "android_app"):
+        kind = "benchmark_model" if backend == "adb" else "android_app"
+        phones = backend_flags.phone_backend_from_flags(kind)
+        measurement = phones.measure_any(path)
         return _latency_report(measurement, {**phones.fingerprint(), "model": model})
-    raise ValueError(f"--backend={backend} cannot measure a .tflite file; use host or adb")
+    raise ValueError(
+        f"--backend={backend} cannot measure a .tflite file; use host, adb or android_app"
+    )
 
 
 def metric_for(spec: NetworkSpec, backend: str, table_path: str | None) -> ResourceMetric:
@@ -64,7 +68,7 @@ def measure_arch(
 ) -> dict:
     """Measures `arch` with `backend`; with `cache`, reuses and stores the value."""
     metric = metric_for(spec, backend, table_path)
-    if cache is None and backend in ("host", "adb"):
+    if cache is None and backend in ("host", "adb", "android_app"):
         return _latency_report(metric.measure(arch), metric.fingerprint())
     state = None
     if cache is None:

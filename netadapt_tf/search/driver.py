@@ -10,7 +10,9 @@ Files (formats in docs/search.md):
   summary.json          the outcome and where the files are (at the end)
   progress.png, tensorboard/   progress (progress.py)
 
-Every line is appended and fsynced before the search goes on. Rerunning in the same
+Every line is appended and fsynced before the search goes on (atomic_files), whole files
+are replaced atomically, and every file read back is checked field by field (a problem is
+a strict_json.RecordError naming the file, the field and the value). Rerunning in the same
 directory with the same settings resumes: the state is rebuilt from history.jsonl (a torn
 last line is dropped) and the samples of samples.jsonl are reused, so at most the sample
 being made when the process died is made again. Since sample j of iteration i depends only
@@ -26,8 +28,9 @@ import shutil
 import time
 from collections.abc import Callable, Mapping
 
+from netadapt_tf import atomic_files
+from netadapt_tf import strict_json as sj
 from netadapt_tf.arch import Arch, save_arch, validate_arch
-from netadapt_tf.search import journal
 from netadapt_tf.search.mcd import (
     MCDConfig,
     MCDOptimizer,
@@ -35,7 +38,7 @@ from netadapt_tf.search.mcd import (
     SearchResult,
     SearchState,
 )
-from netadapt_tf.search.progress import PLOT_FILE, TENSORBOARD_DIR, Progress
+from netadapt_tf.search.progress import PLOT_FILE, TENSORBOARD_DIR, Progress, reading_noise
 from netadapt_tf.search.records import InitialRecord, IterationRecord, SampleRecord
 from netadapt_tf.spec import NetworkSpec
 
@@ -50,6 +53,8 @@ SUMMARY_FILE = "summary.json"
 OUTPUTS = (HISTORY_FILE, PENDING_FILE, TRAJECTORY_FILE, DISCOVERED_FILE, SUMMARY_FILE, PLOT_FILE)
 # Settings that may differ on a resume; "resolved" holds measured numbers, not settings.
 MAY_CHANGE = (("config", "max_iterations"), ("resolved",))
+RESOLVED = ("initial_resource", "smallest_resource", "final_target")
+STATUS_COUNTS = ("ok", "failed", "infeasible")
 
 
 def _jsonable(data: Mapping, what: str) -> dict:
@@ -78,27 +83,16 @@ def _comparable(record: dict) -> dict:
     for path in MAY_CHANGE:
         holder = record
         for key in path[:-1]:
-            holder = holder.get(key, {})
-        holder.pop(path[-1], None)
+            holder = holder.get(key, {}) if isinstance(holder, dict) else {}
+        if isinstance(holder, dict):
+            holder.pop(path[-1], None)
     return record
 
 
-def _differences(old: dict, new: dict) -> list[str]:
-    """'config.seed (0 vs 1)' for config fields, the key for everything else."""
-    found = []
-    for key in sorted(set(old) | set(new)):
-        a, b = old.get(key), new.get(key)
-        if a == b:
-            continue
-        if key == "config" and isinstance(a, dict) and isinstance(b, dict):
-            found += [
-                f"config.{k} ({a.get(k)!r} vs {b.get(k)!r})"
-                for k in sorted(set(a) | set(b))
-                if a.get(k) != b.get(k)
-            ]
-        else:
-            found.append(key)
-    return found
+def _differences(old: dict, new: dict, limit: int = 5) -> list[str]:
+    """The first settings that differ, e.g. 'config.seed (0 vs 1)', and how many more."""
+    found = sj.differences(old, new)
+    return found[:limit] + ([f"{len(found) - limit} more"] if len(found) > limit else [])
 
 
 class _FileRecorder(Recorder):
@@ -109,14 +103,14 @@ class _FileRecorder(Recorder):
         self.on_sample, self.on_iteration = on_sample, on_iteration
 
     def sample(self, record: SampleRecord) -> None:
-        journal.append_line(self.driver.path(PENDING_FILE), record.to_json())
+        atomic_files.append_line(self.driver.path(PENDING_FILE), record.to_json())
         self.progress.sample_done(record)
         if self.on_sample is not None:
             self.on_sample(record)
 
     def iteration(self, record: IterationRecord, state: SearchState) -> None:
-        journal.append_line(self.driver.path(HISTORY_FILE), record.to_json())
-        journal.clear(self.driver.path(PENDING_FILE))
+        atomic_files.append_line(self.driver.path(HISTORY_FILE), record.to_json())
+        atomic_files.clear(self.driver.path(PENDING_FILE))
         self.driver.write_trajectory(state)
         self.progress.iteration_done(record, state)
         if self.on_iteration is not None:
@@ -129,6 +123,9 @@ class SearchDriver:
     `resource_fingerprint` says what `resource` measures (defaults to its `fingerprint()`),
     `accuracy_fingerprint` what `accuracy` judges with (checkpoint, data split, settings);
     both go into search.json, so a directory is never resumed with other callables.
+    `workers` > 1 makes that many samples of an iteration at once, with `accuracy` called
+    under `judge_lock` (MCDOptimizer); it does not change the history, so it is not a setting
+    of the work directory.
     """
 
     def __init__(
@@ -147,9 +144,11 @@ class SearchDriver:
         tensorboard: bool = True,
         plot: bool = True,
         resource_unit: str | None = None,
+        workers: int = 1,
+        judge_lock=None,
     ):
         self.spec, self.config = spec, config
-        self.optimizer = MCDOptimizer(spec, config, accuracy, resource)
+        self.optimizer = MCDOptimizer(spec, config, accuracy, resource, workers, judge_lock)
         if initial_arch is not None:
             validate_arch(spec, initial_arch)
         self.initial_arch, self.overwrite, self.log = initial_arch, overwrite, log
@@ -180,13 +179,13 @@ class SearchDriver:
         if self.overwrite:
             return False
         if settings.exists():
-            old = journal.read_json(settings)
-            if _comparable(old) != _comparable(self.settings):
+            old = sj.read(settings, self._parse_settings)
+            if not sj.same(_comparable(old), _comparable(self.settings)):
                 changed = _differences(_comparable(old), _comparable(self.settings))
-                raise ValueError(
-                    f"workdir: {self.workdir} holds a search with other settings (differing, "
-                    f"recorded vs now: {', '.join(changed)}); use another work directory or "
-                    "--overwrite to start afresh"
+                raise sj.RecordError(
+                    f"{settings}: workdir {self.workdir} holds a search with other settings "
+                    f"(differing, recorded vs now: {', '.join(changed)}); use another work "
+                    "directory or --overwrite to start afresh"
                 )
             return True
         leftovers = [name for name in OUTPUTS if self.path(name).exists()]
@@ -198,29 +197,62 @@ class SearchDriver:
             )
         return False
 
+    def _parse_settings(self, data) -> dict:
+        """search.json: the keys this driver writes, its format, the resolved numbers (the
+        other values are compared with this driver's settings)."""
+        sj.obj(data, "search", ("format", "config", "spec_fingerprint", "resolved"), self.settings)
+        sj.constant(data["format"], "format", FORMAT)
+        sj.dataclass_record(data["config"], "config", MCDConfig)
+        sj.obj(data["resolved"], "resolved", RESOLVED)
+        for key in RESOLVED:
+            sj.number(data["resolved"][key], f"resolved.{key}")
+        return data
+
     def _reset(self) -> None:
         for name in (*OUTPUTS, SETTINGS_FILE):
             self.path(name).unlink(missing_ok=True)
         shutil.rmtree(self.path(TENSORBOARD_DIR), ignore_errors=True)
 
+    def _check_arch(self, arch: Arch | None, field: str) -> None:
+        if arch is not None:
+            try:
+                validate_arch(self.spec, arch)
+            except ValueError as error:
+                raise sj.RecordError(f"{field}: {error}") from None
+
+    def _read_history(self) -> tuple[InitialRecord | None, list[IterationRecord]]:
+        where = self.path(HISTORY_FILE)
+        with sj.source(where):
+            lines = atomic_files.read_journal(where)
+            if not lines:
+                return None, []
+            initial = InitialRecord.from_json(lines[0], "line 1")
+            self._check_arch(initial.arch, "line 1.arch")
+            iterations = []
+            for number, line in enumerate(lines[1:], start=2):
+                record = IterationRecord.from_json(line, f"line {number}")
+                if record.iteration != len(iterations):
+                    raise sj.fail(
+                        f"line {number}.iteration", record.iteration, str(len(iterations))
+                    )
+                for i, sample in enumerate(record.samples):
+                    self._check_arch(sample.arch, f"line {number}.samples[{i}].arch")
+                iterations.append(record)
+        return initial, iterations
+
     def load_state(self) -> SearchState | None:
         """The search so far from history.jsonl and samples.jsonl (None before the start)."""
-        lines = journal.read_journal(self.path(HISTORY_FILE))
-        if not lines:
+        initial, iterations = self._read_history()
+        if initial is None:
             return None
-        where = self.path(HISTORY_FILE)
-        if lines[0].get("kind") != "initial":
-            raise ValueError(f"{where}:1: expected the 'initial' record, got {lines[0]!r:.80}")
-        initial = InitialRecord.from_json(lines[0])
-        iterations = []
-        for number, line in enumerate(lines[1:], start=2):
-            if line.get("kind") != "iteration" or line.get("iteration") != len(iterations):
-                raise ValueError(
-                    f"{where}:{number}: expected iteration {len(iterations)}, got "
-                    f"{line.get('kind')!r} {line.get('iteration')!r}"
-                )
-            iterations.append(IterationRecord.from_json(line))
-        samples = [SampleRecord.from_json(d) for d in journal.read_journal(self.path(PENDING_FILE))]
+        where = self.path(PENDING_FILE)
+        with sj.source(where):
+            samples = [
+                SampleRecord.from_json(line, f"line {number}")
+                for number, line in enumerate(atomic_files.read_journal(where), start=1)
+            ]
+            for number, sample in enumerate(samples, start=1):
+                self._check_arch(sample.arch, f"line {number}.arch")
         pending = {
             s.index: s
             for s in samples
@@ -248,7 +280,7 @@ class SearchDriver:
             }
             for it in state.iterations
         ]
-        journal.write_json(
+        atomic_files.write_json(
             self.path(TRAJECTORY_FILE),
             {"format": TRAJECTORY_FORMAT, "unit": self.resource_unit, "points": points},
         )
@@ -261,15 +293,15 @@ class SearchDriver:
         if self.overwrite:
             self._reset()
         self.workdir.mkdir(parents=True, exist_ok=True)
-        journal.clear(self.path(HISTORY_FILE))
-        journal.clear(self.path(PENDING_FILE))
+        atomic_files.clear(self.path(HISTORY_FILE))
+        atomic_files.clear(self.path(PENDING_FILE))
         resolved = {
             "initial_resource": initial.resource,
             "smallest_resource": initial.smallest_resource,
             "final_target": initial.final_target,
         }
-        journal.write_json(self.path(SETTINGS_FILE), {**self.settings, "resolved": resolved})
-        journal.append_line(self.path(HISTORY_FILE), initial.to_json())
+        atomic_files.write_json(self.path(SETTINGS_FILE), {**self.settings, "resolved": resolved})
+        atomic_files.append_line(self.path(HISTORY_FILE), initial.to_json())
         return SearchState(initial)
 
     def run(
@@ -290,7 +322,15 @@ class SearchDriver:
                 f"{state.initial.resource:.6g}, final target {state.initial.final_target:.6g}, "
                 f"{len(optimizer.units)} search units, J={optimizer.samples_per_iteration}, "
                 f"L={optimizer.layers_per_sample}, sampler {self.config.sampler}"
+                + (f", {optimizer.workers} samples at a time" if optimizer.workers > 1 else "")
             )
+            examples = getattr(optimizer.accuracy, "num_examples", None)
+            if examples and state.initial.accuracy is not None:
+                noise = reading_noise(state.initial.accuracy, examples)
+                self.log(
+                    f"search: the initial arch reads {state.initial.accuracy:.4f} on {examples} "
+                    f"held-out images (binomial sd of one reading {noise:.2f} pts)"
+                )
         else:
             self.log(
                 f"search: resuming in {self.workdir} at iteration {len(state.iterations)} "
@@ -304,18 +344,19 @@ class SearchDriver:
             tensorboard=self.tensorboard,
             plot=self.plot,
             unit=self.resource_unit,
+            judge_examples=getattr(self.optimizer.accuracy, "num_examples", None),
         )
         recorder = _FileRecorder(self, progress, on_sample, on_iteration)
         result = self.optimizer.run(state=state, recorder=recorder)
         if self.plot:
             progress.draw(result.state)
         save_arch(result.arch, str(self.path(DISCOVERED_FILE)))
-        journal.write_json(self.path(SUMMARY_FILE), self.summary(result, started))
+        atomic_files.write_json(self.path(SUMMARY_FILE), self.summary(result, started))
         return result
 
     def read_summary(self) -> dict:
-        """summary.json of the finished search."""
-        return journal.read_json(self.path(SUMMARY_FILE))
+        """summary.json of the finished search, checked (read_summary)."""
+        return read_summary(self.path(SUMMARY_FILE))
 
     def summary(self, result: SearchResult, started: float) -> dict:
         state, initial = result.state, result.state.initial
@@ -348,3 +389,31 @@ class SearchDriver:
             "seconds_this_run": round(time.perf_counter() - started, 3),
             "files": {k: None if v is None else str(self.path(v)) for k, v in files.items()},
         }
+
+
+def _parse_summary(data) -> dict:
+    keys = ("workdir", "stop_reason", "target_met", "final_target", "unit", "iterations")
+    keys += ("initial", "discovered", "samples", "seconds_this_run", "files")
+    sj.obj(data, "summary", keys)
+    sj.string(data["workdir"], "workdir")
+    sj.string(data["stop_reason"], "stop_reason")
+    sj.boolean(data["target_met"], "target_met")
+    sj.number(data["final_target"], "final_target")
+    sj.optional(sj.string, data["unit"], "unit")
+    sj.integer(data["iterations"], "iterations", minimum=0)
+    for key, fields in (("initial", ()), ("discovered", ("fraction_of_initial",))):
+        sj.obj(data[key], key, ("accuracy", "resource", *fields))
+        sj.optional(sj.number, data[key]["accuracy"], f"{key}.accuracy")
+        for field in ("resource", *fields):
+            sj.number(data[key][field], f"{key}.{field}")
+    sj.obj(data["samples"], "samples", STATUS_COUNTS)
+    for status in STATUS_COUNTS:
+        sj.integer(data["samples"][status], f"samples.{status}", minimum=0)
+    sj.number(data["seconds_this_run"], "seconds_this_run", minimum=0)
+    sj.mapping(data["files"], "files", lambda v, f: sj.optional(sj.string, v, f))
+    return data
+
+
+def read_summary(path) -> dict:
+    """summary.json of a finished search, checked field by field."""
+    return sj.read(path, _parse_summary)

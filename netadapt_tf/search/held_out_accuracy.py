@@ -3,33 +3,38 @@
 `held_out_accuracy(checkpoint_dir, ...)` loads the checkpoint and the data, checks that they
 belong together, and returns the judging callable with the fingerprint search.json records.
 The data config defaults to the one recorded by the trainer (run.json in the checkpoint's
-work directory: the directory holding the checkpoint, or the checkpoint itself); when that
-directory records a held-out split, the search must use the same split
-(netadapt_tf.data.check_split), so it never judges samples on images the super-network
-was trained on.
+work directory: the directory holding the checkpoint, or the checkpoint itself). That
+directory must record the held-out split the super-network was trained without
+(held_out_split.json), and the search must use the same split (netadapt_tf.data.check_split),
+so it never judges samples on images the super-network was trained on. Without the record
+the search refuses to judge unless told to (`allow_unrecorded_split`, which then goes into
+the accuracy fingerprint that search.json records).
 """
 
 import dataclasses
 import hashlib
-import json
 import pathlib
 
-from netadapt_tf import checkpoint, data
+from netadapt_tf import checkpoint, data, run_record
 from netadapt_tf.arch import Arch
 from netadapt_tf.data.held_out import SPLIT_FILE
+from netadapt_tf.evaluation import RECALIBRATION_AVERAGES
+from netadapt_tf.run_record import RUN_FILE
 from netadapt_tf.spec import NetworkSpec
-
-RUN_FILE = "run.json"
+from netadapt_tf.training import TrainConfig
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class EvalSettings:
     """How samples are judged: batch size, at most `max_examples` held-out examples (None:
-    all) and `recalibration_batches` training batches of BN recalibration per sample."""
+    all) and `recalibration_batches` training batches of BN recalibration per sample, their
+    statistics combined by `recalibration_average` (evaluation.SubnetEvaluator: "cumulative"
+    weighs the fixed subset's batches alike, "momentum" as BN's moving average)."""
 
     batch_size: int = 256
     max_examples: int | None = None
     recalibration_batches: int = 0
+    recalibration_average: str = "cumulative"
 
     def __post_init__(self):
         if self.batch_size < 1:
@@ -39,6 +44,11 @@ class EvalSettings:
         if self.recalibration_batches < 0:
             raise ValueError(
                 f"EvalSettings.recalibration_batches: {self.recalibration_batches} must be >= 0"
+            )
+        if self.recalibration_average not in RECALIBRATION_AVERAGES:
+            raise ValueError(
+                f"EvalSettings.recalibration_average: {self.recalibration_average!r} is not "
+                f"allowed; one of {RECALIBRATION_AVERAGES}"
             )
 
 
@@ -72,8 +82,8 @@ def data_config(checkpoint_dir, spec: NetworkSpec, batch_size: int, overrides: d
     recorded = {}
     workdir = trainer_workdir(checkpoint_dir)
     if workdir is not None and (workdir / RUN_FILE).exists():
-        run = json.loads((workdir / RUN_FILE).read_text())
-        recorded = dict(run.get("data", {}).get("config", {}))
+        run = run_record.read(workdir / RUN_FILE, TrainConfig)
+        recorded = dict(run["data"].get("config", {}))
     if not recorded and "name" not in overrides:
         raise ValueError(
             f"dataset: {checkpoint_dir} has no trainer record ({RUN_FILE}) to take the data "
@@ -97,14 +107,37 @@ def _sha256(path: pathlib.Path) -> str:
     return digest.hexdigest()
 
 
+def split_record(checkpoint_dir, allow_unrecorded: bool) -> pathlib.Path | None:
+    """The trainer's work directory that records the checkpoint's held-out split; None when
+    there is no record and `allow_unrecorded` (otherwise no record is an error)."""
+    workdir = trainer_workdir(checkpoint_dir)
+    if workdir is not None and (workdir / SPLIT_FILE).exists():
+        return workdir
+    if allow_unrecorded:
+        return None
+    where = pathlib.Path(checkpoint_dir)
+    raise ValueError(
+        f"held-out split: no record of the split the super-network in {checkpoint_dir} was "
+        f"trained without ({SPLIT_FILE} in {where} or {where.parent}), so the search cannot "
+        "check that it judges on images the super-network never saw; allowed: a checkpoint "
+        "in the work directory of tools/train_supernet.py (which records the split), or "
+        "--allow_unrecorded_split to judge anyway"
+    )
+
+
 def held_out_accuracy(
-    checkpoint_dir, settings: EvalSettings, data_overrides: dict | None = None
+    checkpoint_dir,
+    settings: EvalSettings,
+    data_overrides: dict | None = None,
+    allow_unrecorded_split: bool = False,
 ) -> HeldOutAccuracy:
     """Loads the super-network and the held-out data, checking that they belong together
-    (classes, held-out split) before any weight is loaded."""
+    (classes, held-out split) before any weight is loaded. Without a record of the split
+    the checkpoint was trained with, refuses unless `allow_unrecorded_split`."""
     from netadapt_tf.evaluation import SubnetEvaluator
 
     spec = checkpoint.read_spec(checkpoint_dir)
+    recorded_in = split_record(checkpoint_dir, allow_unrecorded_split)  # before loading data
     config = data_config(checkpoint_dir, spec, settings.batch_size, data_overrides or {})
     datasets = data.load(config)
     if datasets.task != "classification":
@@ -123,9 +156,8 @@ def held_out_accuracy(
             f"dataset: held_out is {config.held_out!r}, so there are no held-out examples to "
             "judge samples on"
         )
-    workdir = trainer_workdir(checkpoint_dir)
-    if workdir is not None and (workdir / SPLIT_FILE).exists():
-        data.check_split(workdir, datasets.split)
+    if recorded_in is not None:
+        data.check_split(recorded_in, datasets.split)
     supernet = checkpoint.load_supernet(checkpoint_dir, spec)
     judge = SubnetEvaluator(
         supernet,
@@ -134,6 +166,7 @@ def held_out_accuracy(
         settings.max_examples,
         recalibration_data=datasets.train_for_epoch(0) if settings.recalibration_batches else None,
         recalibration_batches=settings.recalibration_batches,
+        recalibration_average=settings.recalibration_average,
         fast=True,  # the sliced forward: same accuracies, about the exported model's cost
     )
     if len(judge.recal_batches) < settings.recalibration_batches:
@@ -152,4 +185,6 @@ def held_out_accuracy(
         "split": datasets.split.to_json(),
         "settings": dataclasses.asdict(settings),
     }
+    if recorded_in is None:  # a search resumed later must not take the split as checked
+        fingerprint["split_unrecorded"] = True
     return HeldOutAccuracy(spec, judge, fingerprint, judge.num_examples)

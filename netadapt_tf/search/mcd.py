@@ -30,10 +30,20 @@ network (or a given arch) and shrinks it step by step:
 * Randomness. Sample j of iteration i draws from np.random.default_rng((seed, i, j)) and
   nothing else, so it does not depend on the other samples, and a resumed search makes the
   same samples as an uninterrupted one.
+* Parallel samples. With `workers` > 1 the samples of an iteration are made by that many
+  threads at once (one per phone when the resource is measured on phones), and recorded as
+  they finish. The resource callable must then be safe to call from several threads; the
+  accuracy callable is called under `judge_lock`, one sample at a time (pass the same lock to
+  a resource that does TensorFlow work of its own). An arch that several samples reach is
+  still measured once: the others wait for its number. Since every sample depends only on
+  its own generator and on numbers that depend only on the arch, the history is the same as
+  with one worker (for deterministic callables).
 """
 
+import concurrent.futures
 import dataclasses
 import math
+import threading
 from collections.abc import Callable, Mapping
 
 import numpy as np
@@ -219,9 +229,13 @@ class MCDOptimizer:
         config: MCDConfig,
         accuracy: Callable[[Arch], float],
         resource: Callable[[Arch], float],
+        workers: int = 1,
+        judge_lock=None,
     ):
         if not isinstance(config, MCDConfig):
             raise TypeError(f"config: expected an MCDConfig, got {type(config).__name__}")
+        if not _is_int(workers) or workers < 1:
+            raise ValueError(f"workers: {workers!r} is not allowed; must be an integer >= 1")
         for name, fn in (("accuracy", accuracy), ("resource", resource)):
             if not callable(fn):
                 raise TypeError(f"{name}: expected a callable arch -> float, got {fn!r}")
@@ -230,8 +244,12 @@ class MCDOptimizer:
         self.units = check_config(spec, config)
         self._shrinkable: tuple[Arch | None, list[SearchUnit]] = (None, [])
         # Resources measured in the current iteration: an arch that several samples pass
-        # through is measured once and gets one number (cleared every iteration).
-        self._measured: dict[Arch, float] = {}
+        # through is measured once and gets one number (cleared every iteration). A future,
+        # so that parallel samples reaching one arch wait for the one measurement.
+        self._measured: dict[Arch, concurrent.futures.Future] = {}
+        self._measured_lock = threading.Lock()
+        self.workers = workers
+        self.judge_lock = threading.Lock() if judge_lock is None else judge_lock
 
     @property
     def samples_per_iteration(self) -> int:
@@ -287,9 +305,7 @@ class MCDOptimizer:
                 f"{smallest_resource:.6g} (the initial arch has {resource:.6g})"
             )
         try:
-            accuracy = self._retry(
-                lambda: _number(self.accuracy(arch), "accuracy"), "accuracy of the initial arch"
-            )
+            accuracy = self._retry(lambda: self._judge(arch), "accuracy of the initial arch")
             accuracy_error = None
         except StartFailedError as error:
             accuracy, accuracy_error = None, str(error)
@@ -324,10 +340,23 @@ class MCDOptimizer:
         return units
 
     def _measure(self, arch: Arch) -> float:
-        value = self._measured.get(arch)
-        if value is None:
-            value = self._measured[arch] = _number(self.resource(arch), "resource")
-        return value
+        with self._measured_lock:
+            pending = self._measured.get(arch)
+            owner = pending is None
+            if owner:
+                pending = self._measured[arch] = concurrent.futures.Future()
+        if owner:
+            try:
+                pending.set_result(_number(self.resource(arch), "resource"))
+            except Exception as error:
+                with self._measured_lock:  # not kept: a retry measures again
+                    del self._measured[arch]
+                pending.set_exception(error)
+        return pending.result()
+
+    def _judge(self, arch: Arch) -> float:
+        with self.judge_lock:
+            return _number(self.accuracy(arch), "accuracy")
 
     def shrink_to_target(self, units, arch: Arch, target: float, rng: np.random.Generator):
         """Round-robin over `units`, one notch at a time, until the resource meets `target`.
@@ -388,7 +417,7 @@ class MCDOptimizer:
                         attempts=attempt,
                     )
                 arch, resource, units, draws = drawn
-                accuracy = _number(self.accuracy(arch), "accuracy")
+                accuracy = self._judge(arch)
                 return SampleRecord(
                     iteration=iteration,
                     index=index,
@@ -422,13 +451,26 @@ class MCDOptimizer:
         previous = state.best_resource
         target, reduction = self.iteration_target(state.initial, iteration, previous)
         self._measured.clear()
-        samples = []
-        for index in range(self.samples_per_iteration):
-            record = state.pending.get(index)
-            if record is None:
-                record = self.make_sample(iteration, index, state.best_arch, target)
-                recorder.sample(record)
-            samples.append(record)
+        made = dict(state.pending)
+        missing = [i for i in range(self.samples_per_iteration) if i not in made]
+        if self.workers == 1:
+            for index in missing:
+                made[index] = self.make_sample(iteration, index, state.best_arch, target)
+                recorder.sample(made[index])
+        else:
+            with concurrent.futures.ThreadPoolExecutor(
+                self.workers, thread_name_prefix="mcd-sample"
+            ) as pool:
+                futures = [
+                    pool.submit(self.make_sample, iteration, index, state.best_arch, target)
+                    for index in missing
+                ]
+                # Recorded here, in this thread, as each sample finishes.
+                for future in concurrent.futures.as_completed(futures):
+                    record = future.result()
+                    made[record.index] = record
+                    recorder.sample(record)
+        samples = [made[index] for index in range(self.samples_per_iteration)]
         if not any(s.ok for s in samples):
             errors = [s.error for s in samples if s.error]
             raise SearchStalledError(

@@ -5,6 +5,7 @@ TensorFlow and matplotlib are imported when first needed (matplotlib with its Ag
 never pyplot's global state); without matplotlib the plot is skipped with one log line.
 """
 
+import math
 import pathlib
 import time
 
@@ -35,10 +36,33 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 3600:.1f} h"
 
 
+def reading_noise(accuracy: float, examples: int) -> float:
+    """The binomial standard deviation, in points, of an accuracy read on `examples` images."""
+    return 100 * math.sqrt(max(accuracy * (1 - accuracy), 0.0) / examples)
+
+
+def describe_decision(record: IterationRecord, examples: int) -> str:
+    """How clear the iteration's choice was: the margin of the pick over the runner-up and
+    the spread of the readings, against the noise of one reading on `examples` images."""
+    readings = sorted((s.accuracy for s in record.samples if s.ok), reverse=True)
+    margin = 100 * (readings[0] - readings[1]) if len(readings) > 1 else float("nan")
+    return (
+        f"margin over the runner-up {margin:.2f} pts, readings spread "
+        f"{100 * (readings[0] - readings[-1]):.2f} pts, noise of one reading "
+        f"{reading_noise(readings[0], examples):.2f} pts (binomial sd, {examples} images)"
+    )
+
+
 def describe_iteration(
-    record: IterationRecord, state: SearchState, seconds: float, left: int, eta: float | None
+    record: IterationRecord,
+    state: SearchState,
+    seconds: float,
+    left: int,
+    eta: float | None,
+    judge_examples: int | None = None,
 ) -> str:
-    """The log line of one finished iteration."""
+    """The log line of one finished iteration (with the decision's clarity when the number
+    of images each reading uses is known)."""
     best, initial = record.best, state.initial
     failed, infeasible = record.count("failed"), record.count("infeasible")
     line = (
@@ -48,6 +72,8 @@ def describe_iteration(
         f"{len(record.samples)}/{len(record.samples)} ({failed} failed, {infeasible} "
         f"infeasible), {seconds:.1f} s"
     )
+    if judge_examples:
+        line += f"; {describe_decision(record, judge_examples)}"
     if state.target_met:
         return line + "; final target met"
     if left == 0:
@@ -67,9 +93,11 @@ class Progress:
         tensorboard: bool = True,
         plot: bool = True,
         unit: str | None = None,
+        judge_examples: int | None = None,
     ):
         self.workdir = pathlib.Path(workdir)
         self.unit = unit
+        self.judge_examples = judge_examples
         self.optimizer, self.log = optimizer, log
         self.tensorboard, self.plot = tensorboard, plot
         self._writer = None
@@ -90,7 +118,7 @@ class Progress:
         if self._sample_seconds:
             per_sample = sum(self._sample_seconds) / len(self._sample_seconds)
             eta = per_sample * left * self.optimizer.samples_per_iteration
-        self.log(describe_iteration(record, state, seconds, left, eta))
+        self.log(describe_iteration(record, state, seconds, left, eta, self.judge_examples))
         if self.tensorboard:
             self._scalars(record, state, seconds)
         if self.plot:

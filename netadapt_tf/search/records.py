@@ -7,6 +7,7 @@ written with repr precision by json).
 
 import dataclasses
 
+from netadapt_tf import strict_json as sj
 from netadapt_tf.arch import Arch
 
 STATUSES = ("ok", "failed", "infeasible")
@@ -16,8 +17,20 @@ def _arch_json(arch: Arch | None):
     return None if arch is None else arch.to_json()
 
 
-def _arch(data) -> Arch | None:
-    return None if data is None else Arch.from_json(data)
+def _number_or_none(value, field: str):
+    return sj.optional(sj.number, value, field)
+
+
+def _count(value, field: str) -> int:
+    return sj.integer(value, field, minimum=0)
+
+
+def _constructed(cls, field: str, **fields):
+    """cls(**fields), its own checks' errors as RecordErrors naming `field`."""
+    try:
+        return cls(**fields)
+    except (TypeError, ValueError) as error:
+        raise sj.RecordError(f"{field}: {error}") from None
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -71,8 +84,24 @@ class SampleRecord:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> "SampleRecord":
-        return cls(**{**data, "arch": _arch(data.get("arch")), "units": tuple(data["units"])})
+    def from_json(cls, data: dict, field: str = "sample") -> "SampleRecord":
+        """The record of a JSON object; RecordError naming the field and the value."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        sj.obj(data, field, names)
+        return _constructed(
+            cls,
+            field,
+            iteration=_count(data["iteration"], f"{field}.iteration"),
+            index=_count(data["index"], f"{field}.index"),
+            status=sj.string(data["status"], f"{field}.status", STATUSES),
+            arch=sj.optional(Arch.from_json, data["arch"], f"{field}.arch"),
+            accuracy=_number_or_none(data["accuracy"], f"{field}.accuracy"),
+            resource=_number_or_none(data["resource"], f"{field}.resource"),
+            units=tuple(sj.array(data["units"], f"{field}.units", sj.string)),
+            draws=_count(data["draws"], f"{field}.draws"),
+            attempts=_count(data["attempts"], f"{field}.attempts"),
+            error=sj.optional(sj.string, data["error"], f"{field}.error", empty=True),
+        )
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -115,12 +144,26 @@ class IterationRecord:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> "IterationRecord":
-        fields = ("iteration", "previous_resource", "reduction", "target", "chosen")
-        return cls(
-            **{k: data[k] for k in fields},
-            samples=tuple(SampleRecord.from_json(s) for s in data["samples"]),
+    def from_json(cls, data: dict, field: str = "iteration") -> "IterationRecord":
+        """The record of a JSON object; RecordError naming the field and the value."""
+        keys = ("iteration", "previous_resource", "reduction", "target", "chosen", "samples")
+        sj.obj(data, field, ("kind", *keys, "best"))
+        sj.constant(data["kind"], f"{field}.kind", "iteration")
+        samples = sj.array(data["samples"], f"{field}.samples", SampleRecord.from_json, 1)
+        record = _constructed(
+            cls,
+            field,
+            iteration=_count(data["iteration"], f"{field}.iteration"),
+            previous_resource=sj.number(data["previous_resource"], f"{field}.previous_resource"),
+            reduction=sj.number(data["reduction"], f"{field}.reduction"),
+            target=sj.number(data["target"], f"{field}.target"),
+            chosen=_count(data["chosen"], f"{field}.chosen"),
+            samples=tuple(samples),
         )
+        best = {"accuracy": record.best.accuracy, "resource": record.best.resource}
+        if not sj.same(data["best"], best):
+            raise sj.fail(f"{field}.best", data["best"], f"{best}, the chosen sample's numbers")
+        return record
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -148,6 +191,20 @@ class InitialRecord:
         }
 
     @classmethod
-    def from_json(cls, data: dict) -> "InitialRecord":
-        data = {k: v for k, v in data.items() if k != "kind"}
-        return cls(**{**data, "arch": Arch.from_json(data["arch"])})
+    def from_json(cls, data: dict, field: str = "initial") -> "InitialRecord":
+        """The record of a JSON object; RecordError naming the field and the value."""
+        names = [f.name for f in dataclasses.fields(cls)]
+        sj.obj(data, field, ("kind", *names))
+        sj.constant(data["kind"], f"{field}.kind", "initial")
+        return _constructed(
+            cls,
+            field,
+            arch=Arch.from_json(data["arch"], f"{field}.arch"),
+            resource=sj.number(data["resource"], f"{field}.resource"),
+            accuracy=_number_or_none(data["accuracy"], f"{field}.accuracy"),
+            smallest_resource=sj.number(data["smallest_resource"], f"{field}.smallest_resource"),
+            final_target=sj.number(data["final_target"], f"{field}.final_target"),
+            accuracy_error=sj.optional(
+                sj.string, data["accuracy_error"], f"{field}.accuracy_error", empty=True
+            ),
+        )

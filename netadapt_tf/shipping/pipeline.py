@@ -5,19 +5,19 @@ post-training-quantized TFLite models (tflite.convert; int8 calibrated on traini
 optionally adds an int8 model trained with quantization awareness (qat.py, in its own
 process), runs each with LiteRT on the validation images next to the Keras model, times it
 on this host with one thread, and writes the files and `export_summary.json`. Everything is
-computed before anything is written, and each file is written under a temporary name and
-renamed, so a failure leaves the output directory as it was.
+computed before anything is written, and each file is written atomically (atomic_files), so
+a failure leaves the output directory as it was. `read_summary` reads the summary back,
+checking every field (strict_json).
 """
 
 import dataclasses
-import json
 import os
 import pathlib
-import tempfile
 
 import numpy as np
 
-from netadapt_tf import tflite
+from netadapt_tf import atomic_files, tflite
+from netadapt_tf import strict_json as sj
 from netadapt_tf.metrics.host import HostSettings, time_tflite
 from netadapt_tf.shipping.qat import QatSettings, quantization_aware_tflite
 from netadapt_tf.shipping.trained_model import Discovered
@@ -130,19 +130,6 @@ def _judge(model_bytes: bytes, data: ShippingData, keras_logits, options: Export
     }
 
 
-def _write_json(data: dict, path: pathlib.Path) -> None:
-    descriptor, temporary = tempfile.mkstemp(dir=path.parent, prefix=".tmp-", suffix=".json")
-    try:
-        with os.fdopen(descriptor, "w") as handle:
-            os.fchmod(handle.fileno(), 0o644)
-            json.dump(data, handle, indent=1)
-            handle.write("\n")
-        os.replace(temporary, path)
-    except BaseException:
-        pathlib.Path(temporary).unlink(missing_ok=True)
-        raise
-
-
 def export_tflite_variants(
     discovered: Discovered, output_dir, data: ShippingData, options: ExportOptions
 ) -> dict:
@@ -190,8 +177,46 @@ def export_tflite_variants(
     output_dir.mkdir(parents=True, exist_ok=True)
     for variant, model_bytes in variants.items():
         tflite.write_tflite(model_bytes, output_dir / VARIANT_FILES[variant])
-    _write_json(summary, output_dir / SUMMARY_FILE)
+    atomic_files.write_json(output_dir / SUMMARY_FILE, summary)
     return summary
+
+
+_ROW_NUMBERS = ("accuracy", "accuracy_change", "agreement_with_keras")
+_ROW_NUMBERS += ("max_abs_diff_from_keras", "latency_ms", "latency_iqr_ms")
+_SUMMARY_FIELDS = ("format", "keras_model", "network", "fingerprint", "dataset")
+_SUMMARY_FIELDS += ("validation_examples", "calibration_examples", "keras", "latency_settings")
+_SUMMARY_FIELDS += ("qat", "models")
+
+
+def _parse_row(row, field: str) -> dict:
+    sj.obj(row, field, ("variant", "file", "size_bytes", *_ROW_NUMBERS))
+    variant = sj.string(row["variant"], f"{field}.variant", VARIANT_FILES)
+    sj.constant(row["file"], f"{field}.file", VARIANT_FILES[variant])
+    sj.integer(row["size_bytes"], f"{field}.size_bytes", minimum=1)
+    for key in _ROW_NUMBERS:
+        sj.number(row[key], f"{field}.{key}")
+    return row
+
+
+def _parse_summary(data) -> dict:
+    sj.obj(data, "summary", _SUMMARY_FIELDS)
+    sj.constant(data["format"], "format", SUMMARY_FORMAT)
+    for key in ("keras_model", "network", "fingerprint", "dataset"):
+        sj.string(data[key], key)
+    sj.integer(data["validation_examples"], "validation_examples", minimum=1)
+    sj.integer(data["calibration_examples"], "calibration_examples", minimum=0)
+    sj.obj(data["keras"], "keras", ("accuracy", "params"))
+    sj.number(data["keras"]["accuracy"], "keras.accuracy", minimum=0, maximum=1)
+    sj.integer(data["keras"]["params"], "keras.params", minimum=0)
+    sj.mapping(data["latency_settings"], "latency_settings")
+    sj.optional(sj.mapping, data["qat"], "qat")
+    sj.array(data["models"], "models", _parse_row, min_length=1)
+    return data
+
+
+def read_summary(path) -> dict:
+    """export_summary.json at `path`, checked field by field."""
+    return sj.read(path, _parse_summary)
 
 
 def format_table(summary: dict) -> str:

@@ -10,7 +10,6 @@ reference outputs, fine-tunes and converts it; this side reads back the int8 mod
 """
 
 import dataclasses
-import json
 import os
 import pathlib
 import subprocess
@@ -19,6 +18,8 @@ import tempfile
 
 import numpy as np
 
+from netadapt_tf import atomic_files
+from netadapt_tf import strict_json as sj
 from netadapt_tf.shipping import qat_child
 from netadapt_tf.shipping.trained_model import Discovered, batch_norm_settings, layer_weights
 
@@ -79,7 +80,7 @@ def write_job(
         "settings": settings.to_json(),
         "check_only": check_only,
     }
-    (directory / qat_child.JOB_FILE).write_text(json.dumps(job, indent=1) + "\n")
+    atomic_files.write_json(directory / qat_child.JOB_FILE, job)
     np.savez(directory / qat_child.WEIGHTS_FILE, **layer_weights(model))
     shape = (REFERENCE_EXAMPLES, spec.input_size, spec.input_size, spec.input_channels)
     inputs = np.random.default_rng(settings.seed).uniform(0, 1, shape).astype(np.float32)
@@ -114,7 +115,26 @@ def run_child(directory) -> dict:
         raise QatError(
             f"quantization-aware training failed (exit status {done.returncode}): {cause}"
         )
-    return json.loads((pathlib.Path(directory) / qat_child.REPORT_FILE).read_text())
+    return sj.read(pathlib.Path(directory) / qat_child.REPORT_FILE, _parse_report)
+
+
+def _metric(value, field: str) -> float:
+    # A training metric may be NaN or infinite (a diverging fine-tune): that is a result.
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise sj.fail(field, value, "a number")
+    return value
+
+
+def _parse_report(report) -> dict:
+    """report.json of the QAT process, checked field by field."""
+    optional = ("history", "tensorflow_model_optimization")
+    sj.obj(report, "report", ("rebuild_max_abs_diff",), optional)
+    sj.number(report["rebuild_max_abs_diff"], "rebuild_max_abs_diff", minimum=0)
+    if "history" in report:
+        sj.mapping(report["history"], "history", lambda v, f: sj.array(v, f, _metric))
+    if "tensorflow_model_optimization" in report:
+        sj.boolean(report["tensorflow_model_optimization"], "tensorflow_model_optimization")
+    return report
 
 
 def _check_data(discovered: Discovered, images, labels) -> None:

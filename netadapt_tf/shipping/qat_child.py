@@ -13,9 +13,7 @@ On a problem it prints one line "qat_child: cause" on stderr and exits with stat
 this process imports tf_keras and TFMOT.
 """
 
-import json
 import logging
-import os
 import pathlib
 import sys
 import traceback
@@ -23,6 +21,8 @@ import warnings
 
 import numpy as np
 
+from netadapt_tf import atomic_files
+from netadapt_tf import strict_json as sj
 from netadapt_tf.arch import Arch
 from netadapt_tf.spec import NetworkSpec
 from netadapt_tf.subnet import resolve
@@ -39,6 +39,28 @@ REBUILD_TOLERANCE = 1e-4
 
 class JobError(ValueError):
     """A problem with the job; its message is the child's one-line answer."""
+
+
+def _parse_job(job) -> dict:
+    """job.json checked field by field (qat.write_job writes it)."""
+    sj.obj(job, "job", ("spec", "arch", "batch_norm", "settings", "check_only"))
+    with sj.source("spec"):
+        NetworkSpec.from_json(job["spec"])
+    Arch.from_json(job["arch"])
+    for name, values in sj.mapping(job["batch_norm"], "batch_norm").items():
+        sj.obj(values, f"batch_norm.{name}", ("epsilon", "momentum"))
+        for key in ("epsilon", "momentum"):
+            sj.number(values[key], f"batch_norm.{name}.{key}", minimum=0)
+    settings = sj.obj(
+        job["settings"], "settings", ("epochs", "batch_size", "learning_rate", "seed")
+    )
+    for key in ("epochs", "batch_size"):
+        sj.integer(settings[key], f"settings.{key}", minimum=1)
+    if not sj.number(settings["learning_rate"], "settings.learning_rate") > 0:
+        raise sj.fail("settings.learning_rate", settings["learning_rate"], "a number > 0")
+    sj.integer(settings["seed"], "settings.seed", minimum=0)
+    sj.boolean(job["check_only"], "check_only")
+    return job
 
 
 def rebuild(job: dict, weights: dict):
@@ -143,7 +165,7 @@ def convert(qat_model) -> bytes:
 
 
 def run(directory: pathlib.Path) -> dict:
-    job = json.loads((directory / JOB_FILE).read_text())
+    job = sj.read(directory / JOB_FILE, _parse_job)
     with np.load(directory / WEIGHTS_FILE) as f:
         weights = dict(f)
     with np.load(directory / REFERENCE_FILE) as f:
@@ -159,9 +181,7 @@ def run(directory: pathlib.Path) -> dict:
     qat_model = qat_configs.quantize(model)
     report["history"] = fine_tune(qat_model, data, job["settings"])
     model_bytes = convert(qat_model)
-    temporary = directory / f".{OUTPUT_FILE}.tmp"
-    temporary.write_bytes(model_bytes)
-    os.replace(temporary, directory / OUTPUT_FILE)
+    atomic_files.write_bytes(directory / OUTPUT_FILE, model_bytes)
     return report
 
 
@@ -172,7 +192,7 @@ def main(argv: list[str]) -> int:
     directory = pathlib.Path(argv[1])
     try:
         report = run(directory)
-    except (JobError, OSError, KeyError) as e:
+    except (JobError, sj.RecordError, OSError, KeyError) as e:
         print(f"qat_child: {e}", file=sys.stderr)
         return 1
     except Exception as e:  # TF, TFMOT or the converter: keep the trace, end with the cause
@@ -180,7 +200,7 @@ def main(argv: list[str]) -> int:
         print(f"qat_child: {type(e).__name__}: {e}", file=sys.stderr)
         return 1
     report["tensorflow_model_optimization"] = "tensorflow_model_optimization" in sys.modules
-    (directory / REPORT_FILE).write_text(json.dumps(report, indent=1) + "\n")
+    atomic_files.write_json(directory / REPORT_FILE, report)
     return 0
 
 

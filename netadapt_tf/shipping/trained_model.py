@@ -9,16 +9,17 @@ Every problem is a ValueError that names the file, the field and the value.
 """
 
 import dataclasses
-import json
 import pathlib
 
 import keras
 import numpy as np
 
 from netadapt_tf import checkpoint
+from netadapt_tf import spec as spec_file
 from netadapt_tf.arch import Arch, load_arch
 from netadapt_tf.export import KERAS3
 from netadapt_tf.spec import NetworkSpec
+from netadapt_tf.strict_json import RecordError
 from netadapt_tf.subnet import SubNetwork, resolve
 from netadapt_tf.subnet_graph import FreshWeights, build_network
 
@@ -46,19 +47,12 @@ def load_spec(path) -> NetworkSpec:
     path = pathlib.Path(path)
     if path.is_dir():
         return checkpoint.read_spec(path)
-    try:
-        data = json.loads(path.read_text())
-    except OSError as e:
-        raise ValueError(
-            f"{path}: cannot read the spec ({e.strerror or e}); give a super-network "
-            f"checkpoint directory or its {checkpoint.SPEC_FILE}"
-        ) from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: malformed JSON ({e})") from None
-    try:
-        return NetworkSpec.from_json(data)
-    except (AttributeError, KeyError, TypeError, ValueError) as e:
-        raise ValueError(f"{path}: not a valid network spec ({type(e).__name__}: {e})") from None
+    if not path.exists():
+        raise RecordError(
+            f"{path}: no such file; allowed: a super-network checkpoint directory or its "
+            f"{checkpoint.SPEC_FILE}"
+        )
+    return spec_file.load_spec(path)
 
 
 def batch_norm_settings(model: keras.Model) -> dict[str, dict]:

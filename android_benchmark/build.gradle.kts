@@ -1,0 +1,4 @@
+// Plugins are declared here once (versions in gradle/libs.versions.toml) and applied in app/.
+plugins {
+    alias(libs.plugins.android.application) apply false
+}
