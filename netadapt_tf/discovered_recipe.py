@@ -21,7 +21,7 @@ import numpy as np
 import tensorflow as tf
 
 from netadapt_tf.subnet import ResolvedBlock, SubNetwork
-from netadapt_tf.supernet import keras_name
+from netadapt_tf.subnet_graph import layer_name
 
 
 def make_augmenter(
@@ -85,7 +85,7 @@ def with_stochastic_depth(model: keras.Model, rates: dict[str, float]) -> keras.
     `rates` are keras_cv StochasticDepth layers. Build it inside the strategy's scope."""
     import keras_cv
 
-    adds = {f"{keras_name(name)}__add": rate for name, rate in rates.items()}
+    adds = {f"{layer_name(name)}__add": rate for name, rate in rates.items()}
 
     def clone(layer):
         if layer.name in adds:
@@ -101,7 +101,7 @@ def fold_stochastic_depth(model: keras.Model, rates: dict[str, float]) -> None:
     """Scales each listed block's projection output by its survival probability (KerasCV's
     inference rule), in the batch normalization of the plain `model`, in place."""
     for name, rate in rates.items():
-        bn = model.get_layer(f"{keras_name(name)}__projection__bn")
+        bn = model.get_layer(f"{layer_name(name)}__projection__bn")
         gamma, beta, mean, variance = bn.get_weights()
         survival = np.float32(1.0 - rate)
         bn.set_weights([gamma * survival, beta * survival, mean, variance])

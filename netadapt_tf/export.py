@@ -1,9 +1,10 @@
 """Export of a sub-network as a plain, smaller Keras model with inherited weights, and back.
 
-Only kept filters and kernels are built (weights sliced from the super-network); bypassed
-channels become channel slices and concatenations; a layer that keeps no filter adds no
-convolution, and a removed residual block adds nothing. In inference mode the exported
-model computes what the masked super-network computes for that arch (tested to 1e-4).
+The graph is subnet_graph's, built in Keras 3 with weights copied out of the super-network
+(supernet_slices): only kept filters and kernels are built; bypassed channels become channel
+slices and concatenations; a layer that keeps no filter adds no convolution, and a removed
+residual block adds nothing. In inference mode the exported model computes what the masked
+super-network computes for that arch (tested to 1e-4).
 `load_into_supernet` is the reverse: a plain model of an arch (trained alone, say) written
 into the super-network's slices for that arch, to warm-start super-network training.
 """
@@ -13,128 +14,30 @@ import numpy as np
 
 from netadapt_tf.arch import Arch
 from netadapt_tf.layers import ChannelSlice
-from netadapt_tf.subnet import ResolvedLayer, ResolvedPool, resolve
-from netadapt_tf.supernet import SuperNetwork, arch_inputs, keras_name
-from netadapt_tf.supernet_slices import (
-    SupernetWeights,
-    assign_slices,
-    weight_parts,
-    weight_slices,
-)
+from netadapt_tf.subnet import ResolvedLayer, resolve
+from netadapt_tf.subnet_graph import Flavour, KerasOps, build_network, layer_name, weight_parts
+from netadapt_tf.supernet import SuperNetwork, arch_inputs
+from netadapt_tf.supernet_slices import SupernetWeights, assign_slices, weight_slices
 
 
-def _apply(layer, x, weights):
-    """Calls a new Keras layer on x (which builds it) and gives it `weights`."""
-    y = layer(x)
-    layer.set_weights([np.asarray(w) for w in weights])
-    return y
+def _channel_slice(start: int, stop: int, name: str) -> ChannelSlice:
+    return ChannelSlice(start, stop, name=name)
 
 
-def _conv_path(source: SupernetWeights, r: ResolvedLayer, x, name: str):
-    spec, m, c = r.spec, r.width, r.in_channels
-    if spec.kind == "depthwise":
-        if m < c:
-            x = ChannelSlice(0, m, name=f"{name}__inputs")(x)
-        part = "conv"
-        layer = keras.layers.DepthwiseConv2D(
-            r.kernel_size,
-            spec.strides,
-            padding="same",
-            use_bias=spec.use_bias,
-            name=f"{name}__conv",
-        )
-    elif spec.kind == "fc":
-        x = keras.layers.Flatten(name=f"{name}__flatten")(x)
-        if spec.dropout:
-            x = keras.layers.Dropout(spec.dropout, name=f"{name}__dropout")(x)
-        part = "dense"
-        layer = keras.layers.Dense(m, use_bias=spec.use_bias, name=f"{name}__dense")
-    else:
-        part = "conv"
-        layer = keras.layers.Conv2D(
-            m,
-            spec.kernel_size,
-            spec.strides,
-            padding="same",
-            use_bias=spec.use_bias,
-            name=f"{name}__conv",
-        )
-    y = _apply(layer, x, source.weights(r, part))
-    if spec.batch_norm:
-        layer = keras.layers.BatchNormalization(**source.batch_norm_settings(r), name=f"{name}__bn")
-        y = _apply(layer, y, source.weights(r, "bn"))
-    return keras.layers.Activation(spec.activation, name=f"{name}__act")(y)
+# The graph builder's Keras 3 flavour (exported models, trained discovered networks).
+KERAS3 = Flavour(keras=keras, channel_slice=_channel_slice)
 
 
-def _squeeze_excite(source: SupernetWeights, r: ResolvedLayer, x, name: str):
-    se = source.supernet.super_layers[r.name].conv
-    g = keras.layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}__pool")(x)
-    squeeze = keras.layers.Conv2D(r.width, 1, activation=se.activation, name=f"{name}__squeeze")
-    g = _apply(squeeze, g, source.weights(r, "squeeze"))
-    excite = keras.layers.Conv2D(r.in_channels, 1, name=f"{name}__excite")
-    g = _apply(excite, g, source.weights(r, "excite"))
-    g = keras.layers.Activation(se.gate, name=f"{name}__gate")(g)
-    return keras.layers.Multiply(name=f"{name}__scale")([x, g])
-
-
-def _layer(source: SupernetWeights, r: ResolvedLayer, x):
-    name = keras_name(r.name)
-    if r.spec.kind == "se":
-        return x if r.width == 0 else _squeeze_excite(source, r, x, name)
-    parts = []
-    if r.width > 0:
-        parts.append(_conv_path(source, r, x, name))
-    if r.bypassed > 0:
-        source = x
-        if r.spec.strides > 1:
-            pool = keras.layers.AveragePooling2D(
-                r.spec.strides, r.spec.strides, padding="same", name=f"{name}__bypass_pool"
-            )
-            source = pool(x)
-        if r.width == 0 and r.bypassed == r.in_channels:
-            parts.append(source)
-        else:
-            stop = r.width + r.bypassed
-            parts.append(ChannelSlice(r.width, stop, name=f"{name}__bypass")(source))
-    if len(parts) == 1:
-        return parts[0]
-    return keras.layers.Concatenate(name=f"{name}__concat")(parts)
-
-
-def _residual_add(x, y, in_channels: int, out_channels: int, name: str):
-    """x + y, zero-padding the narrower (as the super-network's padded tensors add)."""
-    if in_channels == out_channels:
-        return keras.layers.Add(name=f"{name}__add")([x, y])
-    k = min(in_channels, out_channels)
-    wide, wide_channels = (x, in_channels) if in_channels > out_channels else (y, out_channels)
-    head = keras.layers.Add(name=f"{name}__add")(
-        [ChannelSlice(0, k, name=f"{name}__add_x")(x), ChannelSlice(0, k, name=f"{name}__add_y")(y)]
-    )
-    rest = ChannelSlice(k, wide_channels, name=f"{name}__add_rest")(wide)
-    return keras.layers.Concatenate(name=f"{name}__add_concat")([head, rest])
+def exporter_ops(supernet: SuperNetwork) -> KerasOps:
+    """The exporter's steps: Keras 3 layers with weights copied out of `supernet` (the latency
+    table times single layers built with them)."""
+    return KerasOps(KERAS3, SupernetWeights(supernet))
 
 
 def export_subnetwork(supernet: SuperNetwork, arch: Arch, name: str | None = None) -> keras.Model:
     """The plain Keras model of `arch` with weights inherited from `supernet`."""
-    spec = supernet.spec
-    sub = resolve(spec, arch)
-    source = SupernetWeights(supernet)
-    image = keras.Input((spec.input_size, spec.input_size, spec.input_channels), name="image")
-    x = image
-    for node in sub.nodes:
-        if isinstance(node, ResolvedPool):
-            x = keras.layers.GlobalAveragePooling2D(keepdims=True, name=node.spec.name)(x)
-        elif isinstance(node, ResolvedLayer):
-            x = _layer(source, node, x)
-        elif not node.removed:
-            y = x
-            for r in node.layers:
-                y = _layer(source, r, y)
-            if node.spec.residual:
-                last = node.layers[-1].out_channels
-                y = _residual_add(x, y, node.in_channels, last, keras_name(node.name))
-            x = y
-    return keras.Model(image, x, name=name or f"{spec.name}_subnet")
+    sub = resolve(supernet.spec, arch)
+    return build_network(sub, KERAS3, SupernetWeights(supernet), name)
 
 
 def _model_layer(model: keras.Model, name: str, r: ResolvedLayer):
@@ -165,12 +68,12 @@ def load_into_supernet(supernet: SuperNetwork, model: keras.Model, arch: Arch) -
         if r.width == 0:  # a pure bypass or a switched-off SE gate has no weights
             continue
         for part in weight_parts(r.spec):
-            name = f"{keras_name(r.name)}__{part}"
+            name = f"{layer_name(r.name)}__{part}"
             expected.add(name)
             layer = _model_layer(model, name, r)
             values = layer.get_weights()
             slices = weight_slices(supernet, r, part)
-            want = [tuple(np.shape(v.numpy()[index])) for v, index in slices]
+            want = [w.numpy().shape for w in slices]
             got = [tuple(np.shape(w)) for w in values]
             if got != want:
                 raise ValueError(
@@ -184,7 +87,7 @@ def load_into_supernet(supernet: SuperNetwork, model: keras.Model, arch: Arch) -
                         f"load_into_supernet: layer {name!r} of model {model.name!r} has "
                         f"epsilon {layer.epsilon}; the super-network's batch norm has {epsilon}"
                     )
-            updates.extend((v, index, w) for (v, index), w in zip(slices, values, strict=True))
+            updates.extend(zip(slices, values, strict=True))
         copied.append(r.name)
     extra = sorted(
         layer.name for layer in model.layers if layer.weights and layer.name not in expected

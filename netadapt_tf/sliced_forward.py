@@ -9,27 +9,32 @@ model costs. The sizes are an int32 input tensor ([num_layers, 4]: input channel
 filters, bypassed channels, kernel size) and every channel dimension is unknown to the
 graph, so one trace serves every arch: nothing is rebuilt or retraced per sample.
 
-The rules mirror export.py: a layer keeps its first M filters and passes input channels
-[M, M + bypassed) through (average-pooled for strided layers); a depthwise layer convolves
-min(M, C) channels with the centred window of its superkernel; a layer keeping no filter
-runs no convolution (a `tf.switch_case` picks the branch); an SE layer of width 0 is the
-identity; a residual block whose projection keeps nothing is the identity, and otherwise its
-add zero-pads the narrower tensor.
+The graph is the exporter's: subnet_graph.build_graph walks the spec with the same rules
+(a layer keeps its first M filters and passes input channels [M, M + bypassed) through,
+average-pooled for strided layers; a layer keeping no filter is its bypass; an SE layer of
+width 0 and a residual block whose projection keeps nothing are the identity; a residual add
+zero-pads the narrower tensor), and the weights are the exporter's slices
+(supernet_slices.weight_slices), read here as tensors. Only the steps differ: they are
+TensorFlow ops on tensor sizes rather than Keras layers, so a layer that may keep no filter
+is a `tf.cond` (no zero-size convolution runs), and a bypass that may be empty is an empty
+slice rather than a branch.
 
 Batch norm reads the super-network's moving statistics, or statistics given as a [2, S]
 tensor (means, variances; each BN layer has its full width's slot in S), or, for
 recalibration, the batch's own statistics, which `batch_statistics` returns in that layout.
 """
 
+import dataclasses
+
 import numpy as np
 import tensorflow as tf
 
 from netadapt_tf.arch import Arch
-from netadapt_tf.spec import BlockSpec, LayerSpec, NetworkSpec, PoolSpec
+from netadapt_tf.spec import LayerSpec, NetworkSpec
 from netadapt_tf.subnet import resolve
+from netadapt_tf.subnet_graph import build_graph
 from netadapt_tf.supernet import SuperNetwork
-
-IN, WIDTH, BYPASSED, KERNEL = range(4)
+from netadapt_tf.supernet_slices import weight_slices
 
 _MOVING, _GIVEN, _BATCH = "moving", "given", "batch"
 
@@ -124,8 +129,12 @@ class SlicedForward:
         with each batch's statistics and (logits, [2, S] statistics) is returned."""
         self.traces += 1
         mode = _BATCH if batch_statistics else (_MOVING if statistics is None else _GIVEN)
-        self._mode, self._statistics = mode, statistics
-        self._rows = [tf.unstack(row) for row in tf.unstack(sizes)]
+        ops = _SlicedOps(self, mode, statistics)
+        rows = tf.unstack(sizes)
+        layers = {
+            layer.name: SizedLayer(layer, *tf.unstack(rows[i]))
+            for i, layer in enumerate(self.spec.layers())
+        }
         # Convolutions of an empty batch return wrong shapes or garbage gradients on some
         # CPU paths of TensorFlow (oneDNN), and batch statistics of no image are NaN.
         check = tf.debugging.assert_positive(
@@ -133,130 +142,138 @@ class SlicedForward:
         )
         with tf.control_dependencies([check]):
             images = tf.identity(images)
-        x, found = images, {}
-        for node in self.spec.nodes:
-            if isinstance(node, PoolSpec):
-                x = tf.reduce_mean(x, [1, 2], keepdims=True)
-            elif isinstance(node, LayerSpec):
-                x, stats = self._layer(node, x)
-                found.update(zip(self._bn_names([node]), stats, strict=True))
-            else:
-                x, stats = self._block(node, x)
-                found.update(zip(self._bn_names(node.layers), stats, strict=True))
+        x = build_graph(self.spec, layers, ops, images)
         if self.spec.num_classes is not None:
             x = tf.ensure_shape(x, [None, self.spec.num_classes])
         if mode != _BATCH:
             return x
-        means = [found[name][0] for name in self.slots]
-        variances = [found[name][1] for name in self.slots]
+        means = [ops.found[name][0] for name in self.slots]
+        variances = [ops.found[name][1] for name in self.slots]
         return x, tf.stack([tf.concat(means, 0), tf.concat(variances, 0)])
 
-    def _bn_names(self, layers):
-        if self._mode != _BATCH:
-            return []
-        return [layer.name for layer in layers if layer.name in self.slots]
 
-    def _no_statistics(self, layers):
-        """Zero statistics of the BN layers in `layers` (for branches that skip them)."""
-        names = self._bn_names(layers)
-        return tuple((tf.zeros([self.slots[n][1]]), tf.zeros([self.slots[n][1]])) for n in names)
+@dataclasses.dataclass(frozen=True)
+class SizedLayer:
+    """A layer's sizes inside the traced graph (one row of `sizes`): scalar int32 tensors
+    with the meaning of subnet.ResolvedLayer's fields."""
 
-    def _block(self, block: BlockSpec, x):
-        def run():
-            y, stats = x, ()
-            for layer in block.layers:
-                y, s = self._layer(layer, y)
-                stats += s
-            if block.residual:
-                width = tf.maximum(tf.shape(x)[-1], tf.shape(y)[-1])
-                y = _pad_last(x, width) + _pad_last(y, width)
-            return y, stats
+    spec: LayerSpec
+    in_channels: tf.Tensor
+    width: tf.Tensor
+    bypassed: tf.Tensor
+    kernel_size: tf.Tensor
 
-        projection = block.layers[-1]
-        if not (block.residual and 0 in projection.widths):
-            return run()
-        removed = tf.equal(self._rows[self.row[projection.name]][WIDTH], 0)
-        return tf.cond(removed, lambda: (x, self._no_statistics(block.layers)), run)
+    @property
+    def name(self) -> str:
+        return self.spec.name
 
-    def _layer(self, layer: LayerSpec, x):
-        """(output, BN statistics as a tuple of (mean, variance) when collecting them)."""
-        c, m, p, k = self._rows[self.row[layer.name]]
-        if layer.kind == "se":
-            if 0 not in layer.widths:
-                return self._squeeze_excite(layer, x, c, m), ()
-            return tf.cond(m > 0, lambda: self._squeeze_excite(layer, x, c, m), lambda: x), ()
 
-        def bypass():
-            # Slicing before pooling is the exporter's pool-then-slice (pooling is per
-            # channel); a zero-width slice pools and concatenates as an empty tensor (its
-            # start must still lie within x: M may exceed C when nothing is bypassed).
-            source = tf.slice(x, [0, 0, 0, tf.minimum(m, c)], [-1, -1, -1, p])
-            if layer.strides > 1:
-                s = layer.strides
-                source = tf.nn.avg_pool2d(source, s, s, "SAME")
-            return source
+class _SlicedOps:
+    """subnet_graph's steps in TensorFlow on the super-network's variables, sliced to the
+    tensor sizes of one trace (see the module doc). In batch-statistics mode `found` collects
+    each BN layer's (mean, variance), zero-padded to its full width."""
 
-        def conv():
-            y, stats = self._conv_path(layer, x, c, m, k)
-            if layer.bypass_limit > 0:
-                y = tf.concat([y, bypass()], -1)
-            return y, stats
+    def __init__(self, forward: SlicedForward, mode: str, statistics):
+        self.supernet = forward.supernet
+        self.slots = forward.slots
+        self.mode = mode
+        self.statistics = statistics
+        self.found = {}
 
-        if 0 not in layer.widths:
-            return conv()
-        # A layer keeping no filter is a pure bypass (or, for a residual projection, its
-        # block is skipped before this): no zero-width convolution runs.
-        return tf.cond(m > 0, conv, lambda: (bypass(), self._no_statistics([layer])))
+    def if_computes(self, r, then, otherwise, covers=()):
+        if 0 not in r.spec.widths:
+            return then()
+        names = []
+        if self.mode == _BATCH:
+            names = [layer.name for layer in covers or (r.spec,) if layer.name in self.slots]
+        if not names:
+            return tf.cond(r.width > 0, then, otherwise)
 
-    def _conv_path(self, layer, x, c, m, k):
-        """Conv (first m filters) -> BN -> activation; returns (y, statistics tuple)."""
+        # Both branches return the statistics of every BN layer they cover (zeros for those
+        # a branch skips), so that tf.cond sees one structure.
+        def branch(fn):
+            def run():
+                outer, self.found = self.found, {}
+                try:
+                    y, found = fn(), self.found
+                finally:
+                    self.found = outer
+                return y, tuple(found[n] if n in found else self._zeros(n) for n in names)
+
+            return run
+
+        y, stats = tf.cond(r.width > 0, branch(then), branch(otherwise))
+        self.found.update(zip(names, stats, strict=True))
+        return y
+
+    def _zeros(self, name):
+        full = self.slots[name][1]
+        return tf.zeros([full]), tf.zeros([full])
+
+    def global_pool(self, node, x):
+        return tf.reduce_mean(x, [1, 2], keepdims=True)
+
+    def bypass(self, r, x):
+        # Slicing before pooling is the exporter's pool-then-slice (pooling is per channel);
+        # a zero-width slice pools and concatenates as an empty tensor (its start must still
+        # lie within x: M may exceed C when nothing is bypassed).
+        c, m = r.in_channels, r.width
+        source = tf.slice(x, [0, 0, 0, tf.minimum(m, c)], [-1, -1, -1, r.bypassed])
+        if r.spec.strides > 1:
+            s = r.spec.strides
+            source = tf.nn.avg_pool2d(source, s, s, "SAME")
+        return source
+
+    def concat(self, r, parts):
+        return tf.concat(parts, -1)
+
+    def add(self, name, x, y):
+        width = tf.maximum(tf.shape(x)[-1], tf.shape(y)[-1])
+        return _pad_last(x, width) + _pad_last(y, width)
+
+    def conv_path(self, r, x):
+        """Conv (first m filters) -> BN -> activation."""
+        layer, c, m = r.spec, r.in_channels, r.width
         module = self.supernet.super_layers[layer.name]
-        conv, s, m1 = module.conv, layer.strides, tf.reshape(m, [1])
+        part = "dense" if layer.kind == "fc" else "conv"
+        kernel, *bias = weight_slices(self.supernet, r, part)
+        kernel, s, m1 = kernel.tensor(), layer.strides, tf.reshape(m, [1])
         if layer.kind == "depthwise":
-            x = _head(x, m1)
-            full = layer.kernel_size
-            if len(layer.kernel_sizes) == 1:
-                kernel = tf.slice(conv.kernel, [0, 0, 0, 0], [full, full, m, 1])
-            else:
-                start = (full - k) // 2
-                kernel = tf.slice(conv.kernel, [start, start, 0, 0], [k, k, m, 1])
-            y = tf.nn.depthwise_conv2d(x, kernel, [1, s, s, 1], "SAME")
+            y = tf.nn.depthwise_conv2d(_head(x, m1), kernel, [1, s, s, 1], "SAME")
         elif layer.kind == "fc":
-            x = tf.reshape(x, [-1, c])
-            y = tf.matmul(x, tf.slice(conv.kernel, [0, 0], [c, m]))
+            y = tf.matmul(tf.reshape(x, [-1, c]), kernel)
         else:
-            kh, kw = conv.kernel.shape[:2]
-            kernel = tf.slice(conv.kernel, [0, 0, 0, 0], tf.stack([kh, kw, c, m]))
             y = tf.nn.conv2d(x, kernel, s, "SAME")
-        if layer.use_bias:
-            y = y + _head(conv.bias, m1)
-        stats = ()
+        if bias:
+            y = y + bias[0].tensor()
         if module.bn is not None:
-            y, stats = self._batch_norm(layer.name, module.bn, y, m1)
-        return module.act.activation(y), stats
+            y = self._batch_norm(r, module.bn, y, m1)
+        return module.act.activation(y)
 
-    def _batch_norm(self, name, bn, y, m):
-        stats = ()
-        if self._mode == _BATCH:
+    def _batch_norm(self, r, bn, y, m):
+        gamma, beta, moving_mean, moving_variance = weight_slices(self.supernet, r, "bn")
+        if self.mode == _BATCH:
             axes = list(range(len(y.shape) - 1))
             mean = tf.reduce_mean(y, axes)
             variance = tf.maximum(tf.reduce_mean(tf.square(y), axes) - tf.square(mean), 0.0)
-            full = self.slots[name][1]
-            stats = ((_pad_last(mean, full), _pad_last(variance, full)),)
-        elif self._mode == _GIVEN:
-            offset = self.slots[name][0]
-            mean = tf.slice(self._statistics[0], [offset], m)
-            variance = tf.slice(self._statistics[1], [offset], m)
+            full = self.slots[r.name][1]
+            self.found[r.name] = (_pad_last(mean, full), _pad_last(variance, full))
+        elif self.mode == _GIVEN:
+            offset = self.slots[r.name][0]
+            mean = tf.slice(self.statistics[0], [offset], m)
+            variance = tf.slice(self.statistics[1], [offset], m)
         else:
-            mean, variance = _head(bn.moving_mean, m), _head(bn.moving_variance, m)
-        inv = _head(bn.gamma, m) * tf.math.rsqrt(variance + bn.epsilon)
-        return y * inv + (_head(bn.beta, m) - mean * inv), stats
+            mean, variance = moving_mean.tensor(), moving_variance.tensor()
+        inv = gamma.tensor() * tf.math.rsqrt(variance + bn.epsilon)
+        return y * inv + (beta.tensor() - mean * inv)
 
-    def _squeeze_excite(self, layer, x, c, width):
-        se = self.supernet.super_layers[layer.name].conv
+    def squeeze_excite(self, r, x):
+        se, c = self.supernet.super_layers[r.name].conv, r.in_channels
+        (squeeze, squeeze_bias), (excite, excite_bias) = (
+            weight_slices(self.supernet, r, part) for part in ("squeeze", "excite")
+        )
         g = tf.reduce_mean(x, [1, 2])
-        squeeze = tf.reshape(tf.slice(se.squeeze.kernel, [0, 0, 0, 0], [1, 1, c, width]), [c, -1])
-        g = se.squeeze.activation(tf.matmul(g, squeeze) + _head(se.squeeze.bias, width[None]))
-        excite = tf.reshape(tf.slice(se.excite.kernel, [0, 0, 0, 0], [1, 1, width, c]), [-1, c])
-        g = se.gate_fn(tf.matmul(g, excite) + _head(se.excite.bias, c[None]))
-        return x * g[:, None, None, :]
+        g = tf.matmul(g, tf.reshape(squeeze.tensor(), [c, -1])) + squeeze_bias.tensor()
+        g = se.squeeze.activation(g)
+        g = tf.matmul(g, tf.reshape(excite.tensor(), [-1, c])) + excite_bias.tensor()
+        return x * se.gate_fn(g)[:, None, None, :]

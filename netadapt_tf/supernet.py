@@ -24,11 +24,7 @@ from netadapt_tf.layers import (
     SuperkernelDepthwiseConv2D,
 )
 from netadapt_tf.spec import BlockSpec, LayerSpec, NetworkSpec, PoolSpec
-
-
-def keras_name(path: str) -> str:
-    """Keras layer names may not hold '/'."""
-    return path.replace("/", "__")
+from netadapt_tf.subnet_graph import layer_name
 
 
 def full_out_channels(layer: LayerSpec, in_channels: int) -> int:
@@ -132,7 +128,7 @@ class SuperNetwork(keras.Model):
             block_in = channels
             layers = node.layers if isinstance(node, BlockSpec) else (node,)
             for layer in layers:
-                module = SuperLayer(layer, channels, name=keras_name(layer.name))
+                module = SuperLayer(layer, channels, name=layer_name(layer.name))
                 self.super_layers[layer.name] = module
                 channels = module.out_channels
             if isinstance(node, BlockSpec) and node.residual:

@@ -15,7 +15,7 @@ import numpy as np
 from netadapt_tf.arch import Arch
 from netadapt_tf.spec import NetworkSpec
 from netadapt_tf.subnet import ResolvedLayer, resolve
-from netadapt_tf.supernet import keras_name
+from netadapt_tf.subnet_graph import layer_name, weight_parts
 
 
 def overlap_copy(source, target, spatial_axes: int = 0) -> np.ndarray:
@@ -52,12 +52,7 @@ def overlap_copy(source, target, spatial_axes: int = 0) -> np.ndarray:
 
 def keras_layer_names(layer: ResolvedLayer) -> tuple[str, ...]:
     """The Keras layers with weights that export.export_subnetwork makes for `layer`."""
-    name, spec = keras_name(layer.name), layer.spec
-    if spec.kind == "se":
-        return (f"{name}__squeeze", f"{name}__excite")
-    if spec.kind == "fc":
-        return (f"{name}__dense",)
-    return (f"{name}__conv",) + ((f"{name}__bn",) if spec.batch_norm else ())
+    return tuple(f"{layer_name(layer.name)}__{part}" for part in weight_parts(layer.spec))
 
 
 def copy_overlapping_weights(

@@ -7,6 +7,7 @@ in the middle of its second iteration and resumed. Both must record the same his
 the resumed run must not measure again what the killed one had cached.
 """
 
+import dataclasses
 import json
 import os
 import pathlib
@@ -24,6 +25,7 @@ from netadapt_tf.checkpoint import save_supernet
 from netadapt_tf.metrics.subnet_tflite import SubnetConverter
 from netadapt_tf.spec import NetworkSpec, PoolSpec
 from netadapt_tf.supernet import build_supernet
+from netadapt_tf.training import TrainConfig, check_run_record
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 FAKE_ADB = REPO / "tests" / "fake_adb"
@@ -78,12 +80,18 @@ def tiny_spec() -> NetworkSpec:
 def checkpoint(tmp_path_factory) -> pathlib.Path:
     """A trainer's work directory (untrained weights) as tools/search.py reads it."""
     root = tmp_path_factory.mktemp("train")
-    save_supernet(build_supernet(tiny_spec()), root / "supernet")
+    spec = tiny_spec()
+    save_supernet(build_supernet(spec), root / "supernet")
     split = data.load(DATA).split
     data.write_split(root, split)
-    (root / "run.json").write_text(
-        json.dumps({"data": {"config": DATA.to_json(), "split": split.to_json()}})
-    )
+    record = {
+        "spec": spec.to_json(),
+        "spec_fingerprint": spec.fingerprint(),
+        "train": dataclasses.asdict(TrainConfig()),
+        "data": {"config": DATA.to_json(), "split": split.to_json()},
+        "replicas": 1,
+    }
+    check_run_record(str(root), record, overwrite=False)
     return root / "supernet"
 
 

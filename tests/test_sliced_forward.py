@@ -28,6 +28,13 @@ def tiny_supernet(name):
     return _SUPERNETS[name]
 
 
+def assert_close(got, want, err_msg=""):
+    """Equal within 1e-5 of the largest output: float32 rounding, on outputs of order one
+    to ten (the masked and sliced graphs sum in different orders)."""
+    atol = 1e-5 * max(1.0, float(np.max(np.abs(want))))
+    np.testing.assert_allclose(got, want, rtol=0, atol=atol, err_msg=err_msg)
+
+
 def extreme_archs(spec):
     """A middle layer at width 0 (a pure bypass) and a whole block at width 0 (for residual
     blocks: removed; MobileNetV1 has none, so its block is a depthwise/pointwise pair)."""
@@ -59,10 +66,10 @@ def test_sliced_forward_equals_the_masked_supernet_and_the_export(name):
     sliced = SlicedForward(supernet)
     for i, arch in enumerate(archs):
         got = np.asarray(sliced.logits(images, sliced.sizes(arch)))
-        np.testing.assert_allclose(got, masked[i], atol=1e-5, err_msg=f"arch {i}")
+        assert_close(got, masked[i], err_msg=f"arch {i}")
         if i == 3:  # a whole block at 0
             exported = np.asarray(export_subnetwork(supernet, arch)(images, training=False))
-            np.testing.assert_allclose(got, exported, atol=1e-5, err_msg=f"arch {i}")
+            assert_close(got, exported, err_msg=f"arch {i}")
     assert sliced.traces == 1  # one graph for every arch
 
 

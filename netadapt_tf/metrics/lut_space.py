@@ -25,10 +25,10 @@ import functools
 import keras
 
 from netadapt_tf.arch import Arch
-from netadapt_tf.export import _layer as export_layer
-from netadapt_tf.export import _residual_add as export_residual_add
+from netadapt_tf.export import exporter_ops
 from netadapt_tf.spec import BlockSpec, LayerSpec, NetworkSpec, PoolSpec
 from netadapt_tf.subnet import ResolvedBlock, ResolvedLayer, ResolvedPool, resolve, resolve_layer
+from netadapt_tf.subnet_graph import layer_rule
 from netadapt_tf.supernet import SuperNetwork, full_out_channels
 
 _AXES = {
@@ -238,8 +238,9 @@ def configurations(plan: SpacePlan, spec: NetworkSpec, arch: Arch) -> list[Looku
 
 
 def entry_model(group: Group, supernet: SuperNetwork, k: int, x: int, y: int) -> keras.Model | None:
-    """The Keras model timed for one entry, built with the exporter's own code (so it holds
-    exactly the operators the exported sub-network holds); None when it computes nothing."""
+    """The Keras model timed for one entry, built with the exporter's own steps and rules (so
+    it holds exactly the operators the exported sub-network holds); None when it computes
+    nothing."""
     s = group.in_size
     if group.op == "pool":
         inputs = keras.Input((s, s, x), batch_size=1)
@@ -248,10 +249,10 @@ def entry_model(group: Group, supernet: SuperNetwork, k: int, x: int, y: int) ->
     if group.op == "residual":
         a = keras.Input((s, s, x), batch_size=1)
         b = keras.Input((s, s, y), batch_size=1)
-        return keras.Model([a, b], export_residual_add(a, b, x, y, "residual"))
+        return keras.Model([a, b], exporter_ops(supernet).add("residual", a, b))
     r = resolve_layer(group.layer, y, k, x, s)
     inputs = keras.Input((s, s, x), batch_size=1)
-    outputs = export_layer(supernet, r, inputs)
+    outputs = layer_rule(exporter_ops(supernet), group.layer, {r.name: r}, inputs)
     if outputs is inputs:
         return None
     return keras.Model(inputs, outputs)

@@ -4,9 +4,10 @@ netadapt_tf.shipping.qat starts it with TF_USE_LEGACY_KERAS=1 and a job director
 job.json (spec, arch, settings), weights.npz (the trained Keras 3 weights by layer name),
 reference.npz (random inputs and the Keras 3 model's outputs on them) and data.npz
 (training images and labels). It rebuilds the network in tf_keras from the arch
-description (graph.build_network), loads the weights, checks that it computes the Keras 3
-model's outputs, then annotates it for quantization, fine-tunes it and converts it to an
-int8 TFLite model, written as model.tflite into the job directory with report.json.
+description (subnet_graph.build_network, the graph the exporter builds in Keras 3), loads the
+weights, checks that it computes the Keras 3 model's outputs, then annotates it for
+quantization, fine-tunes it and converts it to an int8 TFLite model, written as model.tflite
+into the job directory with report.json.
 
 On a problem it prints one line "qat_child: cause" on stderr and exits with status 1. Only
 this process imports tf_keras and TFMOT.
@@ -23,9 +24,9 @@ import numpy as np
 from netadapt_tf import atomic_files
 from netadapt_tf import strict_json as sj
 from netadapt_tf.arch import Arch
-from netadapt_tf.shipping import graph
 from netadapt_tf.spec import NetworkSpec
 from netadapt_tf.subnet import resolve
+from netadapt_tf.subnet_graph import Flavour, FreshWeights, build_network
 
 JOB_FILE = "job.json"
 WEIGHTS_FILE = "weights.npz"
@@ -70,13 +71,12 @@ def rebuild(job: dict, weights: dict):
 
     spec = NetworkSpec.from_json(job["spec"])
     arch = Arch.from_json(job["arch"])
-    backend = graph.Backend(
+    flavour = Flavour(
         keras=tf_keras,
         channel_slice=lambda start, stop, name: qat_configs.ChannelSlice(start, stop, name=name),
         activation=qat_configs.activation,
-        batch_norm=job["batch_norm"],
     )
-    model = graph.build_network(resolve(spec, arch), backend)
+    model = build_network(resolve(spec, arch), flavour, FreshWeights(job["batch_norm"]))
     used = set()
     for layer in model.layers:
         count = len(layer.weights)

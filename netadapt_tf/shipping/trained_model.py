@@ -2,8 +2,9 @@
 
 `load_discovered` reads the three files and checks that they belong together: the arch is a
 sub-network of the spec (same fingerprint), and the model has exactly the layers, weight
-shapes and connections that the arch describes (graph.build_network rebuilds that network
-from the description and must compute what the model computes with the model's weights).
+shapes and connections that the arch describes (subnet_graph.build_network rebuilds that
+network from the description and must compute what the model computes with the model's
+weights).
 Every problem is a ValueError that names the file, the field and the value.
 """
 
@@ -16,11 +17,11 @@ import numpy as np
 from netadapt_tf import checkpoint
 from netadapt_tf import spec as spec_file
 from netadapt_tf.arch import Arch, load_arch
-from netadapt_tf.layers import ChannelSlice
-from netadapt_tf.shipping import graph
+from netadapt_tf.export import KERAS3
 from netadapt_tf.spec import NetworkSpec
 from netadapt_tf.strict_json import RecordError
 from netadapt_tf.subnet import SubNetwork, resolve
+from netadapt_tf.subnet_graph import FreshWeights, build_network
 
 # The model and the network its arch describes, with the same weights, must agree this well
 # (relative to the largest output when that is above 1).
@@ -63,14 +64,6 @@ def batch_norm_settings(model: keras.Model) -> dict[str, dict]:
     }
 
 
-def keras3_backend(model: keras.Model | None = None) -> graph.Backend:
-    return graph.Backend(
-        keras=keras,
-        channel_slice=lambda start, stop, name: ChannelSlice(start, stop, name=name),
-        batch_norm={} if model is None else batch_norm_settings(model),
-    )
-
-
 def layer_weights(model: keras.Model) -> dict[str, np.ndarray]:
     """Every weight of the model keyed "layer name:index" (get_weights order)."""
     return {
@@ -87,7 +80,8 @@ def _shapes(layer) -> list[tuple[int, ...]]:
 def check_model(model: keras.Model, spec: NetworkSpec, arch: Arch, label: str = "model") -> float:
     """Raises ValueError unless `model` is the network `arch` describes; returns the largest
     output difference between the two with the model's weights."""
-    expected = graph.build_network(resolve(spec, arch), keras3_backend(model))
+    fresh = FreshWeights(batch_norm_settings(model))
+    expected = build_network(resolve(spec, arch), KERAS3, fresh)
     found = {layer.name: layer for layer in model.layers if layer.weights}
     for layer in expected.layers:
         if not layer.weights:
