@@ -169,7 +169,8 @@ def test_the_harness_app_measures_on_two_phones_in_parallel_and_survives_losing_
     # as the history records.
     assert summary["discovered"]["fraction_of_initial"] <= 0.5
     iterations = [
-        line for line in (root / "search" / "history.jsonl").read_text().splitlines()
+        line
+        for line in (root / "search" / "history.jsonl").read_text().splitlines()
         if json.loads(line).get("kind") == "iteration"
     ]
     assert summary["iterations"] == len(iterations) >= 2
