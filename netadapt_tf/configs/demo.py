@@ -72,12 +72,12 @@ class FlowConfig:
         "--target_fraction=0.2",
         "--initial_reduction=0.15",
     )
-    random_flags: tuple[str, ...] = ("--sampler=random", "--max_draws=400")
-    curve_fractions: tuple[float, ...] = (0.125, 0.25, 0.375, 0.5, 0.75, 1.0)
+    random_flags: tuple[str, ...] = ("--sampler=random", "--max_draws=100")
+    curve_fractions: tuple[float, ...] = (0.25, 0.375, 0.5, 0.75, 1.0)
     seed_offsets: tuple[int, ...] = (0, 1)
     train_flags: tuple[str, ...] = (
         "--epochs=1",
-        "--steps_per_epoch=150",
+        "--steps_per_epoch=80",
         "--batch_size=128",
         "--optimizer=adam",
         "--learning_rate=0.016",
@@ -88,7 +88,7 @@ class FlowConfig:
     )
     measure_flags: tuple[str, ...] = ("--rounds=5", "--latency_runs=30", "--warmup_runs=3")
     export_flags: tuple[str, ...] = ("--quantizations=float32,int8", "--latency_runs=30")
-    qat_flags: tuple[str, ...] = ("--qat_epochs=1", "--qat_examples=5000")
+    qat_flags: tuple[str, ...] = ("--qat_epochs=1", "--qat_examples=2000")
 
 
 def flow_quick() -> FlowConfig:
@@ -119,7 +119,7 @@ def flow_quick() -> FlowConfig:
             "--max_eval_examples=32",
             "--eval_batch_size=16",
         ),
-        random_flags=("--sampler=random", "--max_draws=400"),
+        random_flags=("--sampler=random", "--max_draws=100"),
         curve_fractions=(0.25, 0.5, 0.75, 1.0),
         train_flags=("--epochs=1", "--steps_per_epoch=2", "--batch_size=16", "--ema_decay=0"),
         measure_flags=("--rounds=2", "--latency_runs=5", "--warmup_runs=0"),
