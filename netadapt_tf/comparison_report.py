@@ -144,6 +144,17 @@ def random_line(found: dict, column: str) -> str | None:
     return f"{column}: discovered minus random-search pick {_points(gap)}."
 
 
+def _where_target_lies(target: float, flat: float, fallen: float | None) -> str:
+    """Where the target (a share of the initial table latency) lies against the curve."""
+    if target > flat:
+        return "above the narrowest flat point: there every network may tie"
+    if fallen is None:
+        return "at or below the narrowest point measured, where the curve had not fallen yet"
+    if target >= fallen:
+        return "between the last flat point and the first fallen one, where the curve falls"
+    return "below the first fallen point, where the curve has fallen"
+
+
 def falls_line(found: dict, target_fraction: float | None) -> str:
     """Where the scratch curve starts to fall, and the search's target against it."""
     curve = _curve(found, "scratch")
@@ -153,27 +164,35 @@ def falls_line(found: dict, target_fraction: float | None) -> str:
     run_sd, _ = noise(found, "scratch")
     drop = DEFAULT_DROP if run_sd is None else comparison.NOISE_SDS * math.sqrt(2) * run_sd
     flat, fallen = comparison.where_curve_falls([p[:3] for p in curve], drop)
-    share = lambda p: 100 * p[1] / initial[1]  # noqa: E731 (share of the initial latency)
+    table = {n.ratio: n.table_ms for n in found["networks"] if n.kind == "uniform"}
+
+    def where(point) -> str:
+        host = 100 * point[1] / initial[1]
+        share = 100 * table[point[0]] / table[1.0]
+        return (
+            f"width {point[0]:g}: {share:.0f}% of the initial table latency, {host:.0f}% of "
+            f"the measured one, {_pct(point[2])}"
+        )
+
     text = (
         f"Where the uniform curve falls (from scratch; a fall is a drop of more than "
         f"{100 * drop:.2f} points below the initial network's {_pct(initial[2])}): "
     )
     if fallen is None:
-        text += (
-            f"it does not fall down to width {flat[0]:g} ({share(flat):.0f}% of the initial "
-            "measured latency), the narrowest measured."
-        )
+        text += f"it does not fall down to the narrowest point measured ({where(flat)})."
     else:
-        text += (
-            f"flat down to width {flat[0]:g} ({share(flat):.0f}% of the initial measured "
-            f"latency, {_pct(flat[2])}), fallen at width {fallen[0]:g} ({share(fallen):.0f}%, "
-            f"{_pct(fallen[2])})."
-        )
+        text += f"flat down to {where(flat)}; fallen at {where(fallen)}."
     if target_fraction is not None:
+        lies = _where_target_lies(
+            target_fraction,
+            table[flat[0]] / table[1.0],
+            None if fallen is None else table[fallen[0]] / table[1.0],
+        )
         text += (
-            f" The search's target is {100 * target_fraction:.0f}% of the initial table "
-            "latency, chosen where the curve is expected to fall so that a better search "
-            "can show."
+            f" The search's target, {100 * target_fraction:.0f}% of the initial table latency, "
+            f"lies {lies}. It is put where the curve is expected to fall because above it "
+            "stand-alone accuracy barely moves at these budgets, so a better search could "
+            "not show."
         )
     return text
 

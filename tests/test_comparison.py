@@ -206,7 +206,8 @@ def test_report_section_states_the_margin_and_the_noise_in_words(tmp_path):
     assert "inside the noise" in scratch and "cannot be told apart" in scratch
     assert "inherit: discovered minus random-search pick +7.00 points." in lines
     falls = next(line for line in lines if line.startswith("Where the uniform curve falls"))
-    assert "it does not fall down to width 0.5" in falls and "20% of the initial table" in falls
+    assert "it does not fall down to the narrowest point measured (width 0.5: " in falls
+    assert "target, 20% of the initial table latency, lies at or below the narrowest point" in falls
 
 
 def test_report_section_before_anything_ran(tmp_path):
@@ -218,3 +219,11 @@ def test_report_section_before_anything_ran(tmp_path):
     assert "| uniform 0.5 |" in text and "not trained and measured yet" in text
     assert "not measured yet (scratch column)" in text
     assert not (tmp_path.parent / "comparison.png").exists()
+
+
+def test_where_the_target_lies_against_the_curve():
+    lies = comparison_report._where_target_lies
+    assert lies(0.5, 0.3, 0.15).startswith("above the narrowest flat point")
+    assert lies(0.2, 0.3, 0.15).startswith("between the last flat point and the first fallen")
+    assert lies(0.1, 0.3, 0.15).startswith("below the first fallen point")
+    assert lies(0.2, 0.3, None).startswith("at or below the narrowest point measured")
