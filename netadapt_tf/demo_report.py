@@ -2,40 +2,41 @@
 
 Reads only what is on disk in the demo's work directory, so a report can be rewritten after
 any stage: the stage times (`stages.json`), the search's `summary.json` and `progress.png`,
-each trained network's `result.json` and `architecture.md`, and each export's
+the comparison's records (comparison_report.py: table, plot, verdict), the shipped
+discovered network's `result.json` and `architecture.md`, and its export's
 `export_summary.json`. A file a stage has not written yet shows as "-"; a file that is there
 but malformed is a strict_json.RecordError naming it. The time breakdown follows the paper's
-Table 1 (super-network training, evaluating samples, training the discovered network).
+Table 1 (super-network training, evaluating samples, training the discovered network); the
+comparison's stages are a row of their own.
 """
 
 import json
 import pathlib
 import platform
 
-from netadapt_tf import atomic_files
+from netadapt_tf import atomic_files, comparison, comparison_report
 from netadapt_tf import strict_json as sj
 from netadapt_tf.search.driver import read_summary as read_search_summary
 from netadapt_tf.shipping.pipeline import read_summary as read_export_summary
 from netadapt_tf.stage_runner import STAGES_FILE, read_stages
 
-# The networks the demo compares, in report order: (key, what it is).
-NETWORKS = (
-    ("initial", "initial network (the full super-network arch), trained from scratch"),
-    ("discovered", "discovered network, weights inherited from the super-network"),
-    ("baseline", "initial network shrunk uniformly to the discovered latency, from scratch"),
-)
+COMPARISON_PLOT = comparison_report.PLOT_FILE
 
-# Table 1's rows: (row, stages whose seconds it sums).
+# Table 1's rows: (row, stages whose seconds it sums). The discovered network is trained
+# inside the train_inherit stage; its own time comes from that column's results.json.
 TIME_ROWS = (
     ("super-network training", ("train_supernet",)),
     ("latency lookup table (host)", ("latency_table",)),
     ("evaluating samples (MCD search)", ("search",)),
-    ("training the discovered network", ("train_discovered",)),
+    ("training the discovered network", ()),
     ("exporting the discovered network (TFLite, int8 QAT)", ("export_discovered",)),
-    (
-        "comparison only: training and exporting the initial and baseline networks",
-        ("train_initial", "train_baseline", "export_initial", "export_baseline"),
-    ),
+)
+COMPARISON_STAGES = (
+    "search_random",
+    "comparison_archs",
+    "train_inherit",
+    "train_scratch",
+    "measure_comparison",
 )
 
 
@@ -48,17 +49,6 @@ def _parse_result(data) -> dict:
     sj.obj(data, "result", ("validation_accuracy", "validation_examples"))
     sj.number(data["validation_accuracy"], "validation_accuracy", minimum=0, maximum=1)
     sj.integer(data["validation_examples"], "validation_examples", minimum=1)
-    return data
-
-
-def _parse_latencies(data) -> dict:
-    sj.obj(data, "table_latency", [key for key, _ in NETWORKS])
-    return sj.mapping(data, "table_latency", lambda v, f: sj.number(v, f, minimum=0))
-
-
-def _parse_ratio(data) -> dict:
-    sj.obj(data, "baseline_ratio", ("ratio",))
-    sj.number(data["ratio"], "ratio", minimum=0, maximum=1)
     return data
 
 
@@ -82,16 +72,34 @@ def _ms(value) -> str:
     return "-" if value is None else f"{value:.3f} ms"
 
 
-def time_breakdown(stages: dict) -> list[str]:
+def _discovered_seconds(workdir: pathlib.Path, shipped: pathlib.Path) -> float | None:
+    """Training time of the shipped discovered network (its run in the inherit column)."""
+    path = workdir / "comparison" / "inherit" / comparison.RESULTS_FILE
+    if not path.exists():
+        return None
+    _, runs = comparison.read_results(path)
+    seed = shipped.name.removeprefix("seed")
+    found = [r.seconds for r in runs if r.name == "discovered" and str(r.seed) == seed]
+    return found[0] if found else None
+
+
+def time_breakdown(stages: dict, discovered_seconds: float | None) -> list[str]:
     lines = ["| step | time |", "| --- | --- |"]
     total = 0.0
     for row, names in TIME_ROWS:
         seconds = [stages[n].seconds for n in names if n in stages and stages[n].done]
         value = sum(seconds) if seconds else None
-        if value is not None and not row.startswith("comparison"):
-            total += value
+        if row == "training the discovered network":
+            value = discovered_seconds
+        total += value or 0.0
         lines.append(f"| {row} | {_minutes(value)} |")
-    lines.append(f"| **NetAdaptV2 total (without the comparison row)** | {_minutes(total)} |")
+    lines.append(f"| **NetAdaptV2 total** | {_minutes(total)} |")
+    seconds = [stages[n].seconds for n in COMPARISON_STAGES if n in stages and stages[n].done]
+    comparison_total = sum(seconds) - (discovered_seconds or 0.0) if seconds else None
+    lines.append(
+        "| comparison only: random search, training every other network of both columns, "
+        f"measuring them | {_minutes(comparison_total)} |"
+    )
     return lines
 
 
@@ -102,38 +110,41 @@ def _variant(summary: dict | None, name: str) -> dict:
     return {}
 
 
-def results_table(workdir: pathlib.Path, predicted: dict) -> list[str]:
+def shipping_table(shipped: pathlib.Path, summary: dict | None) -> list[str]:
     lines = [
-        "| network | table latency | Keras accuracy | float32 TFLite accuracy / latency / size "
+        "| network | Keras accuracy | float32 TFLite accuracy / latency / size "
         "| int8 TFLite accuracy / latency / size | int8 QAT accuracy / latency |",
-        "| --- | --- | --- | --- | --- | --- |",
+        "| --- | --- | --- | --- | --- |",
     ]
-    for key, label in NETWORKS:
-        result = _if_written(workdir / key / "result.json", _read(_parse_result)) or {}
-        summary = _if_written(
-            workdir / f"export_{key}" / "export_summary.json", read_export_summary
-        )
-        cells = [label, _ms(predicted.get(key)), _pct(result.get("validation_accuracy"))]
-        for variant in ("float32", "int8"):
-            row = _variant(summary, variant)
-            if row:
-                size = f"{row['size_bytes'] / 1024:.0f} KB"
-                cells.append(f"{_pct(row['accuracy'])} / {_ms(row['latency_ms'])} / {size}")
-            else:
-                cells.append("-")
-        row = _variant(summary, "int8_qat")
-        cells.append(f"{_pct(row['accuracy'])} / {_ms(row['latency_ms'])}" if row else "-")
-        lines.append("| " + " | ".join(cells) + " |")
-    return lines
+    result = _if_written(shipped / "result.json", _read(_parse_result)) or {}
+    cells = ["discovered network, inherited weights", _pct(result.get("validation_accuracy"))]
+    for variant in ("float32", "int8"):
+        row = _variant(summary, variant)
+        if row:
+            size = f"{row['size_bytes'] / 1024:.0f} KB"
+            cells.append(f"{_pct(row['accuracy'])} / {_ms(row['latency_ms'])} / {size}")
+        else:
+            cells.append("-")
+    row = _variant(summary, "int8_qat")
+    cells.append(f"{_pct(row['accuracy'])} / {_ms(row['latency_ms'])}" if row else "-")
+    return lines + ["| " + " | ".join(cells) + " |"]
 
 
-def write_report(workdir, settings: dict) -> pathlib.Path:
-    """Writes workdir/report.md from what the stages left; returns its path."""
-    workdir = pathlib.Path(workdir)
+def _target_fraction(search: dict) -> float | None:
+    initial = search.get("initial", {}).get("resource")
+    return search["final_target"] / initial if search and initial else None
+
+
+def write_report(workdir, settings: dict, shipped) -> pathlib.Path:
+    """Writes workdir/report.md (and the comparison plot) from what the stages left;
+    `shipped` is the training directory of the discovered network that is exported."""
+    workdir, shipped = pathlib.Path(workdir), pathlib.Path(shipped)
     stages = _if_written(workdir / STAGES_FILE, read_stages) or {}
     search = _if_written(workdir / "search" / "summary.json", read_search_summary) or {}
-    predicted = _if_written(workdir / "table_latency.json", _read(_parse_latencies)) or {}
-    baseline = _if_written(workdir / "baseline_ratio.json", _read(_parse_ratio)) or {}
+    random = _if_written(workdir / "search_random" / "summary.json", read_search_summary)
+    exported = _if_written(
+        workdir / "export_discovered" / "export_summary.json", read_export_summary
+    )
     lines = [
         "# NetAdaptV2 demo report",
         "",
@@ -144,7 +155,7 @@ def write_report(workdir, settings: dict) -> pathlib.Path:
         "",
         "## Search time (as the paper's Table 1)",
         "",
-        *time_breakdown(stages),
+        *time_breakdown(stages, _discovered_seconds(workdir, shipped)),
         "",
         "## Search",
         "",
@@ -158,25 +169,32 @@ def write_report(workdir, settings: dict) -> pathlib.Path:
             f"{_num(found.get('resource'))}, final target {_num(search.get('final_target'))}. "
             "Held-out accuracy read from the "
             f"super-network: initial {_pct(initial.get('accuracy'))}, discovered "
-            f"{_pct(found.get('accuracy'))}.",
+            f"{_pct(found.get('accuracy'))}; {search['samples']['ok']} samples judged.",
             "",
             "![accuracy against latency along the trajectory](search/progress.png)",
             "",
         ]
     else:
         lines += ["The search has not finished.", ""]
-    lines += ["## Accuracy and latency", ""]
-    lines += [
-        "Accuracy on the dataset's validation split (never seen by the search); latency: host "
-        "LiteRT, 1 thread, median. Table latency: the lookup table's prediction (float32)."
-    ]
-    if baseline:
+    if random:
         lines += [
-            f"The baseline keeps {100 * baseline['ratio']:.1f}% of every layer's width (the "
-            "largest uniform shrink whose table latency is at most the discovered network's)."
+            f"Random search (the baseline): {random['samples']['ok']} samples judged "
+            f"({random['samples']['infeasible']} samples found no arch within the target); its "
+            f"pick reads {_pct(random['discovered']['accuracy'])} at "
+            f"{_num(random['discovered']['resource'])} {random.get('unit')}.",
+            "",
         ]
-    lines += ["", *results_table(workdir, predicted), ""]
-    table = workdir / "discovered" / "architecture.md"
+    lines += comparison_report.section(workdir / "comparison", _target_fraction(search))
+    lines += ["## The shipped discovered network", ""]
+    lines += [
+        "The inherit column's discovered network (seed "
+        f"{shipped.name.removeprefix('seed')}), exported to TFLite; accuracy on the test "
+        "split, latency: host LiteRT, 1 thread, wall-clock median.",
+        "",
+        *shipping_table(shipped, exported),
+        "",
+    ]
+    table = shipped / "architecture.md"
     lines += ["## Discovered architecture", ""]
     if table.exists():  # its headings go one level down, under this section
         text = table.read_text().strip()

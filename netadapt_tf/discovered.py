@@ -107,7 +107,10 @@ class DiscoveredTrainer:
     (needed by inherit, by trajectory without `initial_model`, and as the default teacher);
     `initial_model` a saved Keras model of `initial_arch` (default: the full network);
     `teacher_model` a saved Keras model whose soft outputs `TrainConfig.distill` learns.
-    `saved_model=False` skips the SavedModel export (slow; tests).
+    `saved_model=False` skips the SavedModel export (slow; tests). `template` is a
+    super-network of `spec` built (or, with `supernet_dir`, loaded from it) under `strategy`
+    by the caller: a process that trains many networks builds it once instead of once per
+    trainer (comparison_training.py).
     Every input is checked before anything is trained.
     """
 
@@ -132,6 +135,7 @@ class DiscoveredTrainer:
         overwrite: bool = False,
         saved_model: bool = True,
         log=print,
+        template=None,
     ):
         self.spec, self.config, self.options, self.workdir = spec, config, options, workdir
         self.saved_model = saved_model
@@ -167,8 +171,14 @@ class DiscoveredTrainer:
         }
         keras.utils.set_random_seed(config.seed)
         with self.strategy.scope():  # loading fails here, before the work dir is touched
-            self.supernet = checkpoint.load_supernet(supernet_dir, spec) if supernet_dir else None
-            self.template = self.supernet or build_supernet(spec)
+            if template is not None:
+                self.supernet = template if supernet_dir else None
+                self.template = template
+            else:
+                self.supernet = (
+                    checkpoint.load_supernet(supernet_dir, spec) if supernet_dir else None
+                )
+                self.template = self.supernet or build_supernet(spec)
             self.initial = None
             if self.trajectory and initial_model:
                 template = export_subnetwork(self.template, self.initial_arch)

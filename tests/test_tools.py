@@ -224,41 +224,89 @@ def test_demo_runs_the_whole_flow_and_a_rerun_skips_finished_steps(tmp_path):
     assert lines[-1].startswith("done in ") and str(workdir / "report.md") in lines[-1]
     assert json.loads((workdir / "config.json").read_text())["seed"] == 0
     stages = json.loads((workdir / "stages.json").read_text())
-    assert sorted(stages) == sorted(
-        ["train_supernet", "latency_table", "search", "baseline_arch"]
-        + [
-            f"{step}_{net}"
-            for step in ("train", "export")
-            for net in ("discovered", "initial", "baseline")
-        ]
-    )
-    for net in ("discovered", "initial", "baseline"):
-        assert (workdir / net / "model.keras").is_file()
-        summary = json.loads((workdir / f"export_{net}" / "export_summary.json").read_text())
-        variants = {row["variant"] for row in summary["models"]}
-        assert variants == (
-            {"float32", "int8", "int8_qat"} if net == "discovered" else {"float32", "int8"}
-        )
+    assert list(sorted(stages, key=lambda name: stages[name]["finished"])) == [
+        "train_supernet",
+        "latency_table",
+        "search",
+        "search_random",
+        "comparison_archs",
+        "train_inherit",
+        "train_scratch",
+        "measure_comparison",
+        "export_discovered",
+    ]
+    # The random search judged as many samples as the MCD search, in one iteration.
     search = json.loads((workdir / "search" / "summary.json").read_text())
-    assert search["target_met"]
-    latency = json.loads((workdir / "table_latency.json").read_text())
-    assert latency["baseline"] <= latency["discovered"] < latency["initial"]
+    random = json.loads((workdir / "search_random" / "summary.json").read_text())
+    assert search["target_met"] and random["target_met"] and random["iterations"] == 1
+    assert random["samples"]["ok"] + random["samples"]["infeasible"] == search["samples"]["ok"]
+    assert (
+        f"--samples_per_iteration={search['samples']['ok']}" in stages["search_random"]["command"]
+    )
+    # The plan: the quick curve (1.0 is the initial network), the discovered network and the
+    # random pick; the discovered network and one curve point on two seeds.
+    comparison = workdir / "comparison"
+    networks = json.loads((comparison / "networks.json").read_text())["networks"]
+    names = [n["name"] for n in networks]
+    assert names == [
+        "uniform_1",
+        "uniform_0.75",
+        "uniform_0.5",
+        "uniform_0.25",
+        "discovered",
+        "random",
+    ]
+    repeated = [n["name"] for n in networks if n["seeds"] == [0, 1]]
+    assert len(repeated) == 2 and "discovered" in repeated
+    assert all(n["seeds"] == [0] for n in networks if n["name"] not in repeated)
+    discovered = json.loads((workdir / "search" / "discovered_arch.json").read_text())
+    assert json.loads((comparison / "archs" / "discovered.json").read_text()) == discovered
+    # Both columns trained every (network, seed) with the same recipe and steps.
+    expected = sorted((n["name"], seed) for n in networks for seed in n["seeds"])
+    for column in ("inherit", "scratch"):
+        results = json.loads((comparison / column / "results.json").read_text())
+        assert results["mode"] == column
+        assert sorted((r["name"], r["seed"]) for r in results["runs"]) == expected
+        for name, seed in expected:
+            run = json.loads((comparison / column / name / f"seed{seed}" / "run.json").read_text())
+            assert run["train"]["steps_per_epoch"] == 2 and run["train"]["seed"] == seed
+            assert run["discovered"]["mode"] == column
+    measured = json.loads((comparison / "measured.json").read_text())
+    assert sorted(m["name"] for m in measured["networks"]) == sorted(names)
+    assert all(len(m["rounds_ms"]) == 2 and m["host_ms"] > 0 for m in measured["networks"])
+    summary = json.loads((workdir / "export_discovered" / "export_summary.json").read_text())
+    assert {row["variant"] for row in summary["models"]} == {"float32", "int8", "int8_qat"}
     report = (workdir / "report.md").read_text()
     assert "| evaluating samples (MCD search) |" in report
     assert "![accuracy against latency along the trajectory](search/progress.png)" in report
-    rows = [
-        line
-        for line in report.splitlines()
-        if line.startswith("| initial network") or line.startswith("| discovered network")
-    ]
-    assert len(rows) == 3
-    for row in rows:  # every cell filled in, but QAT is for the discovered network only
-        empty = [cell.strip() for cell in row.split("|")].count("-")
-        assert empty == (0 if row.startswith("| discovered") else 1), row
+    assert "![test accuracy against measured latency](comparison.png)" in report
+    assert (workdir / "comparison.png").stat().st_size > 1000
+    rows = [line for line in report.splitlines() if line.startswith(("| uniform", "| initial"))]
+    rows += [line for line in report.splitlines() if line.startswith("| discovered network |")]
+    rows += [line for line in report.splitlines() if line.startswith("| random-search pick |")]
+    assert len(rows) == 6
+    for row in rows:  # every cell of the comparison table filled in
+        assert [cell.strip() for cell in row.split("|")].count("-") == 0, row
+    assert re.search(r"^\*\*inherit\*\*: the discovered network .* over 2 seeds", report, re.M)
+    assert "Where the uniform curve falls (from scratch" in report
     assert "| 1 | stem | conv |" in report
     # A rerun skips every finished step.
     again = _run("demo", f"--workdir={workdir}", "--seed=0", "--quick")
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("done before") == len(stages)
     assert stages["search"]["outputs"] == ["search"]
-    assert stages["baseline_arch"]["command"] is None
+    assert stages["comparison_archs"]["command"] is None
+    # A stage whose flags changed runs again, and so do the stages after it; the ones
+    # before are reused (here the recorded command of the measurement had other rounds).
+    recorded = stages["measure_comparison"]["command"]
+    stages["measure_comparison"]["command"] = [
+        "--rounds=3" if arg == "--rounds=2" else arg for arg in recorded
+    ]
+    (workdir / "stages.json").write_text(json.dumps(stages))
+    third = _run("demo", f"--workdir={workdir}", "--seed=0", "--quick")
+    assert third.returncode == 0, third.stderr
+    assert "measure_comparison: runs (its command changed since it ran (--rounds=3 became " in (
+        third.stdout
+    )
+    assert "export_discovered: runs (a stage before it ran since it finished" in third.stdout
+    assert third.stdout.count("done before") == len(stages) - 2

@@ -8,10 +8,14 @@ Usage: python tools/demo.py [--seed=0] [--workdir=./workdir/demo] [--quick]
    sub-networks are exported as plain Keras models and compared with the masked
    super-network.
 3. The flow, each step a tool run as its own process (netadapt_tf/stage_runner.py):
-   super-network training, a host latency lookup table, the MCD search to half the
-   latency, training the discovered network and, for comparison, the initial network and
-   the initial network shrunk uniformly to the discovered latency; TFLite export (float32,
-   int8, and int8 QAT for the discovered network); report.md.
+   super-network training, a host latency lookup table, the MCD search to a fifth of the
+   initial latency and a random search with as many judged samples; the comparison at
+   equal training (netadapt_tf/comparison.py): the initial network shrunk uniformly to
+   several width fractions, the discovered network and the random pick, each trained with
+   the same recipe and steps from the super-network's weights (one column) and from
+   scratch (the other), measured on LiteRT and read from the super-network; TFLite export
+   of the discovered network (float32, int8, int8 QAT); report.md with the accuracy
+   against latency plot and the verdict.
 
 Rerunning the same command skips finished steps and resumes an interrupted one; a step
 whose command changed (another --seed, other flow settings) runs again from scratch, and so
@@ -27,15 +31,15 @@ import time
 import keras
 from absl import app, flags
 
-from netadapt_tf import atomic_files, checkpoint, cost_report, demo_report, parity
+from netadapt_tf import atomic_files, checkpoint, comparison, cost_report, demo_report, parity
 from netadapt_tf.arch import Arch, full_arch, load_arch, save_arch, smallest_arch
 from netadapt_tf.configs import demo as demo_config
 from netadapt_tf.export import export_subnetwork
 from netadapt_tf.macs import count
 from netadapt_tf.metrics.lookup_table import LookupTable, LookupTableMetric
+from netadapt_tf.search.driver import read_summary as read_search_summary
 from netadapt_tf.stage_runner import StageFailedError, StageRunner
 from netadapt_tf.supernet import build_supernet
-from netadapt_tf.uniform_baseline import uniform_arch_for_resource
 
 _SEED = flags.DEFINE_integer(
     "seed", 0, "Seed of the random sub-networks and of the untrained weights."
@@ -92,36 +96,34 @@ def export_samples(config: demo_config.DemoConfig, workdir: pathlib.Path) -> boo
     return all_ok
 
 
-# What the in-process step choose_baseline writes.
-BASELINE_OUTPUTS = ("initial_arch.json", "baseline_arch.json", "baseline_ratio.json")
-BASELINE_OUTPUTS += ("table_latency.json",)
-
-
-def choose_baseline(w: pathlib.Path) -> None:
-    """The initial arch, and the uniform shrink with at most the discovered table latency;
-    writes their arch files and the table's predictions for the report."""
+def plan_comparison(flow: demo_config.FlowConfig, w: pathlib.Path, seed: int) -> None:
+    """The comparison's networks (comparison.py): the uniform curve, the discovered network
+    and the random-search pick, with their arch files, costs and table latencies."""
     spec = checkpoint.read_spec(w / "supernet" / "supernet")
     latency = LookupTableMetric(LookupTable.load(w / "latency_table.json", spec))
-    discovered = load_arch(str(w / "search" / "discovered_arch.json"), spec)
-    baseline = uniform_arch_for_resource(spec, latency, latency(discovered))
-    save_arch(full_arch(spec), str(w / "initial_arch.json"))
-    save_arch(baseline.arch, str(w / "baseline_arch.json"))
-    atomic_files.write_json(w / "baseline_ratio.json", {"ratio": baseline.ratio})
-    predicted = {
-        "initial": latency(full_arch(spec)),
-        "discovered": latency(discovered),
-        "baseline": baseline.resource,
-    }
-    atomic_files.write_json(w / "table_latency.json", predicted)
-    print(
-        f"  baseline: {100 * baseline.ratio:.1f}% of every width, table latency "
-        f"{baseline.resource:.3f} ms (discovered {predicted['discovered']:.3f} ms)"
+    networks = comparison.plan_networks(
+        spec,
+        latency,
+        load_arch(str(w / "search" / "discovered_arch.json"), spec),
+        load_arch(str(w / "search_random" / "discovered_arch.json"), spec),
+        flow.curve_fractions,
+        [seed + offset for offset in flow.seed_offsets],
+        w / "comparison",
     )
+    comparison.write_networks(w / "comparison", networks)
+    for n in networks:
+        print(f"  {n.name}: table latency {n.table_ms:.3f} ms, {n.macs:,} MACs, seeds {n.seeds}")
+
+
+def judged_samples(w: pathlib.Path) -> int:
+    """How many samples the MCD search judged (the random search gets as many)."""
+    summary = read_search_summary(w / "search" / "summary.json")
+    return max(1, summary["samples"]["ok"])
 
 
 def run_flow(flow: demo_config.FlowConfig, w: pathlib.Path, seed: int) -> pathlib.Path:
     """Stage 3: training to shipping; returns the report's path."""
-    print("3) train, search, train the discovered network, ship (each step a tool)")
+    print("3) train, search, compare at equal training, ship (each step a tool)")
     runner = StageRunner(w)
     ckpt = str(w / "supernet" / "supernet")
     runner.run_tool(
@@ -141,51 +143,68 @@ def run_flow(flow: demo_config.FlowConfig, w: pathlib.Path, seed: int) -> pathli
         *flow.table_flags,
         outputs=[w / "latency_table.json"],
     )
-    runner.run_tool(
-        "search",
-        "search",
+    search_flags = (
         f"--supernet_checkpoint={ckpt}",
-        f"--workdir={w / 'search'}",
         "--metric=table",
         f"--latency_table={w / 'latency_table.json'}",
         f"--seed={seed}",
         *flow.search_flags,
-        outputs=[w / "search"],
     )
+    runner.run_tool(
+        "search", "search", f"--workdir={w / 'search'}", *search_flags, outputs=[w / "search"]
+    )
+    runner.run_tool(
+        "search_random",
+        "search",
+        f"--workdir={w / 'search_random'}",
+        *search_flags,
+        *flow.random_flags,
+        f"--samples_per_iteration={judged_samples(w)}",
+        outputs=[w / "search_random"],
+    )
+    comparison_dir = w / "comparison"
+    networks = comparison_dir / comparison.NETWORKS_FILE
     runner.run_step(
-        "baseline_arch", lambda: choose_baseline(w), outputs=[w / n for n in BASELINE_OUTPUTS]
+        "comparison_archs",
+        lambda: plan_comparison(flow, w, seed),
+        outputs=[networks, comparison_dir / "archs"],
     )
-    archs = {
-        "discovered": ("inherit", w / "search" / "discovered_arch.json"),
-        "initial": ("scratch", w / "initial_arch.json"),
-        "baseline": ("scratch", w / "baseline_arch.json"),
-    }
-    for key, (mode, arch) in archs.items():
+    for column in comparison.COLUMNS:
         runner.run_tool(
-            f"train_{key}",
-            "train_discovered",
-            f"--mode={mode}",
+            f"train_{column}",
+            "train_comparison",
+            f"--networks={networks}",
+            f"--mode={column}",
             f"--supernet_checkpoint={ckpt}",
-            f"--arch={arch}",
-            f"--workdir={w / key}",
-            f"--seed={seed}",
+            f"--workdir={comparison_dir / column}",
             *flow.train_flags,
-            outputs=[w / key],
+            outputs=[comparison_dir / column],
         )
-    for key in archs:
-        runner.run_tool(
-            f"export_{key}",
-            "export_tflite",
-            f"--keras_model={w / key / 'model.keras'}",
-            f"--arch={w / key / 'arch.json'}",
-            f"--spec={ckpt}",
-            f"--output_dir={w / f'export_{key}'}",
-            f"--seed={seed}",
-            *flow.export_flags,
-            *(flow.qat_flags if key == "discovered" else ()),
-            outputs=[w / f"export_{key}"],
-        )
-    return demo_report.write_report(w, dataclasses.asdict(flow))
+    runner.run_tool(
+        "measure_comparison",
+        "measure_comparison",
+        f"--networks={networks}",
+        f"--supernet_checkpoint={ckpt}",
+        f"--search_settings={w / 'search' / 'search.json'}",
+        f"--output={comparison_dir / comparison.MEASURED_FILE}",
+        f"--seed={seed}",
+        *flow.measure_flags,
+        outputs=[comparison_dir / comparison.MEASURED_FILE],
+    )
+    shipped = comparison_dir / "inherit" / "discovered" / f"seed{seed + flow.seed_offsets[0]}"
+    runner.run_tool(
+        "export_discovered",
+        "export_tflite",
+        f"--keras_model={shipped / 'model.keras'}",
+        f"--arch={shipped / 'arch.json'}",
+        f"--spec={ckpt}",
+        f"--output_dir={w / 'export_discovered'}",
+        f"--seed={seed}",
+        *flow.export_flags,
+        *flow.qat_flags,
+        outputs=[w / "export_discovered"],
+    )
+    return demo_report.write_report(w, dataclasses.asdict(flow), shipped)
 
 
 def main(argv: list[str]) -> int:
@@ -211,8 +230,8 @@ def main(argv: list[str]) -> int:
     print(
         f"done in {time.perf_counter() - start:.0f} s; report: {report}; discovered arch: "
         f"{workdir / 'search' / 'discovered_arch.json'}; trajectory plot: "
-        f"{workdir / 'search' / 'progress.png'}; search history: "
-        f"{workdir / 'search' / 'history.jsonl'}; TFLite: {workdir / 'export_discovered'}"
+        f"{workdir / 'search' / 'progress.png'}; comparison plot: "
+        f"{workdir / demo_report.COMPARISON_PLOT}; TFLite: {workdir / 'export_discovered'}"
     )
     return 0
 

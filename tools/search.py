@@ -69,6 +69,7 @@ _SEED = flags.DEFINE_integer("seed", None, "Seed of the samples.")
 _SAMPLER = flags.DEFINE_enum("sampler", None, list(mcd.SAMPLERS), "How samples are made.")
 _TIES = flags.DEFINE_bool("tie_residual_streams", None, "Shrink residual streams as one.")
 _ATTEMPTS = flags.DEFINE_integer("max_attempts", None, "Evaluation attempts per sample.")
+_DRAWS = flags.DEFINE_integer("max_draws", None, "Draws per sample before it is infeasible.")
 # The judge.
 _DATASET = flags.DEFINE_string("dataset", None, "Dataset (default: the trainer's).")
 _DATA_DIR = flags.DEFINE_string("data_dir", None, "Where the dataset's files are.")
@@ -126,6 +127,7 @@ def resolve_preset() -> presets.SearchPreset:
                 "sampler": _SAMPLER,
                 "tie_residual_streams": _TIES,
                 "max_attempts": _ATTEMPTS,
+                "max_draws": _DRAWS,
             }
         ),
     )

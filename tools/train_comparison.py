@@ -1,0 +1,95 @@
+"""Trains one column of the demo's comparison: every network of a plan, same start and recipe.
+
+Usage:
+  python tools/train_comparison.py --networks=workdir/demo/comparison/networks.json \
+      --mode=inherit --supernet_checkpoint=workdir/demo/supernet/supernet \
+      --workdir=workdir/demo/comparison/inherit --epochs=1 --steps_per_epoch=150
+
+--networks is the plan the demo writes (netadapt_tf/comparison.py); each network and seed
+is trained in WORKDIR/<network>/seed<k> (model.keras, result.json) and recorded in
+WORKDIR/results.json. --mode=inherit starts every network from the super-network's
+weights, --mode=scratch every network from fresh ones. The recipe flags are those of
+tools/train_discovered.py; the data config is the super-network trainer's, training on all
+its training images (no held-out split). Rerun the same command to go on after a kill.
+"""
+
+import sys
+
+from absl import app, flags
+
+from netadapt_tf import checkpoint, comparison, data
+from netadapt_tf.comparison_training import train_column
+from netadapt_tf.search.held_out_accuracy import data_config
+from netadapt_tf.training import TrainConfig
+
+_NETWORKS = flags.DEFINE_string("networks", None, "The comparison's networks.json.")
+_MODE = flags.DEFINE_enum("mode", None, list(comparison.COLUMNS), "The column's start.")
+_CHECKPOINT = flags.DEFINE_string("supernet_checkpoint", None, "Super-network checkpoint dir.")
+_WORKDIR = flags.DEFINE_string("workdir", None, "Work directory of the column.")
+# The recipe (as tools/train_discovered.py; defaults are the paper's).
+_EPOCHS = flags.DEFINE_integer("epochs", 150, "Epochs.", lower_bound=1)
+_STEPS = flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch.", lower_bound=1)
+_BATCH = flags.DEFINE_integer("batch_size", 1024, "Batch size.", lower_bound=1)
+_LR = flags.DEFINE_float("learning_rate", 0.064, "Learning rate per 1024 images.")
+_DECAY = flags.DEFINE_float("lr_decay", 0.963, "Learning-rate decay factor.")
+_DECAY_EPOCHS = flags.DEFINE_float("lr_decay_epochs", 3.0, "Epochs between decays.")
+_WARMUP = flags.DEFINE_float("warmup_epochs", 0.0, "Linear warm-up epochs.")
+_OPTIMIZER = flags.DEFINE_enum("optimizer", "rmsprop", ["rmsprop", "sgd", "adam"], "Optimizer.")
+_WD = flags.DEFINE_float("weight_decay", 1e-5, "l2 weight decay of kernels.")
+_EMA = flags.DEFINE_float("ema_decay", 0.9998, "EMA of weights (0: off).")
+_BN_MOMENTUM = flags.DEFINE_float("bn_momentum", 0.99, "Momentum of the moving BN statistics.")
+_EVAL_BATCH = flags.DEFINE_integer("eval_batch_size", 256, "Test batch size.", lower_bound=1)
+_MAX_EVAL = flags.DEFINE_integer("max_eval_examples", None, "Test examples (all).")
+
+for _name in ("networks", "mode", "supernet_checkpoint", "workdir"):
+    flags.mark_flag_as_required(_name)
+
+
+def train_config() -> TrainConfig:
+    return TrainConfig(
+        epochs=_EPOCHS.value,
+        steps_per_epoch=_STEPS.value,
+        batch_size=_BATCH.value,
+        learning_rate=_LR.value,
+        lr_decay=_DECAY.value,
+        lr_decay_epochs=_DECAY_EPOCHS.value,
+        warmup_epochs=_WARMUP.value,
+        optimizer=_OPTIMIZER.value,
+        weight_decay=_WD.value,
+        ema_decay=_EMA.value,
+        bn_momentum=_BN_MOMENTUM.value,
+        eval_batch_size=_EVAL_BATCH.value,
+        max_eval_examples=_MAX_EVAL.value,
+    )
+
+
+def main(argv: list[str]) -> int:
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}; everything is a --flag")
+    try:
+        config = train_config()
+        networks = comparison.read_networks(_NETWORKS.value)
+        spec = checkpoint.read_spec(_CHECKPOINT.value)
+        data_cfg = data_config(_CHECKPOINT.value, spec, config.batch_size, {"held_out": 0})
+        datasets = data.load(data_cfg)
+        runs = train_column(
+            spec,
+            networks,
+            arch_dir=comparison.plan_directory(_NETWORKS.value),
+            mode=_MODE.value,
+            datasets=datasets,
+            config=config,
+            workdir=_WORKDIR.value,
+            supernet_dir=_CHECKPOINT.value,
+            data_record={"config": data_cfg.to_json(), "split": datasets.split.to_json()},
+        )
+    except ValueError as error:
+        print(f"train_comparison: {error}", file=sys.stderr)
+        return 1
+    for run in runs:
+        print(f"{run.name:<16} seed {run.seed}: {100 * run.accuracy:.2f}%")
+    return 0
+
+
+if __name__ == "__main__":
+    app.run(main)
