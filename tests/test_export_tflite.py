@@ -13,7 +13,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import randomize_non_kernel_weights
+from conftest import random_bn_offsets
 
 from netadapt_tf import builders, checkpoint, tflite
 from netadapt_tf.arch import random_arch
@@ -38,7 +38,10 @@ def files(tmp_path_factory):
     directory = tmp_path_factory.mktemp("discovered")
     spec = builders.build("mobilenet_v1", **OPTIONS)
     supernet = build_supernet(spec)
-    randomize_non_kernel_weights(supernet, seed=3)
+    # Outputs of constant order-one scale: the int8 closeness bound below is relative to that
+    # scale, and image-dependent weights (randomize_non_kernel_weights) put int8 PTQ 6-25% off
+    # on these untrained kernels (the same choice as test_tflite's int8 check).
+    random_bn_offsets(supernet, seed=3)
     arch = random_arch(spec, np.random.default_rng(5))
     model = export_subnetwork(supernet, arch)
     checkpoint.save_subnetwork(model, arch, directory)
