@@ -269,6 +269,10 @@ class Margin:
 
     value: float | None
     sd: float | None
+    # True when `value` is a lower bound: the network is faster than every curve point and
+    # compared with the fastest one (a curve that does not gain accuracy as latency falls
+    # is at most that accurate below it).
+    bound: bool = False
 
     @property
     def inside_noise(self) -> bool | None:
@@ -287,11 +291,16 @@ def margin(
     """`curve`: (latency, mean accuracy, number of seeds) per curve point; `accuracy` the
     discovered network's mean over `runs` seeds at `latency`. The curve value at `latency`
     mixes its two neighbours, so its noise is taken as that of the neighbour with fewer
-    seeds (the larger of the two)."""
+    seeds (the larger of the two). Faster than every curve point, the margin over the
+    fastest point is returned as a lower bound; slower than every point, there is none."""
     at = interpolate([(x, y) for x, y, _ in curve], latency)
-    if at is None:
-        return Margin(None, None)
     points = sorted(curve)
+    if at is None:
+        if not points or latency > points[0][0]:
+            return Margin(None, None)
+        fastest = points[0]
+        sd = None if run_sd is None else run_sd * math.sqrt(1 / runs + 1 / fastest[2])
+        return Margin(accuracy - fastest[1], sd, bound=True)
     curve_runs = points[0][2]  # a curve of one point at exactly `latency`
     for (x0, _, n0), (x1, _, n1) in zip(points, points[1:], strict=False):
         if x0 <= latency <= x1:

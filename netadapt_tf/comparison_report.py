@@ -110,11 +110,22 @@ def verdict(found: dict, column: str) -> str:
     head += f" over {len(values)} seed{'s' if len(values) > 1 else ''}) "
     if result.value is None:
         return (
-            head + f"at {discovered.host_ms:.3f} ms lies outside the measured latency range of "
-            "the uniform curve, so no margin at equal latency can be given."
+            head + f"at {discovered.host_ms:.3f} ms is slower than every point of the uniform "
+            "curve, so no margin at equal latency can be given."
         )
-    text = head + f"is {_points(result.value)} over the uniform curve at its measured latency "
-    text += f"({discovered.host_ms:.3f} ms, linear interpolation). "
+    if result.bound:
+        fastest = min(_curve(found, column), key=lambda p: p[1])
+        text = head + (
+            f"at {discovered.host_ms:.3f} ms is faster than every point of the uniform curve; "
+            f"against the fastest (width {fastest[0]:g}, {fastest[1]:.3f} ms, "
+            f"{_pct(fastest[2])}) it is {_points(result.value)}, a lower bound of the margin "
+            "at equal latency if the curve does not gain accuracy as latency falls. "
+        )
+    else:
+        text = head + (
+            f"is {_points(result.value)} over the uniform curve at its measured latency "
+            f"({discovered.host_ms:.3f} ms, linear interpolation). "
+        )
     if result.sd is None:
         return text + "No network was trained on two seeds, so the noise is unknown."
     text += (
@@ -130,6 +141,11 @@ def verdict(found: dict, column: str) -> str:
             "the uniform curve."
         )
     side = "above" if result.value > 0 else "below"
+    if result.bound and result.value < 0:
+        return text + (
+            "The difference is outside the noise, but as a lower bound it does not place the "
+            "network below the curve."
+        )
     return text + (
         f"The margin is outside the noise (more than {comparison.NOISE_SDS:g} standard "
         f"deviations): in this column the discovered network lies {side} the uniform curve."

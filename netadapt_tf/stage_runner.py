@@ -218,9 +218,11 @@ class StageRunner:
 
         self._run(name, command, outputs, execute)
 
-    def run_step(self, name: str, step: Callable[[], object], outputs=()) -> None:
-        """Calls step() in this process as stage `name` unless it is up to date."""
-        self._run(name, None, outputs, lambda log_path: step())
+    def run_step(self, name: str, step: Callable[[], object], outputs=(), settings=()) -> None:
+        """Calls step() in this process as stage `name` unless it is up to date. `settings`
+        (strings) are recorded as its command, so the step reruns when they change."""
+        command = tuple(settings) or None
+        self._run(name, command, outputs, lambda log_path: step())
 
 
 def _start_log_part(path: pathlib.Path, line: str) -> None:

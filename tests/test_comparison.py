@@ -136,7 +136,11 @@ def test_pooled_noise_and_the_margin_against_it():
     assert result.inside_noise is False
     close = comparison.margin(curve, 1.5, 0.76, 2, 0.01)
     assert close.value == pytest.approx(0.01) and close.inside_noise is True
-    assert comparison.margin(curve, 0.5, 0.9, 2, 0.01) == comparison.Margin(None, None)
+    # Faster than every curve point: the margin over the fastest one, as a lower bound.
+    faster = comparison.margin(curve, 0.5, 0.9, 2, 0.01)
+    assert faster.bound and faster.value == pytest.approx(0.2) and faster.inside_noise is False
+    assert faster.sd == pytest.approx(0.01 * math.sqrt(1 / 2 + 1 / 2))
+    assert comparison.margin(curve, 3.5, 0.9, 2, 0.01) == comparison.Margin(None, None)
     assert comparison.margin(curve, 1.5, 0.9, 2, None).inside_noise is None
 
 
@@ -227,3 +231,29 @@ def test_where_the_target_lies_against_the_curve():
     assert lies(0.2, 0.3, 0.15).startswith("between the last flat point and the first fallen")
     assert lies(0.1, 0.3, 0.15).startswith("below the first fallen point")
     assert lies(0.2, 0.3, None).startswith("at or below the narrowest point measured")
+
+
+def test_report_gives_a_lower_bound_when_the_discovered_network_is_faster_than_the_curve(
+    tmp_path,
+):
+    tmp_path = tmp_path / "comparison"
+    tmp_path.mkdir()
+    networks = _plan(tmp_path, fractions=(0.5,), seeds=(0, 1))
+    comparison.write_networks(tmp_path, networks)
+    latency = {n.name: n.table_ms for n in networks}
+    latency["discovered"] = latency["uniform_0.5"] / 2
+    measured = [
+        Measured(name=n, host_ms=ms, rounds_ms=(ms,), read_accuracy=0.5)
+        for n, ms in latency.items()
+    ]
+    write_measured(tmp_path / comparison.MEASURED_FILE, {}, measured)
+    _write_column(
+        tmp_path,
+        "inherit",
+        {"uniform_1": [0.80], "uniform_0.5": [0.70, 0.71], "discovered": [0.78, 0.79]},
+    )
+    lines = comparison_report.section(tmp_path, None)
+    inherit = next(line for line in lines if line.startswith("**inherit**"))
+    assert "is faster than every point of the uniform curve" in inherit
+    assert "(width 0.5, " in inherit and "it is +8.00 points, a lower bound" in inherit
+    assert "outside the noise" in inherit and "lies above the uniform curve" in inherit

@@ -9,7 +9,7 @@ import sys
 
 import pytest
 
-from netadapt_tf.stage_runner import StageFailedError, StageRunner
+from netadapt_tf.stage_runner import StageFailedError, StageRunner, read_stages
 from netadapt_tf.strict_json import RecordError
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -149,3 +149,20 @@ def test_a_recorded_tool_run_is_skipped_and_stages_json_is_read_strictly(tmp_pat
     (tmp_path / "stages.json").write_text('{"parse": {"seconds": 1')
     with pytest.raises(RecordError, match=r"stages\.json: malformed JSON"):
         StageRunner(tmp_path)
+
+
+def test_an_in_process_step_reruns_when_its_settings_change(tmp_path):
+    workdir = tmp_path / "work"
+    workdir.mkdir()
+    calls = []
+
+    def step():
+        calls.append(1)
+        (workdir / "plan.txt").write_text(str(len(calls)))
+
+    for settings in (("--a=1",), ("--a=1",), ("--a=2",)):
+        StageRunner(workdir, log=lambda *a: None).run_step(
+            "plan", step, outputs=[workdir / "plan.txt"], settings=settings
+        )
+    assert len(calls) == 2 and (workdir / "plan.txt").read_text() == "2"
+    assert read_stages(workdir / "stages.json")["plan"].command == ("--a=2",)

@@ -295,7 +295,10 @@ def test_demo_runs_the_whole_flow_and_a_rerun_skips_finished_steps(tmp_path):
     assert again.returncode == 0, again.stderr
     assert again.stdout.count("done before") == len(stages)
     assert stages["search"]["outputs"] == ["search"]
-    assert stages["comparison_archs"]["command"] is None
+    assert stages["comparison_archs"]["command"] == [
+        "--curve_fractions=0.25,0.5,0.75,1",
+        "--seeds=0,1",
+    ]
     # A stage whose flags changed runs again, and so do the stages after it; the ones
     # before are reused (here the recorded command of the measurement had other rounds).
     recorded = stages["measure_comparison"]["command"]

@@ -168,6 +168,10 @@ def run_flow(flow: demo_config.FlowConfig, w: pathlib.Path, seed: int) -> pathli
         "comparison_archs",
         lambda: plan_comparison(flow, w, seed),
         outputs=[networks, comparison_dir / "archs"],
+        settings=(
+            "--curve_fractions=" + ",".join(f"{f:g}" for f in flow.curve_fractions),
+            "--seeds=" + ",".join(str(seed + offset) for offset in flow.seed_offsets),
+        ),
     )
     for column in comparison.COLUMNS:
         runner.run_tool(

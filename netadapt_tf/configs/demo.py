@@ -73,7 +73,7 @@ class FlowConfig:
         "--initial_reduction=0.15",
     )
     random_flags: tuple[str, ...] = ("--sampler=random", "--max_draws=100")
-    curve_fractions: tuple[float, ...] = (0.25, 0.375, 0.5, 0.75, 1.0)
+    curve_fractions: tuple[float, ...] = (0.125, 0.25, 0.375, 0.5, 0.75, 1.0)
     seed_offsets: tuple[int, ...] = (0, 1)
     train_flags: tuple[str, ...] = (
         "--epochs=1",
