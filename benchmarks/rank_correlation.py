@@ -184,29 +184,24 @@ def _train_supernet(spec, config, datasets, init_from=None):
     )
     workdir = os.path.join(_WORKDIR.value, "supernet")
     seconds_file = os.path.join(workdir, "seconds.json")
+
+    def make_trainer(overwrite: bool) -> SupernetTrainer:
+        return SupernetTrainer(
+            spec,
+            datasets.train_for_epoch,
+            datasets.held_out,
+            datasets.num_train,
+            train,
+            workdir,
+            overwrite=overwrite,
+            log=lambda *a: None,
+            progress=False,
+        )
+
     try:
-        trainer = SupernetTrainer(
-            spec,
-            datasets.train_for_epoch,
-            datasets.held_out,
-            datasets.num_train,
-            train,
-            workdir,
-            log=lambda *a: None,
-            progress=False,
-        )
+        trainer = make_trainer(overwrite=False)
     except ValueError:  # another recipe in the work directory: start afresh
-        trainer = SupernetTrainer(
-            spec,
-            datasets.train_for_epoch,
-            datasets.held_out,
-            datasets.num_train,
-            train,
-            workdir,
-            overwrite=True,
-            log=lambda *a: None,
-            progress=False,
-        )
+        trainer = make_trainer(overwrite=True)
     finished = os.path.exists(seconds_file) and trainer.manager.latest_checkpoint is not None
     result = trainer.run()
     if finished:
