@@ -29,9 +29,11 @@ def tiny_supernet(name):
 
 
 def assert_close(got, want, err_msg=""):
-    """Equal within 1e-5 of the largest output: float32 rounding, on outputs of order one
-    to ten (the masked and sliced graphs sum in different orders)."""
-    atol = 1e-5 * max(1.0, float(np.max(np.abs(want))))
+    """Equal within 1e-4 of the largest output: float32 rounding, on outputs of order one
+    to twenty (the masked and sliced graphs sum in different orders; CI's machine measured
+    2.3e-5 of the largest output for netadaptv2_mobilenet_v3, so 1e-5 was too tight). A wrong
+    mask or slice moves outputs by a sizeable fraction of their scale, far above this bound."""
+    atol = 1e-4 * max(1.0, float(np.max(np.abs(want))))
     np.testing.assert_allclose(got, want, rtol=0, atol=atol, err_msg=err_msg)
 
 
