@@ -43,8 +43,9 @@ def define_model_flags() -> None:
     flags.mark_flag_as_required("model")
     flags.register_multi_flags_validator(
         ["model", "num_classes"],
-        lambda values: values["model"] not in builders.DENSE_BUILDERS
-        or values["num_classes"] is None,
+        lambda values: (
+            values["model"] not in builders.DENSE_BUILDERS or values["num_classes"] is None
+        ),
         message="--num_classes is not allowed with a dense-prediction --model "
         f"({list(builders.DENSE_BUILDERS)}): its output is a map, not classes",
     )
