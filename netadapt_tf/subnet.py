@@ -113,21 +113,6 @@ def _out_size(size: int, strides: int) -> int:
     return -(-size // strides)  # 'same' padding
 
 
-def output_size(spec: NetworkSpec) -> int:
-    """Height (= width) of the network's output: 1 after a pool, else the resolution the
-    strides and upsamplings leave."""
-    size = spec.input_size
-    for node in spec.nodes:
-        if isinstance(node, PoolSpec):
-            size = 1
-        elif isinstance(node, UpsampleSpec):
-            size *= 2
-        elif isinstance(node, LayerSpec | BlockSpec):
-            for layer in node.layers if isinstance(node, BlockSpec) else (node,):
-                size = size if layer.kind == "fc" else _out_size(size, layer.strides)
-    return size
-
-
 def resolve_layer(layer: LayerSpec, width: int, kernel_size: int, in_channels: int, size: int):
     """The concrete shape of one layer given its input channels and the chosen width."""
     out_size = _out_size(size, layer.strides)
