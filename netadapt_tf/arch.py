@@ -116,6 +116,14 @@ def validate_arch(spec: NetworkSpec, arch: Arch) -> None:
                 f"{layer.name}.kernel_size: {c.kernel_size} is not allowed; allowed kernel sizes "
                 f"are {list(layer.kernel_sizes)}"
             )
+    choices = arch.as_dict()
+    for skip in spec.skips():
+        source, target = choices[skip.source].width, choices[skip.target].width
+        if source != target:
+            raise ValueError(
+                f"{skip.name}: {skip.source}.width {source} and {skip.target}.width {target} "
+                "differ; the skip ties them, so a sub-network gives both the same width"
+            )
 
 
 def _make(spec: NetworkSpec, pick) -> Arch:
@@ -134,12 +142,18 @@ def smallest_arch(spec: NetworkSpec) -> Arch:
 
 
 def random_arch(spec: NetworkSpec, rng: np.random.Generator) -> Arch:
-    """Each layer's width and kernel size drawn uniformly from its allowed values."""
+    """Each layer's width and kernel size drawn uniformly from its allowed values; layers
+    tied by a skip take the width drawn for the first of them."""
+    drawn = {}
 
     def pick(layer):
         return int(rng.choice(layer.widths)), int(rng.choice(layer.kernel_sizes))
 
-    return _make(spec, pick)
+    arch = _make(spec, pick)
+    choices = arch.as_dict()
+    for group in spec.tie_groups():
+        drawn.update({name: {"width": choices[group[0]].width} for name in group[1:]})
+    return arch.with_choices(drawn) if drawn else arch
 
 
 def save_arch(arch: Arch, path: str | os.PathLike) -> None:

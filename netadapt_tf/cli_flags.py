@@ -13,6 +13,7 @@ from netadapt_tf.arch import Arch, load_arch
 from netadapt_tf.spec import NetworkSpec
 
 FLAGS = flags.FLAGS
+DEFAULT_NUM_CLASSES = 1000
 
 
 def define_model_flags() -> None:
@@ -21,7 +22,13 @@ def define_model_flags() -> None:
     flags.DEFINE_enum("model", None, sorted(builders.BUILDERS), "Super-network builder.")
     flags.DEFINE_float("width_multiplier", 1.0, "Channel width multiplier (> 0).")
     flags.DEFINE_integer("input_size", 224, "Input height and width in pixels.", lower_bound=1)
-    flags.DEFINE_integer("num_classes", 1000, "Number of classes.", lower_bound=1)
+    flags.DEFINE_integer(
+        "num_classes",
+        None,
+        f"Number of classes (default {DEFAULT_NUM_CLASSES}); not for the dense-prediction "
+        f"models {list(builders.DENSE_BUILDERS)}.",
+        lower_bound=1,
+    )
     flags.DEFINE_integer(
         "num_widths",
         9,
@@ -34,17 +41,28 @@ def define_model_flags() -> None:
         "Depthwise layers keep every channel their input has (their widths are not searched).",
     )
     flags.mark_flag_as_required("model")
+    flags.register_multi_flags_validator(
+        ["model", "num_classes"],
+        lambda values: (
+            values["model"] not in builders.DENSE_BUILDERS or values["num_classes"] is None
+        ),
+        message="--num_classes is not allowed with a dense-prediction --model "
+        f"({list(builders.DENSE_BUILDERS)}): its output is a map, not classes",
+    )
     flags.register_validator(
         "width_multiplier", lambda value: value > 0, message="--width_multiplier must be > 0"
     )
 
 
 def spec_from_flags() -> NetworkSpec:
-    """The NetworkSpec the model flags describe."""
+    """The NetworkSpec the model flags describe (a dense-prediction builder has no classes)."""
+    num_classes = FLAGS.num_classes
+    if num_classes is None and FLAGS.model not in builders.DENSE_BUILDERS:
+        num_classes = DEFAULT_NUM_CLASSES
     return builders.build(
         FLAGS.model,
         input_size=FLAGS.input_size,
-        num_classes=FLAGS.num_classes,
+        num_classes=num_classes,
         width_multiplier=FLAGS.width_multiplier,
         num_widths=FLAGS.num_widths,
         **({"tie_depthwise": True} if FLAGS.tie_depthwise else {}),

@@ -10,9 +10,10 @@ per-image key and hands the balanced widths out in that order, so only which ima
 narrow layers changes (measured in docs/training.md: at small budgets the independent draw
 leaves nearly every image's sub-network with a bottleneck somewhere, and nothing learns).
 The bypass paths need no sampling: their masks are the complement of the ordered-dropout
-masks (layers.ChannelBypass). Sampling runs in the graph
-with stateless random ops seeded by (seed, step, replica), so a resumed run draws the same
-sub-networks and every replica draws its own.
+masks (layers.ChannelBypass). Layers tied by a skip (NetworkSpec.tie_groups) get the width
+column of the first layer of their group, so every image trains a valid sub-network.
+Sampling runs in the graph with stateless random ops seeded by (seed, step, replica), so a
+resumed run draws the same sub-networks and every replica draws its own.
 
 Optionally the widths on offer can be limited to those at least `min_fraction` of the full
 width (progressive shrinking, training.TrainConfig.progressive_shrinking): balance then holds
@@ -87,6 +88,10 @@ class OrderedDropoutSampler:
         self._smallest = tf.constant([[layer.widths[0] for layer in layers]], tf.int32)
         self._full_k = tf.constant([[layer.kernel_sizes[-1] for layer in layers]], tf.int32)
         self._small_k = tf.constant([[layer.kernel_sizes[0] for layer in layers]], tf.int32)
+        column = {layer.name: j for j, layer in enumerate(layers)}
+        self._tied_to = {
+            column[name]: column[group[0]] for group in spec.tie_groups() for name in group[1:]
+        }
 
     def _column(self, options, batch_size, seed, min_fraction=None, key=None):
         """One layer's options for `batch_size` images, balanced. With `key` ([batch]),
@@ -138,6 +143,8 @@ class OrderedDropoutSampler:
             kernels.append(
                 self._column(k, n, fold(seed, 2 * j + 1), key=self._keys(n, seed, 2 * j + 1))
             )
+        for j, first in self._tied_to.items():
+            widths[j] = widths[first]
         widths = tf.stack(widths, axis=1)
         kernels = tf.stack(kernels, axis=1)
         if self.config.sandwich:

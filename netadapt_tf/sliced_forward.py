@@ -145,6 +145,9 @@ class SlicedForward:
         x = build_graph(self.spec, layers, ops, images)
         if self.spec.num_classes is not None:
             x = tf.ensure_shape(x, [None, self.spec.num_classes])
+        elif self.spec.dense_channels is not None:
+            size = self.spec.input_size
+            x = tf.ensure_shape(x, [None, size, size, self.spec.dense_channels])
         if mode != _BATCH:
             return x
         means = [ops.found[name][0] for name in self.slots]
@@ -212,6 +215,9 @@ class _SlicedOps:
 
     def global_pool(self, node, x):
         return tf.reduce_mean(x, [1, 2], keepdims=True)
+
+    def upsample(self, node, x):
+        return tf.repeat(tf.repeat(x, 2, axis=1), 2, axis=2)  # Keras's nearest x2
 
     def bypass(self, r, x):
         # Slicing before pooling is the exporter's pool-then-slice (pooling is per channel);

@@ -1,10 +1,12 @@
 """The declarative architecture description of a super-network (the search space).
 
 A `NetworkSpec` is an ordered tuple of nodes: `LayerSpec` (one convolution-like layer),
-`BlockSpec` (a MobileNetV2/V3 inverted-residual block) and `PoolSpec` (global average pool).
-Each layer carries its maximum number of filters, the widths and kernel sizes a sub-network
-may choose, and T (the channel-bypass limit). The builders write these records; the
-super-network, the exporter, the MAC counter and the latency tables only read them.
+`BlockSpec` (a MobileNetV2/V3 inverted-residual block), `PoolSpec` (global average pool),
+and for dense prediction `UpsampleSpec` (nearest-neighbour x2) and `SkipSpec` (adds an
+earlier layer's output, the two layers' widths tied). Each layer carries its maximum number
+of filters, the widths and kernel sizes a sub-network may choose, and T (the channel-bypass
+limit). The builders write these records; the super-network, the exporter, the MAC counter
+and the latency tables only read them.
 The JSON format is documented in docs/architecture_format.md.
 """
 
@@ -253,12 +255,51 @@ class PoolSpec:
         return {"type": "pool", "name": self.name}
 
 
-Node = LayerSpec | BlockSpec | PoolSpec
+@dataclasses.dataclass(frozen=True)
+class UpsampleSpec:
+    """Nearest-neighbour upsampling x2 (channels kept; a dense-prediction decoder's step)."""
+
+    name: str
+
+    def to_json(self) -> dict:
+        return {"type": "upsample", "name": self.name}
+
+
+@dataclasses.dataclass(frozen=True)
+class SkipSpec:
+    """An additive skip connection: the output of layer `source` is added to the current
+    tensor, which is the output of layer `target` (possibly upsampled since).
+
+    The two layers' widths are tied: they offer the same widths and every sub-network
+    gives them the same one, and neither ever bypasses channels (bypass_limit 0 or at most
+    its smallest width), so the two summed tensors have the same width in every
+    sub-network. Both are layers of their own (not inside a block), of kind conv or
+    pointwise, and their outputs have the same resolution.
+    """
+
+    name: str
+    source: str
+    target: str
+
+    @property
+    def tied(self) -> tuple[str, str]:
+        return (self.source, self.target)
+
+    def to_json(self) -> dict:
+        return {"type": "skip", "name": self.name, "source": self.source, "target": self.target}
+
+
+Node = LayerSpec | BlockSpec | PoolSpec | UpsampleSpec | SkipSpec
 
 
 @dataclasses.dataclass(frozen=True)
 class NetworkSpec:
-    """A super-network: its input, its nodes in order, and how it was built (`origin`)."""
+    """A super-network: its input, its nodes in order, and how it was built (`origin`).
+
+    `num_classes` makes it a classifier (the last node an fc layer); `dense_channels` a
+    dense-prediction network (no pool, no fc; the output is a map of that many channels at
+    the input resolution). A network with neither outputs its last node's features.
+    """
 
     name: str
     input_size: int
@@ -266,6 +307,7 @@ class NetworkSpec:
     input_channels: int = 3
     num_classes: int | None = None
     origin: tuple[tuple[str, object], ...] = ()
+    dense_channels: int | None = None
 
     def __post_init__(self):
         object.__setattr__(self, "nodes", tuple(self.nodes))
@@ -289,16 +331,25 @@ class NetworkSpec:
     def layer_names(self) -> tuple[str, ...]:
         return tuple(layer.name for layer in self.layers())
 
+    def skips(self) -> tuple[SkipSpec, ...]:
+        return tuple(node for node in self.nodes if isinstance(node, SkipSpec))
+
+    def tie_groups(self) -> tuple[tuple[str, ...], ...]:
+        """The layers whose widths skips tie, one group per set of joined layers (a layer
+        joined by two skips ties all three), each in network order."""
+        return merge_groups([skip.tied for skip in self.skips()], self.layer_names())
+
     def to_json(self) -> dict:
-        return {
+        d = {
             "format": FORMAT,
             "name": self.name,
             "input_size": self.input_size,
             "input_channels": self.input_channels,
             "num_classes": self.num_classes,
-            "origin": dict(self.origin),
-            "nodes": [node.to_json() for node in self.nodes],
         }
+        if self.dense_channels is not None:  # written only when set: older fingerprints hold
+            d["dense_channels"] = self.dense_channels
+        return {**d, "origin": dict(self.origin), "nodes": [n.to_json() for n in self.nodes]}
 
     @classmethod
     def from_json(cls, d: dict) -> "NetworkSpec":
@@ -314,6 +365,9 @@ class NetworkSpec:
             "input_size": sj.integer(d["input_size"], "input_size", minimum=1),
             "input_channels": sj.integer(d.get("input_channels", 3), "input_channels", minimum=1),
             "num_classes": sj.optional(sj.integer, d.get("num_classes"), "num_classes", minimum=1),
+            "dense_channels": sj.optional(
+                sj.integer, d.get("dense_channels"), "dense_channels", minimum=1
+            ),
             "origin": tuple(sj.mapping(d.get("origin", {}), "origin", sj.scalar).items()),
         }
         try:
@@ -332,21 +386,28 @@ class NetworkSpec:
         return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-_NETWORK_OPTIONAL = ("input_channels", "num_classes", "origin")
+_NETWORK_OPTIONAL = ("input_channels", "num_classes", "dense_channels", "origin")
+_NODE_TYPES = ("layer", "block", "pool", "upsample", "skip")
 _BLOCK_LAYERS = ("expansion", "depthwise", "se", "projection")
 
 
 def _node_from_json(data, path: str) -> Node:
-    """One node of a spec's "nodes" list: a layer, a block or the pool."""
+    """One node of a spec's "nodes" list: a layer, a block, the pool, an upsample, a skip."""
     if not isinstance(data, dict):
-        raise sj.fail(path, data, "an object: a layer, a block or the pool")
-    node_type = sj.string(data.get("type", "layer"), f"{path}.type", ("layer", "block", "pool"))
+        raise sj.fail(path, data, f"an object of one of the types {_NODE_TYPES}")
+    node_type = sj.string(data.get("type", "layer"), f"{path}.type", _NODE_TYPES)
     fields = {key: value for key, value in data.items() if key != "type"}
     if node_type == "layer":
         return LayerSpec.from_json(fields, path)
     if node_type == "pool":
         sj.obj(fields, path, optional=("name",))
         return PoolSpec(name=sj.string(fields.get("name", "pool"), f"{path}.name"))
+    if node_type == "upsample":
+        sj.obj(fields, path, ("name",))
+        return UpsampleSpec(name=sj.string(fields["name"], f"{path}.name"))
+    if node_type == "skip":
+        sj.obj(fields, path, ("name", "source", "target"))
+        return SkipSpec(**{key: sj.string(fields[key], f"{path}.{key}") for key in fields})
     sj.obj(fields, path, ("name", "depthwise", "projection"), ("residual", "expansion", "se"))
     parts = {
         part: sj.optional(LayerSpec.from_json, fields.get(part), f"{path}.{part}")
@@ -365,25 +426,63 @@ def load_spec(path: str | os.PathLike) -> NetworkSpec:
     return sj.read(path, NetworkSpec.from_json)
 
 
+def merge_groups(pairs, order) -> tuple[tuple[str, ...], ...]:
+    """Groups of names joined by `pairs` (transitively), members and groups in `order`."""
+    group_of = {}
+    for pair in pairs:
+        merged = set(pair).union(*(group_of.get(name, ()) for name in pair))
+        for name in merged:
+            group_of[name] = merged
+    rank = {name: i for i, name in enumerate(order)}
+    groups = {frozenset(g) for g in group_of.values()}
+    ordered = sorted((sorted(g, key=rank.__getitem__) for g in groups), key=lambda g: rank[g[0]])
+    return tuple(tuple(g) for g in ordered)
+
+
+def _out_size(size: int, strides: int) -> int:
+    return -(-size // strides)  # 'same' padding
+
+
 def _validate_network(spec: NetworkSpec) -> None:
-    """Checks that follow the channels through the network: names, depthwise filters,
-    zero widths that would disconnect the network, residual shapes, the classifier."""
+    """Checks that follow the channels and the resolution through the network: names,
+    depthwise filters, zero widths that would disconnect the network, residual shapes,
+    skips, the classifier and the dense head."""
     if spec.input_size < 1 or spec.input_channels < 1:
         raise ValueError(
             f"{spec.name}: input_size {spec.input_size} and input_channels "
             f"{spec.input_channels} must be positive"
         )
     seen = set()
-    channels = spec.input_channels
-    pooled = False
+    channels, size = spec.input_channels, spec.input_size
+    pooled = None
+    outputs = {}  # skip sources: a top-level conv/pointwise layer -> (channels, size)
+    target = None  # the layer whose output the current tensor is (upsampled or not)
     for index, node in enumerate(spec.nodes):
+        if not isinstance(node, LayerSpec | BlockSpec | PoolSpec | UpsampleSpec | SkipSpec):
+            raise TypeError(
+                f"nodes[{index}]: {node!r} is not a LayerSpec, BlockSpec, PoolSpec, "
+                "UpsampleSpec or SkipSpec"
+            )
         if isinstance(node, PoolSpec):
             if pooled:
                 raise ValueError(f"{node.name}: the network pools twice")
-            pooled = True
+            pooled, size, target = node, 1, None
             continue
-        if not isinstance(node, LayerSpec | BlockSpec):
-            raise TypeError(f"nodes[{index}]: {node!r} is not a LayerSpec, BlockSpec or PoolSpec")
+        if isinstance(node, UpsampleSpec | SkipSpec):
+            if node.name in seen:
+                raise ValueError(f"{node.name}: duplicate name (layer, upsample and skip names)")
+            seen.add(node.name)
+            if pooled:
+                raise ValueError(
+                    f"{node.name}: {node.to_json()['type']} after the global pool; the "
+                    "classification head allows only 'pointwise' and 'fc' layers"
+                )
+            if isinstance(node, UpsampleSpec):
+                size *= 2
+            else:
+                _check_skip(spec, node, target, outputs, channels, size)
+                target = None
+            continue
         block_in = channels
         layers = node.layers if isinstance(node, BlockSpec) else (node,)
         for layer in layers:
@@ -417,14 +516,26 @@ def _validate_network(spec: NetworkSpec) -> None:
                 )
             if layer.kind not in ("se", "depthwise"):
                 channels = int(max(min(channels, layer.bypass_limit), layer.filters))
+            if layer.kind != "fc":
+                size = _out_size(size, layer.strides)
         if isinstance(node, BlockSpec) and node.residual and node.projection.filters != block_in:
             raise ValueError(
                 f"{node.name}.residual: the block's input has {block_in} channels but its "
                 f"projection has {node.projection.filters} filters; a residual block must "
                 "keep the width"
             )
+        target = None
+        if isinstance(node, LayerSpec) and node.kind in SKIP_KINDS and not pooled:
+            outputs[node.name] = (channels, size)
+            target = node.name
     last = spec.nodes[-1] if spec.nodes else None
     if spec.num_classes is not None:
+        if spec.dense_channels is not None:
+            raise ValueError(
+                f"{spec.name}: num_classes {spec.num_classes} and dense_channels "
+                f"{spec.dense_channels} are both set; a network is a classifier or a "
+                "dense predictor"
+            )
         if not (isinstance(last, LayerSpec) and last.kind == "fc"):
             raise ValueError(f"{spec.name}: num_classes is set but the last node is not an fc")
         if last.widths != (spec.num_classes,) or last.filters != spec.num_classes:
@@ -432,3 +543,77 @@ def _validate_network(spec: NetworkSpec) -> None:
                 f"{last.name}.widths: {last.widths}; the classifier must keep all "
                 f"{spec.num_classes} classes"
             )
+    if spec.dense_channels is not None:
+        _check_dense_head(spec, last, pooled, size)
+
+
+SKIP_KINDS = ("conv", "pointwise")
+
+
+def _check_skip(spec, skip: SkipSpec, target, outputs, channels: int, size: int) -> None:
+    """A skip joins two top-level conv/pointwise layers of one resolution and one full
+    width whose widths are tied and never bypass (so the summed widths stay equal)."""
+    if skip.target != target:
+        here = f"here {target!r}" if target else "here none"
+        raise ValueError(
+            f"{skip.name}.target: {skip.target!r} is not allowed; allowed: the conv or "
+            f"pointwise layer right before the skip (only upsample nodes may lie between), {here}"
+        )
+    if skip.source not in outputs or skip.source == skip.target:
+        raise ValueError(
+            f"{skip.name}.source: {skip.source!r} is not allowed; allowed: a conv or pointwise "
+            "layer of its own (not inside a block) before the skip's target"
+        )
+    source_channels, source_size = outputs[skip.source]
+    if source_size != size:
+        raise ValueError(
+            f"{skip.name}: adds {skip.source!r} ({source_size}x{source_size}) to "
+            f"{skip.target!r} ({size}x{size} at the skip); a skip joins tensors of one "
+            "resolution"
+        )
+    if source_channels != channels:
+        raise ValueError(
+            f"{skip.name}: adds {skip.source!r} ({source_channels} channels) to "
+            f"{skip.target!r} ({channels} channels); a skip joins tensors of one width"
+        )
+    source, joined = spec.layer(skip.source), spec.layer(skip.target)
+    if source.widths != joined.widths:
+        raise ValueError(
+            f"{skip.name}: widths of {source.name!r} {list(source.widths)} and of "
+            f"{joined.name!r} {list(joined.widths)} differ; a skip ties the widths of the "
+            "layers it joins, so they must offer the same widths"
+        )
+    for layer in (source, joined):
+        if layer.bypass_limit != 0 and layer.bypass_limit > layer.widths[0]:
+            raise ValueError(
+                f"{layer.name}.bypass_limit: {_encode_limit(layer.bypass_limit)} is not allowed "
+                f"for a layer joined by skip {skip.name!r}; allowed: 0 or at most its smallest "
+                f"width {layer.widths[0]} (it must output exactly its width in every sub-network)"
+            )
+
+
+def _check_dense_head(spec: NetworkSpec, last, pooled, size: int) -> None:
+    d = spec.dense_channels
+    if pooled:
+        raise ValueError(
+            f"{pooled.name}: a global pool in a dense-prediction network (dense_channels {d}); "
+            "its output is a map at the input resolution"
+        )
+    if not (isinstance(last, LayerSpec) and last.kind in SKIP_KINDS):
+        name = getattr(last, "name", None)
+        raise ValueError(
+            f"{spec.name}: the last node {name!r} is not a conv or pointwise layer; a dense "
+            f"head ends with one that outputs the {d}-channel map"
+        )
+    if last.widths != (d,) or last.filters != d or last.bypass_limit != 0:
+        raise ValueError(
+            f"{last.name}: filters {last.filters}, widths {list(last.widths)}, bypass_limit "
+            f"{_encode_limit(last.bypass_limit)}; the dense head must output exactly "
+            f"dense_channels={d} channels: filters {d}, widths [{d}], bypass_limit 0"
+        )
+    if size != spec.input_size:
+        raise ValueError(
+            f"{spec.name}: the dense output is {size}x{size} but the input is "
+            f"{spec.input_size}x{spec.input_size}; a dense head outputs a map at the input "
+            "resolution"
+        )

@@ -9,7 +9,7 @@ import dataclasses
 
 from netadapt_tf import channel_math
 from netadapt_tf.arch import Arch, validate_arch
-from netadapt_tf.spec import BlockSpec, LayerSpec, NetworkSpec, PoolSpec
+from netadapt_tf.spec import BlockSpec, LayerSpec, NetworkSpec, PoolSpec, SkipSpec, UpsampleSpec
 
 
 @dataclasses.dataclass(frozen=True)
@@ -65,10 +65,35 @@ class ResolvedPool:
 
 
 @dataclasses.dataclass(frozen=True)
+class ResolvedUpsample:
+    """Nearest-neighbour x2: `out_channels` kept, `in_size` doubled."""
+
+    spec: UpsampleSpec
+    out_channels: int
+    in_size: int
+
+    @property
+    def out_size(self) -> int:
+        return 2 * self.in_size
+
+
+@dataclasses.dataclass(frozen=True)
+class ResolvedSkip:
+    """The add of a skip: two tensors of `out_channels` channels (equal by the tie)."""
+
+    spec: SkipSpec
+    out_channels: int
+    size: int
+
+
+ResolvedNode = ResolvedLayer | ResolvedBlock | ResolvedPool | ResolvedUpsample | ResolvedSkip
+
+
+@dataclasses.dataclass(frozen=True)
 class SubNetwork:
     spec: NetworkSpec
     arch: Arch
-    nodes: tuple[ResolvedLayer | ResolvedBlock | ResolvedPool, ...]
+    nodes: tuple[ResolvedNode, ...]
 
     def layers(self, include_removed: bool = False):
         """Layers in order; layers of removed blocks are left out unless asked for."""
@@ -106,7 +131,7 @@ def resolve(spec: NetworkSpec, arch: Arch) -> SubNetwork:
     validate_arch(spec, arch)
     choices = arch.as_dict()
     channels, size = spec.input_channels, spec.input_size
-    nodes = []
+    nodes, outputs = [], {}
 
     def step(layer, c, s):
         choice = choices[layer.name]
@@ -116,10 +141,17 @@ def resolve(spec: NetworkSpec, arch: Arch) -> SubNetwork:
         if isinstance(node, PoolSpec):
             nodes.append(ResolvedPool(node, channels, size))
             size = 1
+        elif isinstance(node, UpsampleSpec):
+            nodes.append(ResolvedUpsample(node, channels, size))
+            size *= 2
+        elif isinstance(node, SkipSpec):
+            channels = channel_math.residual_output_width(outputs[node.source], channels)
+            nodes.append(ResolvedSkip(node, channels, size))
         elif isinstance(node, LayerSpec):
             r = step(node, channels, size)
             nodes.append(r)
             channels, size = r.out_channels, r.out_size
+            outputs[node.name] = channels
         else:
             c, s, rs = channels, size, []
             for layer in node.layers:

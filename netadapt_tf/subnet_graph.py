@@ -5,8 +5,9 @@ layer keeps its first M filters (convolution -> batch norm -> activation) and pa
 channels [M, M + bypassed) through after them (average-pooled when the layer is strided); a
 layer keeping no filter is a pure bypass; a squeeze-and-excitation layer of width 0 is the
 identity; a residual block whose projection keeps no filter is the identity, otherwise its
-add zero-pads the narrower tensor. `build_graph` walks the spec with those rules and leaves
-each step to an `ops` object:
+add zero-pads the narrower tensor; an upsampling node repeats each pixel 2x2 (nearest
+neighbour); a skip adds the kept output of its source layer (equal widths by the tie).
+`build_graph` walks the spec with those rules and leaves each step to an `ops` object:
 
 * `KerasOps` builds Keras layers, of Keras 3 or tf_keras (a `Flavour`), named as exported
   models are named, with weights from a weight source: copied from the super-network
@@ -26,15 +27,16 @@ The steps an ops object provides (`r` has `spec`, `in_channels`, `width`, `bypas
   squeeze_excite(r, x)     x scaled by its SE gate of r.width squeeze channels
   add(name, x, y)          x + y, zero-padding the narrower
   global_pool(node, x)     global average pool, keeping the spatial axes (1 x 1)
+  upsample(node, x)        nearest-neighbour upsampling x2
   if_computes(r, then, otherwise, covers)   then() when r keeps filters, else otherwise();
                            `covers`: the LayerSpecs the two branches compute
 
 A new kind of node is one rule in `NODE_RULES` made of these steps, plus the steps it needs
-that no rule used before (for depth estimation: an upsampling step; an additive skip between
-named nodes is `add`, reading the outputs the walk would keep by node name: node outputs, not
-layers inside a block, since a block may be a tf.cond branch whose insides do not exist
-outside it). Nothing here imports a Keras: the caller passes the one it uses, so this module
-is safe in the quantization-aware-training process, which must not import Keras 3.
+that no rule used before. Rules get `kept`, the outputs the walk keeps by node name for the
+skips that read them: node outputs, not layers inside a block, since a block may be a
+tf.cond branch whose insides do not exist outside it. Nothing here imports a Keras: the
+caller passes the one it uses, so this module is safe in the quantization-aware-training
+process, which must not import Keras 3.
 """
 
 import dataclasses
@@ -42,7 +44,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from netadapt_tf.spec import BlockSpec, LayerSpec, NetworkSpec, PoolSpec
+from netadapt_tf.spec import BlockSpec, LayerSpec, NetworkSpec, PoolSpec, SkipSpec, UpsampleSpec
 from netadapt_tf.subnet import SubNetwork
 
 # Keras's BatchNormalization defaults, which the super-network's layers use as well.
@@ -69,7 +71,7 @@ def weight_parts(layer: LayerSpec) -> tuple[str, ...]:
 # The rules ---------------------------------------------------------------------------------
 
 
-def layer_rule(ops, node: LayerSpec, sizes: Mapping, x):
+def layer_rule(ops, node: LayerSpec, sizes: Mapping, x, kept: Mapping | None = None):
     r = sizes[node.name]
     if node.kind == "se":
         return ops.if_computes(r, lambda: ops.squeeze_excite(r, x), lambda: x)
@@ -84,7 +86,7 @@ def layer_rule(ops, node: LayerSpec, sizes: Mapping, x):
     return ops.if_computes(r, compute, lambda: ops.bypass(r, x))
 
 
-def block_rule(ops, node: BlockSpec, sizes: Mapping, x):
+def block_rule(ops, node: BlockSpec, sizes: Mapping, x, kept: Mapping):
     def run():
         y = x
         for layer in node.layers:
@@ -98,18 +100,36 @@ def block_rule(ops, node: BlockSpec, sizes: Mapping, x):
     return ops.if_computes(sizes[node.projection.name], run, lambda: x, covers=node.layers)
 
 
-def pool_rule(ops, node: PoolSpec, sizes: Mapping, x):
+def pool_rule(ops, node: PoolSpec, sizes: Mapping, x, kept: Mapping):
     return ops.global_pool(node, x)
 
 
-NODE_RULES = {LayerSpec: layer_rule, BlockSpec: block_rule, PoolSpec: pool_rule}
+def upsample_rule(ops, node: UpsampleSpec, sizes: Mapping, x, kept: Mapping):
+    return ops.upsample(node, x)
+
+
+def skip_rule(ops, node: SkipSpec, sizes: Mapping, x, kept: Mapping):
+    return ops.add(node.name, x, kept[node.source])
+
+
+NODE_RULES = {
+    LayerSpec: layer_rule,
+    BlockSpec: block_rule,
+    PoolSpec: pool_rule,
+    UpsampleSpec: upsample_rule,
+    SkipSpec: skip_rule,
+}
 
 
 def build_graph(spec: NetworkSpec, sizes: Mapping, ops, x):
     """x through the sub-network whose layer sizes are `sizes` (spec layer name -> record,
     layers of removed blocks included), each step computed by `ops`."""
+    sources = {skip.source for skip in spec.skips()}
+    kept = {}
     for node in spec.nodes:
-        x = NODE_RULES[type(node)](ops, node, sizes, x)
+        x = NODE_RULES[type(node)](ops, node, sizes, x, kept)
+        if node.name in sources:
+            kept[node.name] = x
     return x
 
 
@@ -249,6 +269,10 @@ class KerasOps:
 
     def global_pool(self, node, x):
         return self.layers.GlobalAveragePooling2D(keepdims=True, name=node.name)(x)
+
+    def upsample(self, node, x):
+        name = layer_name(node.name)
+        return self.layers.UpSampling2D(2, interpolation="nearest", name=name)(x)
 
     def if_computes(self, r, then, otherwise, covers=()):
         return then() if r.width > 0 else otherwise()

@@ -4,7 +4,9 @@ Its inputs are a dict: `image` [batch, H, W, C], and per example and per layer (
 `spec.layer_names()` order) `widths` and `kernel_sizes` [batch, num_layers] int32. Each
 example runs the sub-network those rows describe: ordered dropout zeros the last channels
 of every layer, the complementary masks bypass input channels, depthwise layers cut their
-superkernel. `arch_inputs` turns Arch records into those rows.
+superkernel. Upsampling nodes repeat pixels (nearest neighbour x2) and skips add a named
+layer's output (the tie gives both tensors the same zeroed channels). `arch_inputs` turns
+Arch records into those rows.
 """
 
 from collections.abc import Sequence
@@ -23,7 +25,7 @@ from netadapt_tf.layers import (
     SqueezeExcite,
     SuperkernelDepthwiseConv2D,
 )
-from netadapt_tf.spec import BlockSpec, LayerSpec, NetworkSpec, PoolSpec
+from netadapt_tf.spec import BlockSpec, LayerSpec, NetworkSpec, PoolSpec, SkipSpec, UpsampleSpec
 from netadapt_tf.subnet_graph import layer_name
 
 
@@ -121,9 +123,17 @@ class SuperNetwork(keras.Model):
         self.super_layers = {}
         channels = self.spec.input_channels
         self.pool = None
+        self.upsamples = {}
         for node in self.spec.nodes:
             if isinstance(node, PoolSpec):
                 self.pool = keras.layers.GlobalAveragePooling2D(keepdims=True, name=node.name)
+                continue
+            if isinstance(node, UpsampleSpec):
+                self.upsamples[node.name] = keras.layers.UpSampling2D(
+                    2, interpolation="nearest", name=layer_name(node.name)
+                )
+                continue
+            if isinstance(node, SkipSpec):
                 continue
             block_in = channels
             layers = node.layers if isinstance(node, BlockSpec) else (node,)
@@ -145,11 +155,22 @@ class SuperNetwork(keras.Model):
         widths = tf.cast(inputs["widths"], tf.int32)
         kernel_sizes = tf.cast(inputs["kernel_sizes"], tf.int32)
         width = tf.fill(tf.shape(x)[:1], self.spec.input_channels)
+        skip_sources = {skip.source for skip in self.spec.skips()}
+        kept = {}  # outputs of skip sources, by layer name
         for node in self.spec.nodes:
             if isinstance(node, PoolSpec):
                 x = self.pool(x)
+            elif isinstance(node, UpsampleSpec):
+                x = self.upsamples[node.name](x)
+            elif isinstance(node, SkipSpec):
+                # Same full width by validation; the tie zeros the same channels in both.
+                source, source_width = kept[node.source]
+                x = x + source
+                width = channel_math.residual_output_width(width, source_width)
             elif isinstance(node, LayerSpec):
                 x, width = self._run_layer(node, x, width, widths, kernel_sizes, training)
+                if node.name in skip_sources:
+                    kept[node.name] = (x, width)
             else:
                 y, w = x, width
                 for layer in node.layers:

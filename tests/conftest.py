@@ -17,8 +17,10 @@ SMALL = {"input_size": 32, "num_classes": 10, "width_multiplier": 0.25}
 
 
 def small_spec(name: str, **options):
-    """A tiny super-network of builder `name` (8-32 channels, 32 px)."""
-    return builders.build(name, **{**SMALL, **options})
+    """A tiny super-network of builder `name` (8-32 channels, 32 px; dense-prediction
+    builders get no classes)."""
+    small = {**SMALL, "num_classes": None} if name in builders.DENSE_BUILDERS else SMALL
+    return builders.build(name, **{**small, **options})
 
 
 def randomize_non_kernel_weights(model, seed: int = 0) -> None:

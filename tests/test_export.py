@@ -77,9 +77,14 @@ def test_random_subnetworks(supernet, images):
 
 
 def test_every_layer_at_its_smallest(supernet, images):
-    model = _check(supernet, smallest_arch(supernet.spec), images)
-    # Only the classifier keeps filters; every other layer is bypassed or removed.
-    assert [type(layer).__name__ for layer in _convs(model)] == ["Dense"]
+    spec = supernet.spec
+    model = _check(supernet, smallest_arch(spec), images)
+    # Only the layers that cannot reach width 0 keep filters (the classifier; for FastDepth
+    # also the skip-tied layers and the output); every other layer is bypassed or removed.
+    kept = [layer.name.replace("/", "__") for layer in spec.layers() if layer.widths[0] > 0]
+    assert [layer.name.rsplit("__", 1)[0] for layer in _convs(model)] == kept
+    if spec.num_classes is not None:
+        assert [type(layer).__name__ for layer in _convs(model)] == ["Dense"]
 
 
 def test_a_layer_at_width_zero_adds_no_convolution(supernet, images):

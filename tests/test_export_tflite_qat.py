@@ -93,6 +93,21 @@ def test_tf_keras_rebuild_equals_keras3(builder):
     assert "tensorflow_model_optimization" not in sys.modules
 
 
+def test_tf_keras_rebuild_of_a_depth_network_equals_keras3():
+    # Upsamplings and skip adds rebuilt in tf_keras (the QAT process) from the same graph.
+    spec = builders.build("fastdepth", input_size=32, width_multiplier=0.25)
+    arch = random_arch(spec, np.random.default_rng(3))
+    model = build_network(resolve(spec, arch), KERAS3)
+    randomize_non_kernel_weights(model, seed=3)
+    network = Discovered(model=model, spec=spec, arch=arch)
+    images = np.random.default_rng(0).uniform(0, 1, (4, 32, 32, 3)).astype(np.float32)
+    outputs = np.asarray(model(images, training=False))
+    assert outputs.shape == (4, 32, 32, 1)
+    assert np.max(np.abs(outputs)) > 0.1 and np.max(np.std(outputs, axis=0)) > 0.01
+    assert qat.check_rebuild(network) <= 1e-4 * max(1.0, float(np.max(np.abs(outputs))))
+    assert "tensorflow_model_optimization" not in sys.modules
+
+
 def test_a_rebuild_that_differs_fails_with_its_cause(v3_network, tmp_path):
     qat.write_job(tmp_path, v3_network, None, None, qat.QatSettings(), check_only=True)
     with np.load(tmp_path / qat_child.REFERENCE_FILE) as f:

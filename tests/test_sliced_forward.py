@@ -14,14 +14,32 @@ from netadapt_tf.sliced_forward import SlicedForward, arch_sizes
 from netadapt_tf.spec import BlockSpec
 from netadapt_tf.supernet import arch_inputs, build_supernet
 
-BUILDERS = ("mobilenet_v1", "mobilenet_v2", "mobilenet_v3_large", "netadaptv2_mobilenet_v3")
+BUILDERS = (
+    "mobilenet_v1",
+    "mobilenet_v2",
+    "mobilenet_v3_large",
+    "netadaptv2_mobilenet_v3",
+    "fastdepth",
+)
 _SUPERNETS = {}
 
 
+def tiny_size(name):
+    """16 px; 32 for FastDepth, whose encoder halves its input five times."""
+    return 32 if name in builders.DENSE_BUILDERS else 16
+
+
 def tiny_supernet(name):
-    """Width 0.25, 16 px, 4 classes, random BN statistics (built once per module)."""
+    """Width 0.25, 16 px, 4 classes (FastDepth: 32 px, a depth map), random BN statistics
+    (built once per module)."""
     if name not in _SUPERNETS:
-        spec = builders.build(name, input_size=16, num_classes=4, width_multiplier=0.25)
+        dense = name in builders.DENSE_BUILDERS
+        spec = builders.build(
+            name,
+            input_size=tiny_size(name),
+            num_classes=None if dense else 4,
+            width_multiplier=0.25,
+        )
         model = build_supernet(spec)
         randomize_non_kernel_weights(model, seed=len(_SUPERNETS))
         _SUPERNETS[name] = model
@@ -39,14 +57,19 @@ def assert_close(got, want, err_msg=""):
 
 def extreme_archs(spec):
     """A middle layer at width 0 (a pure bypass) and a whole block at width 0 (for residual
-    blocks: removed; MobileNetV1 has none, so its block is a depthwise/pointwise pair)."""
+    blocks: removed; MobileNetV1 and FastDepth have none, so their block is the first
+    depthwise/pointwise pair from block 3 on that may keep no filter: FastDepth's block 3 is
+    tied to a skip)."""
     layer = [x for x in spec.layers() if 0 in x.widths and x.bypass_limit > 0 and x.kind != "se"][
         len(spec.layer_names()) // 4
     ]
     blocks = [n for n in spec.nodes if isinstance(n, BlockSpec) and n.residual]
-    names = (
-        [x.name for x in blocks[0].layers] if blocks else ["block3/depthwise", "block3/pointwise"]
+    pairs = (
+        [f"block{i}/depthwise", f"block{i}/pointwise"]
+        for i in range(3, 14)
+        if 0 in spec.layer(f"block{i}/pointwise").widths
     )
+    names = [x.name for x in blocks[0].layers] if blocks else next(pairs)
     full = full_arch(spec)
     return [
         full.with_layer(layer.name, width=0),
@@ -61,16 +84,19 @@ def test_sliced_forward_equals_the_masked_supernet_and_the_export(name):
     rng = np.random.default_rng(7)
     archs = [full_arch(spec), smallest_arch(spec), *extreme_archs(spec)]
     archs += [random_arch(spec, rng) for _ in range(4)]
-    images = rng.normal(size=(3, 16, 16, 3)).astype(np.float32)
+    size = tiny_size(name)
+    images = rng.normal(size=(3, size, size, 3)).astype(np.float32)
     inputs = arch_inputs(spec, [a for a in archs for _ in images])
     inputs["image"] = np.concatenate([images] * len(archs))
     masked = np.asarray(supernet(inputs, training=False)).reshape(len(archs), len(images), -1)
     sliced = SlicedForward(supernet)
     for i, arch in enumerate(archs):
-        got = np.asarray(sliced.logits(images, sliced.sizes(arch)))
+        # Flattened per image: logits, or a depth map.
+        got = np.asarray(sliced.logits(images, sliced.sizes(arch))).reshape(len(images), -1)
         assert_close(got, masked[i], err_msg=f"arch {i}")
         if i == 3:  # a whole block at 0
             exported = np.asarray(export_subnetwork(supernet, arch)(images, training=False))
+            exported = exported.reshape(len(images), -1)
             assert_close(got, exported, err_msg=f"arch {i}")
     assert sliced.traces == 1  # one graph for every arch
 

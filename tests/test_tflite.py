@@ -19,7 +19,8 @@ INT8_TOLERANCE = 0.10
 
 
 def _exported(name: str, seed: int = 0, randomize=randomize_non_kernel_weights):
-    spec = small_spec(name, input_size=16)
+    # FastDepth's encoder halves its input five times: 32 px is its smallest.
+    spec = small_spec(name, input_size=32 if name in builders.DENSE_BUILDERS else 16)
     supernet = build_supernet(spec)
     randomize(supernet, seed)
     return export_subnetwork(supernet, random_arch(spec, np.random.default_rng(seed)))

@@ -33,7 +33,10 @@ _JSON = flags.DEFINE_bool("json", False, "Print one JSON object instead of text.
 def _print_text(spec, report, arch_path, samples):
     size = f"{spec.input_size}x{spec.input_size}x{spec.input_channels}"
     print(f"model       {spec.name} (fingerprint {report.fingerprint})")
-    print(f"input       {size}, {spec.num_classes} classes")
+    if spec.dense_channels is not None:
+        print(f"input       {size}, a {spec.dense_channels}-channel map out")
+    else:
+        print(f"input       {size}, {spec.num_classes} classes")
     print(f"arch        {arch_path or 'full network'}")
     print(f"MACs        {report.macs:,} ({cost_report.millions(report.macs)})")
     print(f"params      {report.params:,} ({cost_report.millions(report.params)})")

@@ -1,6 +1,6 @@
 """Super-network builders, by the names the command-line tools accept."""
 
-from netadapt_tf.builders import mobilenet_v1, mobilenet_v2, mobilenet_v3
+from netadapt_tf.builders import fastdepth, mobilenet_v1, mobilenet_v2, mobilenet_v3
 from netadapt_tf.spec import NetworkSpec
 
 BUILDERS = {
@@ -8,7 +8,10 @@ BUILDERS = {
     "mobilenet_v2": mobilenet_v2.build,
     "mobilenet_v3_large": mobilenet_v3.build_large,
     "netadaptv2_mobilenet_v3": mobilenet_v3.build_netadaptv2,
+    "fastdepth": fastdepth.build,
 }
+# Builders of dense-prediction networks: no classes (num_classes None), a map as output.
+DENSE_BUILDERS = ("fastdepth",)
 
 
 def build(name: str, **options) -> NetworkSpec:

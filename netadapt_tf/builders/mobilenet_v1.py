@@ -4,7 +4,7 @@ from netadapt_tf.builders.common import LayerFactory, builder_origin, out_channe
 from netadapt_tf.spec import NetworkSpec, PoolSpec
 
 # (pointwise filters, stride of the depthwise layer) of the 13 separable blocks.
-_BLOCKS = (
+BLOCKS = (
     (64, 1),
     (128, 2),
     (128, 1),
@@ -41,7 +41,7 @@ def build(
         f.layer("stem", "conv", stem, total, kernel_size=3, strides=2, activation="relu"),
     ]
     channels = stem
-    for i, (filters, stride) in enumerate(_BLOCKS, start=1):
+    for i, (filters, stride) in enumerate(BLOCKS, start=1):
         total *= stride
         nodes.append(f.depthwise(f"block{i}/depthwise", channels, 3, stride, "relu"))
         filters = int(filters * width_multiplier)

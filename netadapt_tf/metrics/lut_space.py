@@ -4,9 +4,9 @@ The unit of the table is one layer of an exported sub-network *with its channel 
 convolution (BN folded, activation fused) plus the slices, the average pool of a strided
 bypass and the concatenation that export.py adds around it, because those copies cost time
 too. A residual block's add (with the slices and concatenation that align tensors of
-different widths) and the global pool are entries of their own. A removed residual block and
-a layer that computes nothing (SE switched off, a stride-1 layer that keeps no filter and
-bypasses every channel) are free.
+different widths), the global pool, an upsampling and a skip's add are entries of their
+own. A removed residual block and a layer that computes nothing (SE switched off, a
+stride-1 layer that keeps no filter and bypasses every channel) are free.
 
 A layer's cost depends on its input channels C, its chosen width M (for depthwise layers the
 chosen width, of which min(M, C) filters exist), its kernel size k and its fixed attributes
@@ -16,7 +16,9 @@ possible C are found by propagating the set of channel counts through the networ
 and kernel sizes are measured exhaustively, and C on a grid of at most `max_x_points` values
 chosen from the possible ones (evenly spaced in value, always including the smallest and
 largest), between which the table interpolates linearly. For residual adds x is the block's
-input channels and y the projection's output channels; for the pool x is the channels.
+input channels and y the projection's output channels; for a skip's add x is the channels
+of the tensor added to and y those of the skip's source; for the pool and an upsampling x is
+the channels.
 """
 
 import dataclasses
@@ -26,8 +28,16 @@ import keras
 
 from netadapt_tf.arch import Arch
 from netadapt_tf.export import exporter_ops
-from netadapt_tf.spec import BlockSpec, LayerSpec, NetworkSpec, PoolSpec
-from netadapt_tf.subnet import ResolvedBlock, ResolvedLayer, ResolvedPool, resolve, resolve_layer
+from netadapt_tf.spec import BlockSpec, LayerSpec, NetworkSpec, PoolSpec, SkipSpec, UpsampleSpec
+from netadapt_tf.subnet import (
+    ResolvedBlock,
+    ResolvedLayer,
+    ResolvedPool,
+    ResolvedSkip,
+    ResolvedUpsample,
+    resolve,
+    resolve_layer,
+)
 from netadapt_tf.subnet_graph import layer_rule
 from netadapt_tf.supernet import SuperNetwork, full_out_channels
 
@@ -35,6 +45,8 @@ _AXES = {
     "layer": ("in_channels", "width"),
     "residual": ("in_channels", "branch_channels"),
     "pool": ("channels", "none"),
+    "upsample": ("channels", "none"),
+    "skip": ("in_channels", "source_channels"),
 }
 
 
@@ -161,10 +173,20 @@ def plan_space(spec: NetworkSpec) -> SpacePlan:
     out = _Collector()
     channels, size = {spec.input_channels}, spec.input_size
     full = spec.input_channels
+    outputs = {}  # a top-level layer's possible output channels, for the skips reading it
     for node in spec.nodes:
         if isinstance(node, PoolSpec):
             out.add(("pool", size), "pool", size, (), node.name, channels, {0}, {1})
             size = 1
+            continue
+        if isinstance(node, UpsampleSpec):
+            out.add(("upsample", size), "upsample", size, (), node.name, channels, {0}, {1})
+            size *= 2
+            continue
+        if isinstance(node, SkipSpec):
+            source = outputs[node.source]
+            out.add(("skip", size), "skip", size, (), node.name, channels, source, {1})
+            channels = {max(a, b) for a in channels for b in source}
             continue
         layers = node.layers if isinstance(node, BlockSpec) else (node,)
         block_in, block_in_full, branch = channels, full, set()
@@ -200,6 +222,8 @@ def plan_space(spec: NetworkSpec) -> SpacePlan:
             if 0 in node.projection.widths:
                 channels |= block_in  # the removed block is the identity
             full = max(full, block_in_full)
+        if isinstance(node, LayerSpec):
+            outputs[node.name] = channels
     return SpacePlan(out.groups_out(), tuple(out.member_of.items()))
 
 
@@ -227,6 +251,12 @@ def configurations(plan: SpacePlan, spec: NetworkSpec, arch: Arch) -> list[Looku
     for node in resolve(spec, arch).nodes:
         if isinstance(node, ResolvedPool):
             found.append(Lookup(member_of[node.spec.name], node.spec.name, 1, node.channels, 0))
+        elif isinstance(node, ResolvedUpsample):
+            name = node.spec.name
+            found.append(Lookup(member_of[name], name, 1, node.out_channels, 0))
+        elif isinstance(node, ResolvedSkip):  # the tie: both summed tensors have one width
+            channels = node.out_channels
+            found.append(Lookup(member_of[node.spec.name], node.spec.name, 1, channels, channels))
         elif isinstance(node, ResolvedLayer):
             found.append(layer(node))
         elif isinstance(node, ResolvedBlock) and not node.removed:
@@ -246,10 +276,13 @@ def entry_model(group: Group, supernet: SuperNetwork, k: int, x: int, y: int) ->
         inputs = keras.Input((s, s, x), batch_size=1)
         pooled = keras.layers.GlobalAveragePooling2D(keepdims=True)(inputs)
         return keras.Model(inputs, pooled)
-    if group.op == "residual":
+    if group.op == "upsample":
+        inputs = keras.Input((s, s, x), batch_size=1)
+        return keras.Model(inputs, exporter_ops(supernet).upsample(UpsampleSpec("up"), inputs))
+    if group.op in ("residual", "skip"):
         a = keras.Input((s, s, x), batch_size=1)
         b = keras.Input((s, s, y), batch_size=1)
-        return keras.Model([a, b], exporter_ops(supernet).add("residual", a, b))
+        return keras.Model([a, b], exporter_ops(supernet).add(group.op, a, b))
     r = resolve_layer(group.layer, y, k, x, s)
     inputs = keras.Input((s, s, x), batch_size=1)
     outputs = layer_rule(exporter_ops(supernet), group.layer, {r.name: r}, inputs)

@@ -13,6 +13,10 @@ be valid: ties are a search rule, which keeps the channels a stream carries cons
 that must prune residual-added layers together. The price is that a residual block is only
 removed (its projection at width 0) together with its whole stream.
 
+Skips tie layers too (NetworkSpec.tie_groups): there the tie is a validity rule (the two
+summed tensors must keep one width), so skip ties hold whatever `tie_residual_streams` says.
+A layer in both kinds of group joins them into one unit.
+
 A *notch* is one step down a ladder: a width notch moves every member of a unit to the next
 smaller width of its own `widths`; a kernel notch moves every member to its next smaller
 kernel size. Members already at their smallest value stay.
@@ -23,7 +27,7 @@ import dataclasses
 import numpy as np
 
 from netadapt_tf.arch import Arch
-from netadapt_tf.spec import BlockSpec, LayerSpec, NetworkSpec, PoolSpec
+from netadapt_tf.spec import BlockSpec, LayerSpec, NetworkSpec, merge_groups
 
 MOVES = ("width", "kernel_size")
 
@@ -57,8 +61,8 @@ def residual_streams(spec: NetworkSpec) -> tuple[tuple[str, ...], ...]:
             streams.append(tuple(writers))
 
     for node in spec.nodes:
-        if isinstance(node, PoolSpec):
-            continue  # the pool keeps the channels; no residual block follows it anyway
+        if not isinstance(node, LayerSpec | BlockSpec):
+            continue  # pools, upsamplings and skips keep the channels (skips tie on their own)
         if isinstance(node, LayerSpec):
             if node.kind == "se":
                 continue
@@ -75,12 +79,15 @@ def residual_streams(spec: NetworkSpec) -> tuple[tuple[str, ...], ...]:
 
 
 def search_units(spec: NetworkSpec, tie_residual_streams: bool = True) -> tuple[SearchUnit, ...]:
-    """Every searchable layer as a unit, tied layers merged into one unit per stream.
+    """Every searchable layer as a unit, tied layers merged into one unit per group.
 
-    Units are in network order of their first layer. A tie group is named
-    "stream:<first layer>"; a single layer by its own name.
+    Units are in network order of their first layer. A group holding a residual stream is
+    named "stream:<first layer>", one of skip ties only "skip:<first layer>"; a single layer
+    by its own name.
     """
-    groups = residual_streams(spec) if tie_residual_streams else ()
+    streams = residual_streams(spec) if tie_residual_streams else ()
+    in_stream = {name for stream in streams for name in stream}
+    groups = merge_groups([*streams, *spec.tie_groups()], spec.layer_names())
     group_of = {name: group for group in groups for name in group}
     units, seen = [], set()
     for layer in spec.layers():
@@ -88,7 +95,8 @@ def search_units(spec: NetworkSpec, tie_residual_streams: bool = True) -> tuple[
             continue
         group = group_of.get(layer.name, (layer.name,))
         seen.update(group)
-        name = f"stream:{group[0]}" if len(group) > 1 else group[0]
+        kind = "stream" if in_stream.intersection(group) else "skip"
+        name = f"{kind}:{group[0]}" if len(group) > 1 else group[0]
         units.append(SearchUnit(name, group))
     return tuple(units)
 
