@@ -84,11 +84,11 @@ def checkpoints(tmp_path_factory) -> dict:
 
 def test_a_dataset_without_depth_is_refused_before_training(tmp_path):
     done = _run(
-        "train_supernet", "--preset=depth_quick", f"--workdir={tmp_path}", "--dataset=cifar10"
+        "train_supernet", "--preset=depth_quick", f"--workdir={tmp_path}", "--dataset=synthetic"
     )
     assert done.returncode != 0
     assert (
-        "DataConfig.name: 'cifar10' is a classification dataset without depth maps" in done.stderr
+        "DataConfig.name: 'synthetic' is a classification dataset without depth maps" in done.stderr
     )
     assert not (tmp_path / "checkpoints").exists()
 
