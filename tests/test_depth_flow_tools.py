@@ -16,6 +16,7 @@ import pytest
 from ai_edge_litert.interpreter import Interpreter
 
 from netadapt_tf import builders, data
+from netadapt_tf.arch import full_arch
 from netadapt_tf.checkpoint import save_supernet
 from netadapt_tf.supernet import build_supernet
 from netadapt_tf.training import TrainConfig, check_run_record
@@ -125,14 +126,15 @@ def test_the_search_refuses_a_checkpoint_or_flag_of_the_other_task(checkpoints, 
 
 
 def test_train_discovered_refuses_classification_data_for_a_depth_network(checkpoints, tmp_path):
+    arch = tmp_path / "arch.json"
+    arch.write_text(json.dumps(full_arch(DEPTH).to_json()))
     done = _run(
         "train_discovered",
         "--mode=inherit",
         f"--supernet_checkpoint={checkpoints['depth']}",
-        f"--spec={checkpoints['depth']}/spec.json",
-        "--arch=full",
+        f"--arch={arch}",
         "--dataset=synthetic",
-        f"--workdir={tmp_path}",
+        f"--workdir={tmp_path / 'run'}",
     )
     assert done.returncode == 1
     assert "'synthetic' is a classification dataset without depth maps" in done.stderr

@@ -148,11 +148,11 @@ def depth_quick() -> SupernetConfig:
             synthetic_examples=512,
         ),
         train=TrainConfig(
-            epochs=2,
+            epochs=20,
             batch_size=32,
-            learning_rate=0.1,
+            learning_rate=2.0,  # Adam 0.06 at batch 32: the output layer must reach metres
             optimizer="adam",
-            lr_decay=0.7,
+            lr_decay=0.9,
             lr_decay_epochs=1.0,
             ema_decay=0.0,
             weight_decay=1e-5,
