@@ -8,6 +8,11 @@ DW, PW, SE; a single layer's filters go under Exp, as in the paper); networks of
 layers the one Filters column of Table 10. "-" marks what the network does not have; 0 a
 layer that keeps no filter. A residual block whose projection keeps no filter is the
 identity and is shown with kernel 0 and 0 filters, noted "removed (identity)".
+
+Dense-prediction networks (Table 10) add an `upsample` row per nearest-neighbour x2
+upsampling ("-" in every other column, as in the paper) and an `add` row per skip
+connection, noting the layer it adds; Table 10 leaves the skips out, so `add` rows take no
+index and the indices stay the paper's.
 """
 
 import dataclasses
@@ -15,7 +20,14 @@ import math
 
 from netadapt_tf.arch import Arch
 from netadapt_tf.spec import BlockSpec, NetworkSpec
-from netadapt_tf.subnet import ResolvedBlock, ResolvedLayer, ResolvedPool, resolve
+from netadapt_tf.subnet import (
+    ResolvedBlock,
+    ResolvedLayer,
+    ResolvedPool,
+    ResolvedSkip,
+    ResolvedUpsample,
+    resolve,
+)
 
 ACTIVATIONS = {
     "linear": "-",
@@ -32,9 +44,10 @@ BLOCK_COLUMNS = ("Exp", "DW", "PW", "SE")
 
 @dataclasses.dataclass(frozen=True)
 class TableRow:
-    """One row; `filters` maps the filter columns (Exp/DW/PW/SE or Filters) to cells."""
+    """One row; `filters` maps the filter columns (Exp/DW/PW/SE or Filters) to cells;
+    `index` None: a row outside the paper's numbering (a skip's add)."""
 
-    index: int
+    index: int | None
     name: str
     type: str
     t: str
@@ -101,11 +114,18 @@ def table_rows(spec: NetworkSpec, arch: Arch) -> tuple[TableRow, ...]:
     has_blocks = any(isinstance(node, BlockSpec) for node in spec.nodes)
     column = "Exp" if has_blocks else "Filters"
     columns = BLOCK_COLUMNS if has_blocks else ("Filters",)
-    rows = []
-    for index, node in enumerate(sub.nodes, start=1):
+    rows, index = [], 0
+    dash = dict.fromkeys(columns, "-")
+    for node in sub.nodes:
+        if isinstance(node, ResolvedSkip):
+            note = f"adds {node.spec.source} ({node.out_channels} channels)"
+            rows.append(TableRow(None, node.spec.name, "add", *"-----", dash, note))
+            continue
+        index += 1
         if isinstance(node, ResolvedPool):
-            dash = dict.fromkeys(columns, "-")
             rows.append(TableRow(index, node.spec.name, "global avg pool", *"-----", dash))
+        elif isinstance(node, ResolvedUpsample):
+            rows.append(TableRow(index, node.spec.name, "upsample", *"-----", dash))
         elif isinstance(node, ResolvedLayer):
             row = _layer_row(index, node, column)
             rows.append(dataclasses.replace(row, filters={c: "-" for c in columns} | row.filters))
@@ -122,7 +142,8 @@ def architecture_table(spec: NetworkSpec, arch: Arch) -> str:
     header.append("Note")
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     for row in rows:
-        cells = [str(row.index), row.name, row.type, row.t, row.kernel, row.stride, row.bn]
+        number = "" if row.index is None else str(row.index)
+        cells = [number, row.name, row.type, row.t, row.kernel, row.stride, row.bn]
         cells += [row.act, *(row.filters[c] for c in columns), row.note]
         lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines) + "\n"

@@ -17,6 +17,12 @@ batches are one stream fixed by (data seed, epoch) that the phases read in turn,
 resumed run reads what the interrupted one would have. The recipe is TrainConfig's
 (training.make_optimizer), plus discovered_recipe.py's augmentation and stochastic depth,
 and optional distillation from a teacher. Outputs are in docs/discovered.md.
+
+A depth network (netadapt_tf.task) trains with the masked L1 on the valid pixels and, with
+distillation, the L1 to the teacher's depth map; its reports give delta1 while training and
+the depth metrics (RMSE, delta1/2/3, abs_rel) on the validation set where a classifier's
+give top-1 accuracy. The classification augmentations (RandAugment, MixUp, CutMix) are
+refused for it.
 """
 
 import dataclasses
@@ -32,6 +38,7 @@ import tensorflow as tf
 from netadapt_tf import atomic_files, checkpoint, discovered_recipe, distribute, run_record
 from netadapt_tf.arch import Arch, full_arch, validate_arch
 from netadapt_tf.arch_table import architecture_markdown
+from netadapt_tf.depth import MetricsAccumulator, distillation_l1, masked_l1, per_image_metrics
 from netadapt_tf.discovered_outputs import (
     OUTPUT_FILES,
     append_log,
@@ -42,6 +49,7 @@ from netadapt_tf.export import export_subnetwork
 from netadapt_tf.spec import NetworkSpec
 from netadapt_tf.subnet import resolve
 from netadapt_tf.supernet import arch_inputs, build_supernet
+from netadapt_tf.task import DEFAULT_SCORE, task_of
 from netadapt_tf.training import TrainConfig, check_batch_size, make_optimizer
 from netadapt_tf.trajectory import check_trajectory
 from netadapt_tf.weight_transfer import copy_overlapping_weights
@@ -92,11 +100,26 @@ class Phase:
 
 @dataclasses.dataclass(frozen=True)
 class DiscoveredResult:
+    """`validation`: the validation metrics by name: {"accuracy": top-1} for a classifier,
+    the five depth metrics (depth.METRIC_NAMES) for a depth network."""
+
     files: dict
     steps: int
     seconds: float
-    validation_accuracy: float
+    validation: dict
     validation_examples: int
+
+    @property
+    def validation_accuracy(self) -> float | None:
+        """Top-1 accuracy of a classifier (None for a depth network)."""
+        return self.validation.get("accuracy")
+
+    def summary(self) -> dict:
+        """What result.json and the tool print: validation_<metric> per metric."""
+        return {
+            **{f"validation_{name}": value for name, value in self.validation.items()},
+            "validation_examples": self.validation_examples,
+        }
 
 
 class DiscoveredTrainer:
@@ -138,6 +161,7 @@ class DiscoveredTrainer:
         template=None,
     ):
         self.spec, self.config, self.options, self.workdir = spec, config, options, workdir
+        self.task = task_of(spec)
         self.saved_model = saved_model
         self.train_data, self.validation = train, validation
         self.strategy = strategy or tf.distribute.MirroredStrategy()
@@ -226,6 +250,20 @@ class DiscoveredTrainer:
             )
         if self.config.sandwich:
             raise ValueError("train.sandwich: True only applies to super-network training")
+        if self.task == "depth":
+            for name in ("rand_augment_magnitude", "mixup_alpha", "cutmix_alpha"):
+                value = getattr(self.options, name)
+                if value:
+                    raise ValueError(
+                        f"discovered.{name}: {value} is not allowed for {spec.name}, a depth "
+                        "network (the augmentation would change images, not their depth "
+                        "maps); allowed: 0"
+                    )
+            if self.config.label_smoothing:
+                raise ValueError(
+                    f"train.label_smoothing: {self.config.label_smoothing} is not allowed for "
+                    f"{spec.name}, a depth network; allowed: 0"
+                )
         return arch
 
     def _plan(self) -> tuple[Phase, ...]:
@@ -242,10 +280,15 @@ class DiscoveredTrainer:
         if teacher_model:
             model = keras.saving.load_model(teacher_model, compile=False)
             shape = tuple(model.output_shape)
-            if shape[-1] != self.spec.num_classes:
+            size = self.spec.input_size
+            if self.task == "depth":
+                want, allowed = (None, size, size, self.spec.dense_channels), "depth maps"
+            else:
+                want, allowed = (None, self.spec.num_classes), "logits"
+            if shape != want:
                 raise ValueError(
-                    f"teacher_model: {teacher_model} outputs shape {shape}; allowed: a model "
-                    f"with {self.spec.num_classes} logits, like {self.spec.name!r}"
+                    f"teacher_model: {teacher_model} outputs shape {shape}; allowed: {want}, "
+                    f"{allowed} like those of {self.spec.name!r}"
                 )
             return lambda images: model(images, training=False)
         rows = arch_inputs(self.spec, [full_arch(self.spec)])
@@ -298,24 +341,34 @@ class DiscoveredTrainer:
 
         def replica_step(images, targets):
             with tf.GradientTape() as tape:
-                logits = model(images, training=True)
-                smooth = config.label_smoothing
-                soft_targets = targets * (1 - smooth) + smooth / classes if smooth else targets
-                per_example = keras.losses.categorical_crossentropy(
-                    soft_targets, logits, from_logits=True
-                )
-                if self.teacher is not None:
-                    soft = tf.stop_gradient(tf.nn.softmax(self.teacher(images)))
-                    per_example += keras.losses.categorical_crossentropy(
-                        soft, logits, from_logits=True
+                outputs = model(images, training=True)
+                if self.task == "depth":
+                    loss = masked_l1(targets, outputs)
+                    if self.teacher is not None:
+                        loss += distillation_l1(self.teacher(images), outputs)
+                    loss *= tf.cast(tf.shape(images)[0], tf.float32) / config.batch_size
+                else:
+                    smooth = config.label_smoothing
+                    soft_targets = targets * (1 - smooth) + smooth / classes if smooth else targets
+                    per_example = keras.losses.categorical_crossentropy(
+                        soft_targets, outputs, from_logits=True
                     )
-                loss = tf.nn.compute_average_loss(per_example, global_batch_size=config.batch_size)
+                    if self.teacher is not None:
+                        soft = tf.stop_gradient(tf.nn.softmax(self.teacher(images)))
+                        per_example += keras.losses.categorical_crossentropy(
+                            soft, outputs, from_logits=True
+                        )
+                    loss = tf.nn.compute_average_loss(
+                        per_example, global_batch_size=config.batch_size
+                    )
                 if config.weight_decay:
                     l2 = config.weight_decay * tf.add_n([tf.nn.l2_loss(v) for v in decayed])
                     loss += tf.nn.scale_regularization_loss(l2)
             grads = tape.gradient(loss, model.trainable_variables)
             optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-            right = tf.equal(tf.argmax(logits, -1), tf.argmax(targets, -1))
+            if self.task == "depth":  # the score: per-image delta1, summed
+                return loss, tf.reduce_sum(per_image_metrics(outputs, targets)[0][:, 1])
+            right = tf.equal(tf.argmax(outputs, -1), tf.argmax(targets, -1))
             return loss, tf.reduce_sum(tf.cast(right, tf.float32))
 
         @tf.function
@@ -333,27 +386,44 @@ class DiscoveredTrainer:
             epoch, skip = divmod(start, spe)
             take = min(count, spe - skip)
             ds = self.train_data(epoch).repeat().batch(self.config.batch_size, drop_remainder=True)
-            ds = ds.skip(skip).take(take).map(lambda x, y: (x, tf.one_hot(y, classes)))
+            ds = ds.skip(skip).take(take)
+            if self.task == "classification":
+                ds = ds.map(lambda x, y: (x, tf.one_hot(y, classes)))
             if self.augment is not None:
                 ds = ds.map(self.augment)
             yield from self.strategy.experimental_distribute_dataset(ds.prefetch(2))
             start, count = start + take, count - take
 
-    def accuracy(self, model: keras.Model) -> tuple[float, int]:
-        """Top-1 accuracy of `model` on the validation set (at most max_eval_examples)."""
+    def evaluate(self, model: keras.Model) -> tuple[dict, int]:
+        """({"accuracy": top-1} or the depth metrics by name, examples) of `model` on the
+        validation set (at most max_eval_examples)."""
         ds = self.validation
         if self.config.max_eval_examples:
             ds = ds.take(self.config.max_eval_examples)
         if id(model) not in self._predict:  # one trace per model, not one per epoch
-            self._predict[id(model)] = tf.function(
-                lambda x: tf.argmax(model(x, training=False), -1)
-            )
+            if self.task == "depth":
+                predict = lambda x: model(x, training=False)  # noqa: E731
+            else:
+                predict = lambda x: tf.argmax(model(x, training=False), -1)  # noqa: E731
+            self._predict[id(model)] = tf.function(predict)
         predict = self._predict[id(model)]
+        batches = ds.batch(self.config.eval_batch_size)
+        if self.task == "depth":
+            accumulator, seen = MetricsAccumulator(), 0
+            for images, depth in batches:
+                accumulator.add(predict(images), depth)
+                seen += len(depth)
+            return accumulator.result().values(), seen
         hits = seen = 0
-        for images, labels in ds.batch(self.config.eval_batch_size):
+        for images, labels in batches:
             hits += int(np.sum(predict(images).numpy() == labels.numpy()))
             seen += len(labels)
-        return hits / max(seen, 1), seen
+        return {"accuracy": hits / max(seen, 1)}, seen
+
+    def accuracy(self, model: keras.Model) -> tuple[float, int]:
+        """Top-1 accuracy (delta1 for a depth network) of `model` on the validation set."""
+        metrics, seen = self.evaluate(model)
+        return metrics[DEFAULT_SCORE[self.task]], seen
 
     # -- the loop -------------------------------------------------------------------------
 
@@ -368,21 +438,22 @@ class DiscoveredTrainer:
             plain, model, rates = self._train_phase(index, on_step, on_phase)
         plain.set_weights(model.get_weights())
         discovered_recipe.fold_stochastic_depth(plain, rates)
-        accuracy, examples = self.accuracy(plain)
-        self.log(f"validation accuracy {accuracy:.4f} on {examples} examples")
-        files = {}
+        metrics, examples = self.evaluate(plain)
+        shown = ", ".join(f"{name} {value:.4f}" for name, value in metrics.items())
+        self.log(f"validation {shown} on {examples} examples")
+        result = DiscoveredResult(
+            files={},
+            steps=self.phases[-1].start + self.phases[-1].steps,
+            seconds=time.perf_counter() - start,
+            validation=metrics,
+            validation_examples=examples,
+        )
         if self.chief:
             table = architecture_markdown(self.spec, self.arch, "The discovered network")
             files = save_outputs(self.workdir, plain, self.arch, table, self.saved_model)
-            summary = {"validation_accuracy": accuracy, "validation_examples": examples}
-            atomic_files.write_json(os.path.join(self.workdir, "result.json"), summary)
-        return DiscoveredResult(
-            files=files,
-            steps=self.phases[-1].start + self.phases[-1].steps,
-            seconds=time.perf_counter() - start,
-            validation_accuracy=accuracy,
-            validation_examples=examples,
-        )
+            atomic_files.write_json(os.path.join(self.workdir, "result.json"), result.summary())
+            result = dataclasses.replace(result, files=files)
+        return result
 
     def _train_phase(self, index, on_step, on_phase):
         phase, config = self.phases[index], self.config
@@ -431,12 +502,14 @@ class DiscoveredTrainer:
                 "step": step,
                 "final": phase.final,
                 "loss": loss_sum / (step - first),
-                "train_accuracy": hits_sum / ((step - first) * config.batch_size),
+                f"train_{DEFAULT_SCORE[self.task]}": hits_sum
+                / ((step - first) * config.batch_size),
                 "learning_rate": float(optimizer.learning_rate),
             }
             if phase.final:
                 entry["epoch"] = step // self.steps_per_epoch
-                entry["validation_accuracy"] = self.accuracy(model)[0]
+                metrics = self.evaluate(model)[0]
+                entry.update({f"validation_{name}": value for name, value in metrics.items()})
             if self.chief:
                 append_log(os.path.join(self.workdir, "train_log.jsonl"), entry)
             self.log(json.dumps(entry))

@@ -13,6 +13,7 @@ import keras
 
 from netadapt_tf import atomic_files, checkpoint
 from netadapt_tf import strict_json as sj
+from netadapt_tf.depth import METRIC_NAMES
 
 MODEL_FILE, ARCH_FILE = checkpoint.MODEL_FILE, checkpoint.ARCH_FILE
 SAVED_MODEL_DIR = "saved_model"
@@ -32,12 +33,16 @@ OUTPUT_FILES = (
 )
 
 
+DEPTH_LOG_KEYS = tuple(f"validation_{name}" for name in METRIC_NAMES)
+
+
 def _log_key(entry: dict, field: str) -> tuple[int, int]:
     sj.obj(
         entry,
         field,
-        ("phase", "step", "final", "loss", "train_accuracy", "learning_rate"),
-        ("epoch", "validation_accuracy"),
+        ("phase", "step", "final", "loss", "learning_rate"),
+        # The score: top-1 accuracy (classification) or delta1 and the depth metrics.
+        ("train_accuracy", "train_delta1", "epoch", "validation_accuracy", *DEPTH_LOG_KEYS),
     )
     return (
         sj.integer(entry["phase"], f"{field}.phase", minimum=0),

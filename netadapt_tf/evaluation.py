@@ -1,5 +1,9 @@
 """Accuracy of sub-networks read from the super-network's shared weights.
 
+Classifiers are judged by top-1 accuracy; depth networks (netadapt_tf.task) by the depth
+metrics over the valid pixels (netadapt_tf.depth), their `accuracy` being delta1 or, for
+`depth_metric="rmse"`, minus the RMSE (the search maximizes it).
+
 The held-out images are batched once and kept in memory; one traced forward function serves
 every sub-network (the arch is an input tensor), so judging thousands of samples costs no
 graph building. Optional batch-norm recalibration re-estimates the BN statistics of each
@@ -19,14 +23,17 @@ import numpy as np
 import tensorflow as tf
 
 from netadapt_tf.arch import Arch
+from netadapt_tf.depth import METRIC_NAMES, DepthMetrics, per_image_metrics
 from netadapt_tf.sliced_forward import SlicedForward
 from netadapt_tf.supernet import SuperNetwork, arch_inputs
+from netadapt_tf.task import check_depth_metric, task_of
 
 RECALIBRATION_AVERAGES = ("momentum", "cumulative")
 
 
 def _materialize(dataset: tf.data.Dataset, batch_size: int, max_examples: int | None):
-    """Fixed-size batches (the last padded, with a validity mask) as numpy arrays."""
+    """Fixed-size batches (the last padded, with a validity mask) as numpy arrays; integer
+    labels become int32, depth maps float32."""
     if max_examples is not None:
         dataset = dataset.take(max_examples)
     batches = []
@@ -38,7 +45,8 @@ def _materialize(dataset: tf.data.Dataset, batch_size: int, max_examples: int | 
             pad = batch_size - n
             images = np.concatenate([images, np.repeat(images[-1:], pad, axis=0)])
             labels = np.concatenate([labels, np.repeat(labels[-1:], pad, axis=0)])
-        batches.append((images.astype(np.float32), labels.astype(np.int32), valid))
+        kind = np.int32 if np.issubdtype(labels.dtype, np.integer) else np.float32
+        batches.append((images.astype(np.float32), labels.astype(kind), valid))
     if not batches:
         raise ValueError("held-out dataset: it holds no examples to judge sub-networks on")
     return batches
@@ -49,7 +57,8 @@ def batch_norm_layers(supernet: SuperNetwork) -> list[keras.layers.BatchNormaliz
 
 
 class SubnetEvaluator:
-    """Top-1 accuracy of archs on a held-out set, from the super-network's weights.
+    """Top-1 accuracy (classifiers) or depth metrics (depth networks) of archs on a
+    held-out set, from the super-network's weights.
 
     recalibration_data: an unbatched (image, label) training dataset; with
     recalibration_batches > 0 every judged arch first gets its own BN statistics.
@@ -58,6 +67,8 @@ class SubnetEvaluator:
     recalibration_average: how the recalibration batches' statistics are combined:
     "cumulative" weighs every batch alike (the statistics of the whole fixed subset),
     "momentum" as BN's moving average (debiased), which favours the last batches.
+    depth_metric: what `accuracy` returns for a depth network, "delta1" (the default) or
+    "rmse" (as minus the RMSE, so that higher is better); refused for a classifier.
     """
 
     def __init__(
@@ -70,7 +81,10 @@ class SubnetEvaluator:
         recalibration_batches: int = 0,
         fast: bool = False,
         recalibration_average: str = "momentum",
+        depth_metric: str | None = None,
     ):
+        self.task = task_of(supernet.spec)
+        self.depth_metric = check_depth_metric(supernet.spec, depth_metric, "depth_metric")
         if recalibration_batches and recalibration_data is None:
             raise ValueError("recalibration_batches > 0 needs recalibration_data")
         if recalibration_average not in RECALIBRATION_AVERAGES:
@@ -101,12 +115,16 @@ class SubnetEvaluator:
         size, channels = spec.input_size, spec.input_channels
         num_layers = len(spec.layer_names())
         image_spec = tf.TensorSpec([batch_size, size, size, channels], tf.float32)
+        if self.task == "depth":
+            label_spec = tf.TensorSpec([batch_size, size, size, spec.dense_channels], tf.float32)
+        else:
+            label_spec = tf.TensorSpec([batch_size], tf.int32)
         row_spec = tf.TensorSpec([batch_size, num_layers], tf.int32)
         self._correct = tf.function(
             self._correct_impl,
             input_signature=[
                 image_spec,
-                tf.TensorSpec([batch_size], tf.int32),
+                label_spec,
                 tf.TensorSpec([batch_size], tf.float32),
                 row_spec,
                 row_spec,
@@ -124,7 +142,7 @@ class SubnetEvaluator:
             stats_spec = tf.TensorSpec([2, self.sliced.statistics_size], tf.float32)
             batch = [
                 image_spec,
-                tf.TensorSpec([batch_size], tf.int32),
+                label_spec,
                 tf.TensorSpec([batch_size], tf.float32),
                 sizes_spec,
             ]
@@ -136,19 +154,26 @@ class SubnetEvaluator:
                 self._correct_sliced_impl, input_signature=[*batch, stats_spec], autograph=False
             )
 
-    @staticmethod
-    def _hits(logits, labels, valid):
-        hit = tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels), tf.float32)
-        return tf.reduce_sum(hit * valid)
+    def _sums(self, outputs, labels, valid):
+        """A batch's [hits, examples] (classification) or [the five depth metrics summed
+        over its images with a valid pixel, those images] (depth, METRIC_NAMES order)."""
+        if self.task == "classification":
+            predicted = tf.argmax(outputs, -1, output_type=tf.int32)
+            hit = tf.cast(tf.equal(predicted, labels), tf.float32)
+            return tf.stack([tf.reduce_sum(hit * valid), tf.reduce_sum(valid)])
+        metrics, pixels = per_image_metrics(outputs, labels)
+        weight = valid * tf.cast(pixels > 0, tf.float32)
+        summed = tf.reduce_sum(metrics * weight[:, None], axis=0)
+        return tf.concat([summed, [tf.reduce_sum(weight)]], axis=0)
 
     def _correct_sliced_impl(self, images, labels, valid, sizes, statistics=None):
         self.traces += 1
-        return self._hits(self.sliced.forward(images, sizes, statistics), labels, valid)
+        return self._sums(self.sliced.forward(images, sizes, statistics), labels, valid)
 
     def _correct_impl(self, images, labels, valid, widths, kernels):
         self.traces += 1
         inputs = {"image": images, "widths": widths, "kernel_sizes": kernels}
-        return self._hits(self.supernet(inputs, training=False), labels, valid)
+        return self._sums(self.supernet(inputs, training=False), labels, valid)
 
     def _recalibrate_impl(self, images, widths, kernels):
         self.traces += 1
@@ -207,20 +232,20 @@ class SubnetEvaluator:
             bn.moving_mean.assign((mean / n).astype(np.float32))
             bn.moving_variance.assign((variance / n).astype(np.float32))
 
-    def accuracy(self, arch: Arch, recalibrate: bool | None = None) -> float:
-        """Top-1 accuracy of `arch` on the held-out examples."""
+    def _totals(self, arch: Arch, recalibrate: bool | None) -> np.ndarray:
+        """`_sums` over every held-out batch."""
         recalibrate = bool(self.recal_batches) if recalibrate is None else recalibrate
         if self.fast:
-            return self._fast_accuracy(arch, recalibrate and bool(self.recal_batches))
+            return self._fast_totals(arch, recalibrate and bool(self.recal_batches))
         context = self.recalibrated(arch) if recalibrate else contextlib.nullcontext()
         with context:
             widths, kernels = self._rows(arch)
-            correct = 0.0
+            total = 0.0
             for images, labels, valid in self.batches:
-                correct += float(self._correct(images, labels, valid, widths, kernels))
-        return correct / self.num_examples
+                total += self._correct(images, labels, valid, widths, kernels).numpy()
+        return np.asarray(total, np.float64)
 
-    def _fast_accuracy(self, arch: Arch, recalibrate: bool) -> float:
+    def _fast_totals(self, arch: Arch, recalibrate: bool) -> np.ndarray:
         sizes = self.sliced.sizes(arch)
         extra = ()
         if recalibrate:
@@ -229,10 +254,33 @@ class SubnetEvaluator:
             extra = (self.sliced.recalibrated_statistics(self.recal_batches, sizes, cumulative),)
             self.traces += self.sliced.traces - before
         count = self._correct_sliced_stats if extra else self._correct_sliced
-        correct = 0.0
+        total = 0.0
         for images, labels, valid in self.batches:
-            correct += float(count(images, labels, valid, sizes, *extra))
-        return correct / self.num_examples
+            total += count(images, labels, valid, sizes, *extra).numpy()
+        return np.asarray(total, np.float64)
+
+    def depth_metrics(self, arch: Arch, recalibrate: bool | None = None) -> DepthMetrics:
+        """The depth metrics of `arch` on the held-out images (a depth network only)."""
+        if self.task != "depth":
+            raise ValueError(
+                f"depth_metrics: {self.supernet.spec.name} is a {self.task} network; depth "
+                "metrics need a depth network (dense_channels)"
+            )
+        totals = self._totals(arch, recalibrate)
+        images = int(totals[-1])
+        if images == 0:
+            raise ValueError("held-out dataset: none of its depth maps has a valid pixel")
+        means = totals[:-1] / images
+        values = {name: float(v) for name, v in zip(METRIC_NAMES, means, strict=True)}
+        return DepthMetrics(**values, num_images=images, num_skipped=self.num_examples - images)
+
+    def accuracy(self, arch: Arch, recalibrate: bool | None = None) -> float:
+        """Top-1 accuracy of a classifier `arch` on the held-out examples; for a depth
+        network its delta1, or minus its RMSE (depth_metric "rmse")."""
+        if self.task == "depth":
+            metrics = self.depth_metrics(arch, recalibrate)
+            return metrics.delta1 if self.depth_metric == "delta1" else -metrics.rmse
+        return float(self._totals(arch, recalibrate)[0]) / self.num_examples
 
     def accuracies(self, archs, recalibrate: bool | None = None) -> list[float]:
         return [self.accuracy(arch, recalibrate) for arch in archs]

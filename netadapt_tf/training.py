@@ -6,6 +6,11 @@ MultiWorkerMirrored (where Keras' `fit` fails) and TPU strategies alike. The wor
 holds the resolved run record, checkpoints (a killed run resumes from the last one, losing
 at most `checkpoint_every_steps` steps or one epoch), TensorBoard logs, a JSON-lines log of
 epochs and, at the end, the trained super-network (EMA weights when EMA is on).
+
+The task follows the spec (netadapt_tf.task): a classifier learns (image, label) pairs by
+cross-entropy, a depth network (image, depth) pairs by the masked L1 on the valid pixels
+(netadapt_tf.depth.masked_l1); in-place distillation then teaches the sampled sub-networks
+the full network's depth map (L1 over every pixel), and the monitor reports delta1.
 """
 
 import dataclasses
@@ -19,6 +24,7 @@ import tensorflow as tf
 
 from netadapt_tf import atomic_files, checkpoint, distribute, run_record
 from netadapt_tf.arch import full_arch, random_arch, smallest_arch
+from netadapt_tf.depth import distillation_l1, masked_l1, per_image_metrics
 from netadapt_tf.evaluation import SubnetEvaluator, batch_norm_layers
 from netadapt_tf.export import load_into_supernet
 from netadapt_tf.sampling import (
@@ -29,6 +35,7 @@ from netadapt_tf.sampling import (
 )
 from netadapt_tf.spec import NetworkSpec
 from netadapt_tf.supernet import arch_inputs, build_supernet
+from netadapt_tf.task import DEFAULT_SCORE, task_of
 
 OPTIMIZERS = ("rmsprop", "sgd", "adam")
 LOG_FILE = "train_log.jsonl"
@@ -223,6 +230,9 @@ class SupernetTrainer:
         progress: bool = True,
     ):
         self.spec, self.config, self.workdir = spec, config, workdir
+        self.task = task_of(spec)
+        # The log's names of the score: accuracy (classification) or delta1 (depth).
+        self.score_name = DEFAULT_SCORE[self.task]
         self.progress = progress
         self.strategy = strategy or tf.distribute.MirroredStrategy()
         self.log = log if distribute.is_chief(self.strategy) else (lambda *a, **k: None)
@@ -307,37 +317,63 @@ class SupernetTrainer:
 
     def _replica_step(self, images, labels, step, warm=False):
         config = self.config
-        labels = tf.cast(labels, tf.int32)
         batch = tf.shape(images)[0]
         rows, paired = self._rows(batch, step, warm)
-        num_classes = self.spec.num_classes
-        target = tf.one_hot(labels, num_classes)
-        if config.label_smoothing:
-            target = target * (1 - config.label_smoothing) + config.label_smoothing / num_classes
         with tf.GradientTape() as tape:
             inputs = tf.concat([images, images], 0) if paired else images
-            logits = self.model({"image": inputs, **rows}, training=True)
+            outputs = self.model({"image": inputs, **rows}, training=True)
+            teacher = None
             if paired:
-                teacher, logits = logits[:batch], logits[batch:]
-            per_example = keras.losses.categorical_crossentropy(target, logits, from_logits=True)
-            if paired and config.distill:
-                soft = tf.stop_gradient(tf.nn.softmax(teacher))
-                per_example += keras.losses.categorical_crossentropy(soft, logits, from_logits=True)
-            if paired and config.full_network:
-                per_example += keras.losses.categorical_crossentropy(
-                    target, teacher, from_logits=True
-                )
-            loss = tf.nn.compute_average_loss(per_example, global_batch_size=config.batch_size)
+                teacher, outputs = outputs[:batch], outputs[batch:]
+            if self.task == "depth":
+                loss = self._depth_loss(labels, outputs, teacher)
+            else:
+                per_example = self._classification_loss(labels, outputs, teacher)
+                loss = tf.nn.compute_average_loss(per_example, global_batch_size=config.batch_size)
             if config.weight_decay:
                 l2 = config.weight_decay * tf.add_n([tf.nn.l2_loss(v) for v in self._decayed])
                 loss += tf.nn.scale_regularization_loss(l2)
         variables = self.model.trainable_variables
         grads = tape.gradient(loss, variables)
         self.optimizer.apply_gradients(zip(grads, variables, strict=True))
-        hits = tf.reduce_sum(
-            tf.cast(tf.equal(tf.argmax(logits, -1, output_type=tf.int32), labels), tf.float32)
-        )
-        return loss, hits
+        return loss, self._score_sum(labels, outputs)
+
+    def _classification_loss(self, labels, logits, teacher):
+        """Cross-entropy per example, plus distillation from and training of the teacher
+        (the full network's logits on the same images) when they are on."""
+        config, num_classes = self.config, self.spec.num_classes
+        target = tf.one_hot(tf.cast(labels, tf.int32), num_classes)
+        if config.label_smoothing:
+            target = target * (1 - config.label_smoothing) + config.label_smoothing / num_classes
+        per_example = keras.losses.categorical_crossentropy(target, logits, from_logits=True)
+        if teacher is not None and config.distill:
+            soft = tf.stop_gradient(tf.nn.softmax(teacher))
+            per_example += keras.losses.categorical_crossentropy(soft, logits, from_logits=True)
+        if teacher is not None and config.full_network:
+            per_example += keras.losses.categorical_crossentropy(target, teacher, from_logits=True)
+        return per_example
+
+    def _depth_loss(self, depth, prediction, teacher):
+        """The replica's share of the global loss: masked L1 on the valid pixels (the mean
+        over this replica's batch, weighted by its part of the global batch), plus the L1
+        to the full network's depth map over every pixel (distillation) and the full
+        network's own masked L1 when they are on."""
+        config = self.config
+        loss = masked_l1(depth, prediction)
+        if teacher is not None and config.distill:
+            loss += distillation_l1(teacher, prediction)
+        if teacher is not None and config.full_network:
+            loss += masked_l1(depth, teacher)
+        share = tf.cast(tf.shape(prediction)[0], tf.float32) / config.batch_size
+        return loss * share
+
+    def _score_sum(self, labels, outputs):
+        """The batch's sum of the monitored score: top-1 hits or per-image delta1."""
+        if self.task == "depth":
+            metrics, _ = per_image_metrics(outputs, labels)
+            return tf.reduce_sum(metrics[:, 1])
+        predicted = tf.argmax(outputs, -1, output_type=tf.int32)
+        return tf.reduce_sum(tf.cast(tf.equal(predicted, tf.cast(labels, tf.int32)), tf.float32))
 
     def _distributed_step(self, batch, step, warm=False):
         images, labels = batch
@@ -418,24 +454,26 @@ class SupernetTrainer:
             self.manager.save(checkpoint_number=step)
             done = step - epoch * self.steps_per_epoch - skip
             monitor = self._evaluate(evaluator)
+            train_key, held_out_key = f"train_{self.score_name}", f"held_out_{self.score_name}"
             entry = {
                 "epoch": epoch + 1,
                 "step": step,
                 "loss": loss_sum / max(done, 1),
-                "train_accuracy": hits_sum / max(done * config.batch_size, 1),
+                train_key: hits_sum / max(done * config.batch_size, 1),
                 "learning_rate": float(self.optimizer.learning_rate),
-                "held_out_accuracy": monitor,
+                held_out_key: monitor,
             }
             if chief:
                 with writer.as_default(step=step):
                     tf.summary.scalar("loss", entry["loss"])
-                    tf.summary.scalar("train_accuracy", entry["train_accuracy"])
+                    tf.summary.scalar(train_key, entry[train_key])
                     tf.summary.scalar("learning_rate", entry["learning_rate"])
                     for name, acc in monitor.items():
-                        tf.summary.scalar(f"held_out_accuracy/{name}", acc)
+                        tf.summary.scalar(f"{held_out_key}/{name}", acc)
                 atomic_files.append_line(log_path, entry)
             log(
                 f"epoch {epoch + 1}/{config.epochs}: loss {entry['loss']:.4f}, held-out "
+                + f"{self.score_name} "
                 + ", ".join(f"{k} {v:.3f}" for k, v in monitor.items())
             )
         seconds = time.perf_counter() - start

@@ -8,7 +8,14 @@ Example:
   python tools/search.py --preset=paper_latency --metric=adb_latency --serial=all \
       --taskset=80 --supernet_checkpoint=run1/supernet --target=51 --workdir=run1/phones
 
-The checkpoint is a directory written by the trainer (spec.json and weights). The data
+  python tools/search.py --preset=depth_quick --supernet_checkpoint=workdir/depth/supernet \
+      --workdir=workdir/depth_search
+
+A depth super-network (fastdepth) is searched with a depth preset (depth_quick,
+nyu_fastdepth_paper), its samples judged by delta1 or, with --depth_metric=rmse, by RMSE
+(the search maximizes minus the RMSE) over the held-out depth maps; a checkpoint of the
+other task than the preset's is refused before any data is read. The checkpoint is a
+directory written by the trainer (spec.json and weights). The data
 config defaults to the one the trainer recorded next to it, and the held-out split must be
 the recorded one; a checkpoint without the trainer's split record is refused unless
 --allow_unrecorded_split (the search then cannot check that it judges on held-out images).
@@ -38,6 +45,7 @@ from netadapt_tf.metrics import backend_flags
 from netadapt_tf.search import mcd, resources
 from netadapt_tf.search.driver import SearchDriver
 from netadapt_tf.search.held_out_accuracy import held_out_accuracy
+from netadapt_tf.task import DEPTH_JUDGE_METRICS, check_depth_metric, check_task
 
 _PRESET = flags.DEFINE_enum("preset", "demo", sorted(presets.PRESETS), "Search preset.")
 _CHECKPOINT = flags.DEFINE_string("supernet_checkpoint", None, "Super-network checkpoint dir.")
@@ -83,6 +91,13 @@ _RECAL_AVERAGE = flags.DEFINE_enum(
     None,
     ["cumulative", "momentum"],
     "How the recalibration batches' BN statistics combine (default: the preset's).",
+)
+_DEPTH_METRIC = flags.DEFINE_enum(
+    "depth_metric",
+    None,
+    list(DEPTH_JUDGE_METRICS),
+    "What a depth network's samples are judged by (default: the preset's, delta1); "
+    "refused for a classifier.",
 )
 _UNRECORDED = flags.DEFINE_bool(
     "allow_unrecorded_split",
@@ -143,10 +158,11 @@ def resolve_preset() -> presets.SearchPreset:
                 "max_examples": _MAX_EXAMPLES,
                 "recalibration_batches": _RECAL,
                 "recalibration_average": _RECAL_AVERAGE,
+                "depth_metric": _DEPTH_METRIC,
             }
         ),
     )
-    return presets.SearchPreset(search, _METRIC.value or preset.metric, evaluation)
+    return presets.SearchPreset(search, _METRIC.value or preset.metric, evaluation, preset.task)
 
 
 def main(argv):
@@ -155,6 +171,9 @@ def main(argv):
     try:
         preset = resolve_preset()
         spec = checkpoint.read_spec(_CHECKPOINT.value)
+        if _DEPTH_METRIC.value is not None:
+            check_depth_metric(spec, _DEPTH_METRIC.value, "--depth_metric")
+        check_task(spec, preset.task, f"--preset={_PRESET.value}")
         mcd.check_config(spec, preset.search)  # J, L and the target, before any data
         initial = cli_flags.read_arch(_ARCH.value, spec) if _ARCH.value else None
         phones = None

@@ -7,11 +7,12 @@ Example:
   python tools/train_discovered.py --mode=inherit --supernet_checkpoint=TRAIN/supernet \
       --arch=SEARCH/discovered_arch.json --distill --workdir=workdir/inherit
 
-The run resumes from the work directory's last checkpoint when started again with the same
-settings. Modes, flags and outputs: docs/discovered.md.
+A depth network (fastdepth) trains on its depth data with the masked L1 and reports the depth
+metrics (validation_rmse, validation_delta1, ...) where a classifier reports
+validation_accuracy; see docs/depth.md. The run resumes from the work directory's last
+checkpoint when started again with the same settings. Modes, flags and outputs: docs/discovered.md.
 """
 
-import dataclasses
 import json
 import sys
 
@@ -21,6 +22,7 @@ from netadapt_tf import checkpoint, cli_flags, data, distribute
 from netadapt_tf.discovered import DiscoveredOptions, DiscoveredTrainer
 from netadapt_tf.search.held_out_accuracy import data_config
 from netadapt_tf.spec import NetworkSpec, load_spec
+from netadapt_tf.task import task_of
 from netadapt_tf.training import TrainConfig
 from netadapt_tf.trajectory import read_trajectory
 
@@ -118,7 +120,7 @@ def load_data(spec: NetworkSpec, batch_size: int) -> tuple[data.DataConfig, data
         )
     else:
         raise ValueError("dataset: no checkpoint to take the data config from; pass --dataset")
-    datasets = data.load(config)
+    datasets = data.load(config, task=task_of(spec))
     if datasets.num_classes != spec.num_classes:
         raise ValueError(
             f"dataset: {config.name} has {datasets.num_classes} classes but the network "
@@ -167,8 +169,12 @@ def main(argv):
     except ValueError as error:
         print(f"train_discovered: {error}", file=sys.stderr)
         return 1
-    summary = dataclasses.asdict(result)
-    summary["seconds"] = round(summary["seconds"], 1)
+    summary = {
+        "files": result.files,
+        "steps": result.steps,
+        "seconds": round(result.seconds, 1),
+        **result.summary(),
+    }
     print(json.dumps(summary, indent=1))
     return 0
 

@@ -4,6 +4,12 @@ Example:
   python tools/train_supernet.py --preset=fashion_mnist_demo --workdir=workdir/supernet
   python tools/train_supernet.py --preset=paper_imagenet --data_dir=/data/tfds \
       --strategy=multi_worker --workdir=gs://bucket/run1
+  python tools/train_supernet.py --preset=depth_quick --workdir=workdir/depth_supernet
+  python tools/train_supernet.py --preset=nyu_fastdepth_paper --data_dir=/data/tfds \
+      --workdir=run_nyu/supernet
+
+A depth network (--model=fastdepth, the depth presets) trains on a depth dataset
+(procedural_depth, nyu_depth_v2) with the masked L1 loss; see docs/depth.md.
 
 Presets live in netadapt_tf/configs/supernet.py; flags override their fields. The run
 resumes from the work directory's last checkpoint when started again with the same settings.
@@ -17,6 +23,7 @@ from absl import app, flags
 
 from netadapt_tf import data, distribute
 from netadapt_tf.configs import supernet as presets
+from netadapt_tf.task import DEFAULT_SCORE, task_of
 from netadapt_tf.training import SupernetTrainer
 
 _PRESET = flags.DEFINE_enum("preset", "fashion_mnist_demo", sorted(presets.PRESETS), "Preset.")
@@ -124,8 +131,12 @@ def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config = resolve_config()
-    spec = config.model.build()
-    datasets = data.load(config.data)  # dataset errors come before any training
+    try:
+        spec = config.model.build()
+        task = task_of(spec)
+        datasets = data.load(config.data, task=task)  # dataset errors before any training
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
     if datasets.num_classes != spec.num_classes:
         raise app.UsageError(
             f"--dataset {config.data.name} has {datasets.num_classes} classes but the model "
@@ -151,7 +162,7 @@ def main(argv):
         "steps": result.steps,
         "seconds": round(result.seconds, 1),
         "images_per_second": round(result.images_per_second, 1),
-        "held_out_accuracy": result.monitor,
+        f"held_out_{DEFAULT_SCORE[task]}": result.monitor,
     }
     print(json.dumps(summary, indent=1))
 

@@ -6,13 +6,16 @@ The paper's settings (Sec. 4.1.1 and 4.2.1, all with a reduction decay of 0.98):
   per sample, 3% initial latency reduction. The latency comes from a lookup table
   (NetAdaptV1's practice; build one with tools/build_latency_table.py).
 * `paper_macs`: ImageNet, MAC-guided: J = 200, L = 15, 2.5% initial reduction.
-* `paper_nyu_depth`: NYU Depth V2 with phone latency: J = 150 and 1.5% as in the paper,
-  which does not give L. We use L = 6: the ImageNet latency setting shrinks 10 of about 70
-  search units (~14%), the MobileNetV1 ablation (App. D.2) 4 of 27 layers (~15%), and 15%
-  of FastDepth's 37 searchable layers (27 in its MobileNetV1 encoder, 10 in its decoder;
-  the one-channel output layer has nothing to search) is about 6. The held-out judge of
-  this project computes top-1 accuracy only, so this preset waits for a depth judge
-  (delta-1 accuracy).
+* `nyu_fastdepth_paper`: NYU Depth V2 with phone latency: J = 150 and 1.5% as in the
+  paper, which does not give L. We use L = 6: the ImageNet latency setting shrinks 10 of
+  about 70 search units (~14%), the MobileNetV1 ablation (App. D.2) 4 of 27 layers (~15%),
+  and 15% of FastDepth's 37 searchable layers (27 in its MobileNetV1 encoder, 10 in its
+  decoder; the one-channel output layer has nothing to search) is about 6. Samples are
+  judged by delta1 on the 2K held-out images (--depth_metric=rmse: by RMSE).
+* `depth_quick`: the tiny FastDepth of the supernet preset `depth_quick` on the procedural
+  rooms, MAC-guided, a few iterations of 4 samples: for tests and demos on a CPU.
+
+A preset of one task (`task`) refuses a super-network of the other before any work.
 
 The paper presets do not tie residual streams: its discovered networks (Tables 8 and 9)
 have different widths within one stream and single removed blocks, which a tied search
@@ -34,12 +37,14 @@ class SearchPreset:
     search: MCDConfig
     metric: str
     evaluation: EvalSettings = EvalSettings()
+    task: str = "classification"  # what the super-network must be (netadapt_tf.task)
 
     def to_json(self) -> dict:
         return {
             "search": self.search.to_json(),
             "metric": self.metric,
-            "evaluation": dataclasses.asdict(self.evaluation),
+            "evaluation": self.evaluation.to_json(),
+            "task": self.task,
         }
 
 
@@ -69,7 +74,7 @@ def paper_macs() -> SearchPreset:
     )
 
 
-def paper_nyu_depth() -> SearchPreset:
+def nyu_fastdepth_paper() -> SearchPreset:
     return SearchPreset(
         search=MCDConfig(
             samples_per_iteration=150,
@@ -79,6 +84,32 @@ def paper_nyu_depth() -> SearchPreset:
             tie_residual_streams=False,
         ),
         metric="table",
+        evaluation=EvalSettings(batch_size=16, depth_metric="delta1"),
+        task="depth",
+    )
+
+
+def depth_quick() -> SearchPreset:
+    """A 30% MAC cut of the tiny procedural-room FastDepth in a few iterations, each sample
+    judged on the 64 held-out scenes after BN recalibration on 2 training batches."""
+    return SearchPreset(
+        search=MCDConfig(
+            samples_per_iteration=4,
+            layers_per_sample=3,
+            initial_reduction=0.1,
+            decay=0.9,
+            target_fraction=0.7,
+            max_iterations=6,
+        ),
+        metric="macs",
+        evaluation=EvalSettings(
+            batch_size=32,
+            max_examples=64,
+            recalibration_batches=2,
+            recalibration_average="cumulative",
+            depth_metric="delta1",
+        ),
+        task="depth",
     )
 
 
@@ -111,7 +142,8 @@ def demo() -> SearchPreset:
 PRESETS = {
     "paper_latency": paper_latency,
     "paper_macs": paper_macs,
-    "paper_nyu_depth": paper_nyu_depth,
+    "nyu_fastdepth_paper": nyu_fastdepth_paper,
+    "depth_quick": depth_quick,
     "demo": demo,
 }
 

@@ -1,4 +1,5 @@
-"""The depth training loss: L1 on the pixels whose ground truth is valid.
+"""The depth training loss: L1 on the pixels whose ground truth is valid, and the L1 of
+in-place distillation (a sub-network learning the full network's depth map).
 
 FastDepth trains with the mean absolute error over the valid pixels (ground truth > 0) of a
 batch; pixels the sensor did not measure (0, or the zero fill of a rotation in the NYU
@@ -25,3 +26,18 @@ def masked_l1(depth, prediction) -> tf.Tensor:
     errors = tf.where(valid, tf.abs(prediction - depth), 0.0)
     count = tf.reduce_sum(tf.cast(valid, tf.float32))
     return tf.math.divide_no_nan(tf.reduce_sum(errors), count)
+
+
+def distillation_l1(teacher, prediction) -> tf.Tensor:
+    """Mean |prediction - teacher| over every pixel of the batch, the teacher held constant
+    (no gradient reaches it): in-place distillation of a depth map. Every pixel counts,
+    since the teacher predicts where the sensor measured nothing too."""
+    teacher = tf.convert_to_tensor(teacher)
+    prediction = tf.convert_to_tensor(prediction)
+    if not prediction.shape.is_compatible_with(teacher.shape):
+        raise ValueError(
+            f"distillation_l1: prediction shape {prediction.shape} differs from the teacher's "
+            f"{teacher.shape}; both are the depth maps of one batch"
+        )
+    teacher = tf.stop_gradient(tf.cast(teacher, tf.float32))
+    return tf.reduce_mean(tf.abs(tf.cast(prediction, tf.float32) - teacher))

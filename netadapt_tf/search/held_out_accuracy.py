@@ -1,4 +1,5 @@
-"""The accuracy a search maximizes: top-1 on the held-out split, from a trained super-network.
+"""The accuracy a search maximizes: top-1 on the held-out split, from a trained super-network
+(for a depth network: delta1, or minus the RMSE, over the held-out depth maps).
 
 `held_out_accuracy(checkpoint_dir, ...)` loads the checkpoint and the data, checks that they
 belong together, and returns the judging callable with the fingerprint search.json records.
@@ -21,6 +22,7 @@ from netadapt_tf.data.held_out import SPLIT_FILE
 from netadapt_tf.evaluation import RECALIBRATION_AVERAGES
 from netadapt_tf.run_record import RUN_FILE
 from netadapt_tf.spec import NetworkSpec
+from netadapt_tf.task import DEPTH_JUDGE_METRICS, check_depth_metric, task_of
 from netadapt_tf.training import TrainConfig
 
 
@@ -29,12 +31,15 @@ class EvalSettings:
     """How samples are judged: batch size, at most `max_examples` held-out examples (None:
     all) and `recalibration_batches` training batches of BN recalibration per sample, their
     statistics combined by `recalibration_average` (evaluation.SubnetEvaluator: "cumulative"
-    weighs the fixed subset's batches alike, "momentum" as BN's moving average)."""
+    weighs the fixed subset's batches alike, "momentum" as BN's moving average).
+    `depth_metric`: what a depth network is judged by, "delta1" or "rmse" (None: delta1);
+    a classifier takes None only."""
 
     batch_size: int = 256
     max_examples: int | None = None
     recalibration_batches: int = 0
     recalibration_average: str = "cumulative"
+    depth_metric: str | None = None
 
     def __post_init__(self):
         if self.batch_size < 1:
@@ -50,6 +55,19 @@ class EvalSettings:
                 f"EvalSettings.recalibration_average: {self.recalibration_average!r} is not "
                 f"allowed; one of {RECALIBRATION_AVERAGES}"
             )
+        if self.depth_metric is not None and self.depth_metric not in DEPTH_JUDGE_METRICS:
+            raise ValueError(
+                f"EvalSettings.depth_metric: {self.depth_metric!r} is not allowed; one of "
+                f"{DEPTH_JUDGE_METRICS} or None"
+            )
+
+    def to_json(self) -> dict:
+        """The settings; depth_metric only when set, so that a classification search's
+        record (and its resume check) is what it was before depth existed."""
+        record = dataclasses.asdict(self)
+        if record["depth_metric"] is None:
+            del record["depth_metric"]
+        return record
 
 
 @dataclasses.dataclass(frozen=True)
@@ -137,14 +155,15 @@ def held_out_accuracy(
     from netadapt_tf.evaluation import SubnetEvaluator
 
     spec = checkpoint.read_spec(checkpoint_dir)
+    depth_metric = check_depth_metric(spec, settings.depth_metric, "depth_metric")
     recorded_in = split_record(checkpoint_dir, allow_unrecorded_split)  # before loading data
     config = data_config(checkpoint_dir, spec, settings.batch_size, data_overrides or {})
-    datasets = data.load(config)
-    if datasets.task != "classification":
-        raise ValueError(
-            f"dataset: {config.name} is a {datasets.task} task; the held-out judge computes "
-            "top-1 accuracy of classifiers only"
-        )
+    task = task_of(spec)
+    try:
+        datasets = data.load(config, task=task)
+    except ValueError as error:
+        message = f"{error} (the super-network in {checkpoint_dir} is a {task} network)"
+        raise ValueError(message) from None
     if datasets.num_classes != spec.num_classes:
         raise ValueError(
             f"dataset: {config.name} has {datasets.num_classes} classes but the super-network "
@@ -168,6 +187,7 @@ def held_out_accuracy(
         recalibration_batches=settings.recalibration_batches,
         recalibration_average=settings.recalibration_average,
         fast=True,  # the sliced forward: same accuracies, about the exported model's cost
+        depth_metric=depth_metric,
     )
     if len(judge.recal_batches) < settings.recalibration_batches:
         raise ValueError(
@@ -178,12 +198,12 @@ def held_out_accuracy(
         )
     recorded_data = {k: v for k, v in config.to_json().items() if k != "data_dir"}
     fingerprint = {
-        "judge": "held_out_top1",
+        "judge": "held_out_top1" if depth_metric is None else f"held_out_{depth_metric}",
         "spec": spec.fingerprint(),
         "weights_sha256": _sha256(pathlib.Path(checkpoint_dir) / checkpoint.WEIGHTS_FILE),
         "data": recorded_data,
         "split": datasets.split.to_json(),
-        "settings": dataclasses.asdict(settings),
+        "settings": settings.to_json(),
     }
     if recorded_in is None:  # a search resumed later must not take the split as checked
         fingerprint["split_unrecorded"] = True

@@ -12,6 +12,7 @@ import tensorflow as tf
 from netadapt_tf import data
 from netadapt_tf.shipping.pipeline import ShippingData
 from netadapt_tf.spec import NetworkSpec
+from netadapt_tf.task import task_of
 
 
 def _arrays(dataset: tf.data.Dataset, count: int | None) -> tuple[np.ndarray, np.ndarray]:
@@ -23,7 +24,9 @@ def _arrays(dataset: tf.data.Dataset, count: int | None) -> tuple[np.ndarray, np
         labels.append(y)
     if not images:
         return np.zeros((0,), np.float32), np.zeros((0,), np.int32)
-    return np.concatenate(images).astype(np.float32), np.concatenate(labels).astype(np.int32)
+    labels = np.concatenate(labels)
+    kind = np.int32 if np.issubdtype(labels.dtype, np.integer) else np.float32  # depth maps
+    return np.concatenate(images).astype(np.float32), labels.astype(kind)
 
 
 def load_shipping_data(
@@ -36,9 +39,8 @@ def load_shipping_data(
     shuffle_seed: int = 0,
     synthetic_examples: int = 1024,
 ) -> ShippingData:
-    """Arrays of dataset `name` for `spec` (validation_examples None: the whole split)."""
-    if spec.num_classes is None:
-        raise ValueError(f"{spec.name}.num_classes: None; shipping reports classification accuracy")
+    """Arrays of dataset `name` for `spec` (validation_examples None: the whole split); a
+    depth network takes a depth dataset, whose labels are depth maps."""
     config = data.DataConfig(
         name=name,
         data_dir=data_dir,
@@ -49,9 +51,9 @@ def load_shipping_data(
         augment=False,
         shuffle_seed=shuffle_seed,
         synthetic_examples=synthetic_examples,
-        synthetic_classes=max(2, spec.num_classes),
+        synthetic_classes=max(2, spec.num_classes or 2),
     )
-    datasets = data.load(config)
+    datasets = data.load(config, task=task_of(spec))
     if datasets.num_classes != spec.num_classes:
         raise ValueError(
             f"dataset: {name!r} has {datasets.num_classes} classes but network "

@@ -8,6 +8,11 @@ on this host with one thread, and writes the files and `export_summary.json`. Ev
 computed before anything is written, and each file is written atomically (atomic_files), so
 a failure leaves the output directory as it was. `read_summary` reads the summary back,
 checking every field (strict_json).
+
+A depth network (netadapt_tf.task) is judged by RMSE and delta1 over the valid pixels of
+its validation depth maps where a classifier is judged by top-1 accuracy (its rows carry
+rmse, delta1 and their changes from the Keras model; the summary says "task": "depth");
+quantization-aware training is for classifiers only.
 """
 
 import dataclasses
@@ -18,9 +23,11 @@ import numpy as np
 
 from netadapt_tf import atomic_files, tflite
 from netadapt_tf import strict_json as sj
+from netadapt_tf.depth import MetricsAccumulator
 from netadapt_tf.metrics.host import HostSettings, time_tflite
 from netadapt_tf.shipping.qat import QatSettings, quantization_aware_tflite
 from netadapt_tf.shipping.trained_model import Discovered
+from netadapt_tf.task import task_of
 
 QUANTIZATIONS = tflite.QUANTIZATIONS  # post-training: float32, float16, int8
 VARIANT_FILES = {
@@ -68,7 +75,8 @@ class ExportOptions:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class ShippingData:
-    """float32 images [N, H, W, C] in the model's input range and int labels [N].
+    """float32 images [N, H, W, C] in the model's input range and int labels [N] (depth
+    networks: float32 depth maps [N, H, W, 1] in metres).
 
     `calibration`: training images for int8 calibration. `train_images`/`train_labels`:
     for quantization-aware training. `validation_images`/`validation_labels`: for accuracy.
@@ -87,8 +95,21 @@ def accuracy(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(np.mean(np.argmax(logits, axis=-1) == np.asarray(labels)))
 
 
+def depth_scores(outputs: np.ndarray, depth: np.ndarray) -> dict:
+    """{"rmse", "delta1"} of depth maps `outputs` against `depth` (the same count of maps)."""
+    accumulator = MetricsAccumulator()
+    accumulator.add(np.asarray(outputs).reshape(depth.shape), depth)
+    result = accumulator.result()
+    return {"rmse": result.rmse, "delta1": result.delta1}
+
+
 def _check_data(discovered: Discovered, options: ExportOptions, data: ShippingData) -> None:
     spec = discovered.spec
+    if task_of(spec) == "depth" and options.qat is not None:
+        raise ValueError(
+            f"qat: epochs {options.qat.epochs} is not allowed for {spec.name}, a depth network "
+            "(quantization-aware training learns class labels); allowed: no qat"
+        )
     shape = (spec.input_size, spec.input_size, spec.input_channels)
     if "int8" in options.quantizations and (data.calibration is None or not len(data.calibration)):
         raise ValueError(
@@ -114,6 +135,18 @@ def _check_data(discovered: Discovered, options: ExportOptions, data: ShippingDa
 def _judge(model_bytes: bytes, data: ShippingData, keras_logits, options: ExportOptions) -> dict:
     logits = tflite.run_tflite(model_bytes, data.validation_images, num_threads=1)
     keras_logits = keras_logits.reshape(logits.shape)
+    if data.validation_labels.ndim > 1:  # depth maps
+        scores = depth_scores(logits, data.validation_labels)
+        keras_scores = depth_scores(keras_logits, data.validation_labels)
+        timing = time_tflite(model_bytes, options.latency)
+        return {
+            "size_bytes": len(model_bytes),
+            **scores,
+            **{f"{k}_change": scores[k] - keras_scores[k] for k in scores},
+            "max_abs_diff_from_keras": float(np.max(np.abs(logits - keras_logits))),
+            "latency_ms": timing.latency_ms,
+            "latency_iqr_ms": timing.spread_ms,
+        }
     keras_accuracy = accuracy(keras_logits, data.validation_labels)
     acc = accuracy(logits, data.validation_labels)
     timing = time_tflite(model_bytes, options.latency)
@@ -150,6 +183,11 @@ def export_tflite_variants(
     for variant, model_bytes in variants.items():
         row = {"variant": variant, "file": VARIANT_FILES[variant]}
         rows.append({**row, **_judge(model_bytes, data, keras_logits, options)})
+    depth = task_of(discovered.spec) == "depth"
+    if depth:
+        keras_scores = depth_scores(keras_logits, data.validation_labels)
+    else:
+        keras_scores = {"accuracy": accuracy(keras_logits, data.validation_labels)}
     summary = {
         "format": SUMMARY_FORMAT,
         "keras_model": discovered.model_path,
@@ -158,10 +196,7 @@ def export_tflite_variants(
         "dataset": data.dataset,
         "validation_examples": len(data.validation_labels),
         "calibration_examples": 0 if data.calibration is None else len(data.calibration),
-        "keras": {
-            "accuracy": accuracy(keras_logits, data.validation_labels),
-            "params": int(model.count_params()),
-        },
+        "keras": {**keras_scores, "params": int(model.count_params())},
         "latency_settings": options.latency.to_json(),
         "qat": None
         if options.qat is None
@@ -173,6 +208,8 @@ def export_tflite_variants(
         },
         "models": rows,
     }
+    if depth:  # written only for depth: a classification summary is what it always was
+        summary["task"] = "depth"
     output_dir = pathlib.Path(output_dir)
     output_dir.mkdir(parents=True, exist_ok=True)
     for variant, model_bytes in variants.items():
@@ -183,34 +220,47 @@ def export_tflite_variants(
 
 _ROW_NUMBERS = ("accuracy", "accuracy_change", "agreement_with_keras")
 _ROW_NUMBERS += ("max_abs_diff_from_keras", "latency_ms", "latency_iqr_ms")
+_DEPTH_ROW_NUMBERS = ("rmse", "delta1", "rmse_change", "delta1_change")
+_DEPTH_ROW_NUMBERS += ("max_abs_diff_from_keras", "latency_ms", "latency_iqr_ms")
 _SUMMARY_FIELDS = ("format", "keras_model", "network", "fingerprint", "dataset")
 _SUMMARY_FIELDS += ("validation_examples", "calibration_examples", "keras", "latency_settings")
 _SUMMARY_FIELDS += ("qat", "models")
 
 
-def _parse_row(row, field: str) -> dict:
-    sj.obj(row, field, ("variant", "file", "size_bytes", *_ROW_NUMBERS))
+def _parse_row(row, field: str, numbers=_ROW_NUMBERS) -> dict:
+    sj.obj(row, field, ("variant", "file", "size_bytes", *numbers))
     variant = sj.string(row["variant"], f"{field}.variant", VARIANT_FILES)
     sj.constant(row["file"], f"{field}.file", VARIANT_FILES[variant])
     sj.integer(row["size_bytes"], f"{field}.size_bytes", minimum=1)
-    for key in _ROW_NUMBERS:
+    for key in numbers:
         sj.number(row[key], f"{field}.{key}")
     return row
 
 
+def _parse_depth_row(row, field: str) -> dict:
+    return _parse_row(row, field, _DEPTH_ROW_NUMBERS)
+
+
 def _parse_summary(data) -> dict:
-    sj.obj(data, "summary", _SUMMARY_FIELDS)
+    sj.obj(data, "summary", _SUMMARY_FIELDS, ("task",))
     sj.constant(data["format"], "format", SUMMARY_FORMAT)
+    depth = "task" in data
+    if depth:
+        sj.constant(data["task"], "task", "depth")
     for key in ("keras_model", "network", "fingerprint", "dataset"):
         sj.string(data[key], key)
     sj.integer(data["validation_examples"], "validation_examples", minimum=1)
     sj.integer(data["calibration_examples"], "calibration_examples", minimum=0)
-    sj.obj(data["keras"], "keras", ("accuracy", "params"))
-    sj.number(data["keras"]["accuracy"], "keras.accuracy", minimum=0, maximum=1)
+    scores = ("rmse", "delta1") if depth else ("accuracy",)
+    sj.obj(data["keras"], "keras", (*scores, "params"))
+    for key in scores:
+        top = None if key == "rmse" else 1
+        sj.number(data["keras"][key], f"keras.{key}", minimum=0, maximum=top)
     sj.integer(data["keras"]["params"], "keras.params", minimum=0)
     sj.mapping(data["latency_settings"], "latency_settings")
     sj.optional(sj.mapping, data["qat"], "qat")
-    sj.array(data["models"], "models", _parse_row, min_length=1)
+    parse = _parse_depth_row if depth else _parse_row
+    sj.array(data["models"], "models", parse, min_length=1)
     return data
 
 
@@ -221,6 +271,8 @@ def read_summary(path) -> dict:
 
 def format_table(summary: dict) -> str:
     """The summary as a table a person reads."""
+    if summary.get("task") == "depth":
+        return _format_depth_table(summary)
     keras = summary["keras"]
     lines = [
         f"{summary['network']} (fingerprint {summary['fingerprint']}) on "
@@ -236,5 +288,25 @@ def format_table(summary: dict) -> str:
             f"{row['variant']:<9} {row['file']:<24} {row['size_bytes'] / 1024:>7.1f} KB "
             f"{row['accuracy']:>9.4f} {row['accuracy_change']:>+8.4f} "
             f"{row['agreement_with_keras']:>6.3f} {latency:>22}"
+        )
+    return "\n".join(lines)
+
+
+def _format_depth_table(summary: dict) -> str:
+    keras = summary["keras"]
+    lines = [
+        f"{summary['network']} (fingerprint {summary['fingerprint']}) on "
+        f"{summary['validation_examples']} validation depth maps of {summary['dataset']}",
+        f"{'variant':<9} {'file':<24} {'size':>10} {'rmse':>8} {'change':>8} {'delta1':>7} "
+        f"{'change':>8} {'latency ms (1 thread)':>22}",
+        f"{'keras':<9} {os.path.basename(summary['keras_model']):<24} {'':>10} "
+        f"{keras['rmse']:>8.4f} {'':>8} {keras['delta1']:>7.4f}",
+    ]
+    for row in summary["models"]:
+        latency = f"{row['latency_ms']:.3f} (IQR {row['latency_iqr_ms']:.3f})"
+        lines.append(
+            f"{row['variant']:<9} {row['file']:<24} {row['size_bytes'] / 1024:>7.1f} KB "
+            f"{row['rmse']:>8.4f} {row['rmse_change']:>+8.4f} {row['delta1']:>7.4f} "
+            f"{row['delta1_change']:>+8.4f} {latency:>22}"
         )
     return "\n".join(lines)
