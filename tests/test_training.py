@@ -114,6 +114,7 @@ def test_training_writes_logs_checkpoints_and_the_supernet(straight_run):
     assert loaded.spec == tiny_spec()
 
 
+@pytest.mark.slow
 def test_killed_mid_epoch_resumes_and_ends_like_an_uninterrupted_run(tmp_path, straight_run):
     script = os.path.join(HERE, "workers", "train_until_killed.py")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([HERE, os.path.dirname(HERE)])}
