@@ -18,8 +18,10 @@ lint: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
+# The quick tier first, so a plain failure shows in minutes; then the slow end-to-end checks.
 test: lint
-	$(VENV)/bin/pytest -q -n 2 tests
+	$(VENV)/bin/pytest -q -n 2 -m "not slow" tests
+	$(VENV)/bin/pytest -q -n 2 -m slow tests
 
 clean:
 	rm -rf $(VENV) build *.egg-info

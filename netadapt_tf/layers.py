@@ -164,6 +164,10 @@ class SqueezeExcite(keras.layers.Layer):
         self.gate_fn = keras.activations.get(gate)
         self.excite = keras.layers.Conv2D(self.channels, 1, name="excite")
 
+    def build(self, input_shape):
+        self.squeeze.build((None, 1, 1, self.channels))
+        self.excite.build((None, 1, 1, self.filters))
+
     def call(self, x, width=None):
         s = self.squeeze(self.pool(x))
         if width is not None:

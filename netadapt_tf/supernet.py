@@ -80,6 +80,20 @@ class SuperLayer(keras.layers.Layer):
         else:
             self.merge = OrderedDropout(name="ordered_dropout")
 
+    def build(self, input_shape):
+        """Creates the weights from the channel counts the spec fixes. Without a build,
+        Keras traces the layer symbolically to find them: 4x the time of building a
+        super-network (an fc layer follows the global pool, so its input is 1x1)."""
+        spec = self.layer
+        shape = (None, None, None, self.in_channels)
+        if spec.kind == "fc":
+            self.conv.build((None, self.in_channels))
+        else:
+            self.conv.build(shape)
+        if self.bn is not None:
+            out = self.in_channels if spec.kind == "depthwise" else spec.filters
+            self.bn.build((None, None, None, out))
+
     def call(self, x, in_width, width, kernel_size=None, training=None):
         spec = self.layer
         if spec.kind == "se":
@@ -143,6 +157,12 @@ class SuperNetwork(keras.Model):
                 channels = module.out_channels
             if isinstance(node, BlockSpec) and node.residual:
                 channels = max(channels, block_in)
+
+    def build(self, input_shape):
+        """Builds every layer from the spec (no symbolic trace of the whole network)."""
+        for module in self.super_layers.values():
+            if not module.built:
+                module.build(None)
 
     def _run_layer(self, layer, x, in_width, widths, kernel_sizes, training):
         j = self.column[layer.name]

@@ -137,6 +137,7 @@ def _old_checkpoint(directory):
     return model
 
 
+@pytest.mark.slow  # a TensorFlow process per point, killed
 @pytest.mark.parametrize(
     ("point", "left"),
     [("weights", "old"), ("before_swap", "old"), ("after_swap", "new")],

@@ -262,6 +262,7 @@ def test_trajectory_visits_every_arch_in_order_from_the_previous_weights(traject
     assert result.steps == 6
 
 
+@pytest.mark.slow
 def test_resume_after_an_interruption_ends_with_the_same_weights(
     tmp_path, trajectory_run, datasets, supernet_dir
 ):

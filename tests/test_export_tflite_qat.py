@@ -59,6 +59,7 @@ def v3_network():
     return _network("netadaptv2_mobilenet_v3", seed=1, randomize=random_bn_offsets)
 
 
+@pytest.mark.slow  # QAT training and int8 conversion in a child TensorFlow process
 def test_qat_int8_runs_in_litert_close_to_float(v3_network):
     images, labels = synthetic.generate(64, 16, 3, 4, seed=0)
     images = images.astype(np.float32) / 255.0

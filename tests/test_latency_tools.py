@@ -88,6 +88,7 @@ def test_measure_a_tflite_file_and_macs(spec, arch_file, tmp_path):
     assert f"{count(spec, arch).macs:,} MACs" in macs.stdout
 
 
+@pytest.mark.slow
 def test_measure_latency_rejects_bad_command_lines(arch_file, tmp_path, monkeypatch):
     stray = _run("measure_latency", *MODEL_FLAGS, "extra")
     assert stray.returncode != 0 and "unexpected arguments: ['extra']" in stray.stderr

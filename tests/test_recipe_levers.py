@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 from conftest import randomize_non_kernel_weights
-from training_helpers import tiny_data, tiny_spec
+from training_helpers import shallow_spec, tiny_data, tiny_spec
 
 from netadapt_tf import builders, macs
 from netadapt_tf.arch import full_arch, random_arch
@@ -117,7 +117,7 @@ def _trainer(workdir, **overrides):
     data = tiny_data(96)
     config = TrainConfig(**{**CONFIG, **overrides})
     trainer = SupernetTrainer(
-        tiny_spec(), data.take(64), data.skip(64), 64, config, str(workdir), log=lambda *a: None
+        shallow_spec(), data.take(64), data.skip(64), 64, config, str(workdir), log=lambda *a: None
     )
     trainer.progress = False
     return trainer
@@ -186,7 +186,7 @@ def test_warm_start_steps_train_only_the_full_network(tmp_path):
 
 
 def test_init_from_starts_the_super_network_from_a_full_network_trained_alone(tmp_path):
-    spec = tiny_spec()
+    spec = shallow_spec()
     alone = build_supernet(spec)
     randomize_non_kernel_weights(alone, seed=3)
     plain = export_subnetwork(alone, full_arch(spec))
@@ -250,7 +250,7 @@ def test_tied_depthwise_layers_follow_their_input_and_are_not_searched():
 
 
 def test_cumulative_recalibration_weighs_every_batch_alike():
-    spec = tiny_spec()
+    spec = shallow_spec()
     supernet = build_supernet(spec)
     randomize_non_kernel_weights(supernet, seed=3)
     train = tiny_data(48, seed=4)

@@ -51,6 +51,7 @@ def _run_killed(workdir, samples: int = 0, iterations: int = 0) -> None:
     assert done.returncode == -signal.SIGKILL, done.stderr[-3000:]
 
 
+@pytest.mark.slow
 def test_kill_9_and_resume_give_the_history_of_an_uninterrupted_run(tmp_path):
     whole = tmp_path / "whole"
     expected = make_driver(whole).run()

@@ -121,6 +121,12 @@ def test_a_dataset_that_does_not_fit_the_checkpoint_is_refused(trained, tmp_path
     )
     assert judge.fingerprint["split_unrecorded"] is True
     assert "split_unrecorded" not in held_out_accuracy(checkpoint, settings).fingerprint
+
+
+@pytest.mark.slow
+def test_the_tool_refuses_a_checkpoint_without_a_split_before_writing(tmp_path):
+    bare = tmp_path / "bare"  # a checkpoint without the trainer's records next to it
+    save_supernet(build_supernet(SPEC), bare)
     done = _run(
         f"--supernet_checkpoint={bare}", f"--workdir={tmp_path / 's'}", "--dataset=synthetic"
     )

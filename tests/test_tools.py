@@ -83,6 +83,7 @@ def test_profile_json_matches_the_mac_counter(v1_spec, arch_file):
     assert result["samples"]["params"]["max"] == max(c.params for c in sampled)
 
 
+@pytest.mark.slow
 def test_profile_full_mobilenet_v1_as_text():
     done = _run("profile_model", "--model=mobilenet_v1")
     assert done.returncode == 0, done.stderr
@@ -98,6 +99,7 @@ def test_profile_full_mobilenet_v1_as_text():
     )
 
 
+@pytest.mark.slow
 def test_profile_refuses_an_arch_of_another_model(arch_file):
     done = _run("profile_model", "--model=mobilenet_v2", "--input_size=32", f"--arch={arch_file}")
     assert done.returncode == 1
@@ -109,6 +111,7 @@ def test_profile_refuses_an_arch_of_another_model(arch_file):
     assert "not for 'mobilenet_v2'" in message
 
 
+@pytest.mark.slow
 def test_profile_refuses_malformed_json(tmp_path):
     path = tmp_path / "broken.json"
     path.write_text('{"format": "netadapt_tf.arch/1", ')
@@ -120,9 +123,14 @@ def test_profile_refuses_malformed_json(tmp_path):
 @pytest.mark.parametrize(
     ("tool", "flags"),
     [
-        ("profile_model", V1_FLAGS),
-        ("sample_arch", [*V1_FLAGS, "--output=unused.json"]),
-        ("export_subnet", [*V1_FLAGS, "--arch=unused.json", "--output=unused"]),
+        # The demo's only other run is slow; the other tools have quick runs of their own.
+        pytest.param("profile_model", V1_FLAGS, marks=pytest.mark.slow),
+        pytest.param("sample_arch", [*V1_FLAGS, "--output=unused.json"], marks=pytest.mark.slow),
+        pytest.param(
+            "export_subnet",
+            [*V1_FLAGS, "--arch=unused.json", "--output=unused"],
+            marks=pytest.mark.slow,
+        ),
         ("demo", []),
     ],
 )
@@ -202,6 +210,7 @@ def test_export_refuses_flags_that_differ_from_the_checkpoint(v1_checkpoint, arc
     assert not (tmp_path / "export").exists()
 
 
+@pytest.mark.slow
 def test_export_with_fresh_weights_says_so(arch_file, tmp_path):
     out = tmp_path / "export"
     done = _run("export_subnet", *V1_FLAGS, f"--arch={arch_file}", f"--output={out}", "--verify")

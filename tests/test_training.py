@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from training_helpers import tiny_data, tiny_spec
+from training_helpers import shallow_spec, tiny_data, tiny_spec
 
 from netadapt_tf import checkpoint
 from netadapt_tf.evaluation import batch_norm_layers
@@ -90,7 +90,7 @@ CONFIG = {
 def _trainer(workdir, **overrides):
     config = TrainConfig(**{**CONFIG, **overrides})
     data = tiny_data(96)
-    return SupernetTrainer(tiny_spec(), data.take(64), data.skip(64), 64, config, str(workdir))
+    return SupernetTrainer(shallow_spec(), data.take(64), data.skip(64), 64, config, str(workdir))
 
 
 @pytest.fixture(scope="module")
@@ -108,12 +108,13 @@ def test_training_writes_logs_checkpoints_and_the_supernet(straight_run):
     assert set(json.loads(lines[-1])["held_out_accuracy"]) == {"full", "smallest", "random0"}
     assert os.listdir(workdir / "tensorboard")
     assert json.loads((workdir / "run.json").read_text())["spec_fingerprint"] == (
-        tiny_spec().fingerprint()
+        shallow_spec().fingerprint()
     )
-    loaded = checkpoint.load_supernet(result.supernet_dir, tiny_spec())
-    assert loaded.spec == tiny_spec()
+    loaded = checkpoint.load_supernet(result.supernet_dir, shallow_spec())
+    assert loaded.spec == shallow_spec()
 
 
+@pytest.mark.slow
 def test_killed_mid_epoch_resumes_and_ends_like_an_uninterrupted_run(tmp_path, straight_run):
     script = os.path.join(HERE, "workers", "train_until_killed.py")
     env = {**os.environ, "PYTHONPATH": os.pathsep.join([HERE, os.path.dirname(HERE)])}
@@ -174,7 +175,7 @@ def test_bad_settings_fail_before_training(tmp_path):
     (tmp_path / "y" / "checkpoints" / "ckpt-1.index").write_text("old")
     data = tiny_data(96)
     config = TrainConfig(**{**CONFIG, "batch_size": 8})
-    SupernetTrainer(tiny_spec(), data, data, 64, config, str(tmp_path / "y"), overwrite=True)
+    SupernetTrainer(shallow_spec(), data, data, 64, config, str(tmp_path / "y"), overwrite=True)
     assert not (tmp_path / "y" / "checkpoints" / "ckpt-1.index").exists()
 
 

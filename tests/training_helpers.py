@@ -1,5 +1,7 @@
 """A tiny learnable dataset and super-network for training tests."""
 
+import dataclasses
+
 import numpy as np
 import tensorflow as tf
 
@@ -16,6 +18,16 @@ def tiny_spec():
         num_classes=NUM_CLASSES,
         width_multiplier=0.25,
         dropout=0.0,
+    )
+
+
+def shallow_spec():
+    """tiny_spec cut to its stem, two separable blocks and the classifier: for tests of one
+    training step, whose cost is tracing the step (forward and gradient) of every layer."""
+    spec = tiny_spec()
+    nodes = [n for n in spec.nodes if n.name.split("/")[0] in ("stem", "block1", "block2")]
+    return dataclasses.replace(
+        spec, name="shallow_mobilenet_v1", nodes=(*nodes, *spec.nodes[-2:]), origin=()
     )
 
 

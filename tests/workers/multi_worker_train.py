@@ -6,7 +6,7 @@ import sys
 
 import numpy as np
 import tensorflow as tf
-from training_helpers import tiny_data, tiny_spec
+from training_helpers import shallow_spec, tiny_data
 
 from netadapt_tf.distribute import make_strategy
 from netadapt_tf.training import SupernetTrainer, TrainConfig
@@ -23,7 +23,7 @@ config = TrainConfig(
 )
 data = tiny_data(96)
 trainer = SupernetTrainer(
-    tiny_spec(), data.take(64), data.skip(64), 64, config, workdir, strategy=strategy
+    shallow_spec(), data.take(64), data.skip(64), 64, config, workdir, strategy=strategy
 )
 result = trainer.run()
 weights = {f"w{i}": w for i, w in enumerate(trainer.model.get_weights())}

@@ -8,7 +8,7 @@ import sys
 
 import tensorflow as tf
 from test_training import CONFIG
-from training_helpers import tiny_data, tiny_spec
+from training_helpers import shallow_spec, tiny_data
 
 from netadapt_tf.training import SupernetTrainer, TrainConfig
 
@@ -24,6 +24,6 @@ def on_step(step):
 
 config = TrainConfig(**CONFIG)
 data = tiny_data(96)
-trainer = SupernetTrainer(tiny_spec(), data.take(64), data.skip(64), 64, config, workdir)
+trainer = SupernetTrainer(shallow_spec(), data.take(64), data.skip(64), 64, config, workdir)
 result = trainer.run(on_step=on_step)
 print(json.dumps({"steps": result.steps}))
