@@ -25,8 +25,12 @@ def test_one_batch_runs_a_different_subnetwork_per_example():
     mixed = np.asarray(model(_inputs(spec, archs, images), training=False))
     for i, arch in enumerate(archs):
         alone = np.asarray(model(_inputs(spec, [arch], images[i : i + 1]), training=False))
-        np.testing.assert_allclose(mixed[i], alone[0], atol=1e-5)
-    assert not np.allclose(mixed[0], mixed[1])
+        # Within 1e-4 of the output's scale: float32 sums in another order for a batch of
+        # one (CI measured 1.9e-5 on outputs of about 3.6); another sub-network moves
+        # outputs by their own order, as the last line checks.
+        scale = max(1.0, float(np.max(np.abs(alone))))
+        np.testing.assert_allclose(mixed[i], alone[0], rtol=0, atol=1e-4 * scale)
+    assert not np.allclose(mixed[0], mixed[1], atol=1e-2)
 
 
 def test_one_traced_graph_serves_every_subnetwork():
