@@ -21,6 +21,10 @@ INT8_TOLERANCE = 0.10
 def _exported(name: str, seed: int = 0, randomize=randomize_non_kernel_weights):
     # FastDepth's encoder halves its input five times: 32 px is its smallest.
     spec = small_spec(name, input_size=32 if name in builders.DENSE_BUILDERS else 16)
+    # Seeded kernels: FastDepth ends in a one-channel ReLU, and with unseeded kernels some
+    # draws leave every output of this random sub-network at zero (seen in CI), where parity
+    # checks nothing. Seed 0 gives 9.5% positive outputs up to 0.99 on this machine.
+    keras.utils.set_random_seed(seed)
     supernet = build_supernet(spec)
     randomize(supernet, seed)
     return export_subnetwork(supernet, random_arch(spec, np.random.default_rng(seed)))
