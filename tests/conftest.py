@@ -13,6 +13,21 @@ from netadapt_tf.arch import full_arch  # noqa: E402
 from netadapt_tf.layers import MaskedBatchNormalization  # noqa: E402
 from netadapt_tf.supernet import SuperNetwork, arch_inputs  # noqa: E402
 
+
+@pytest.fixture(autouse=True, scope="module")
+def _seeded_module():
+    """Every test file starts from the same random state, whichever files its xdist worker
+    ran before (module-scoped fixtures such as a shared super-network draw from it)."""
+    keras.utils.set_random_seed(0)
+
+
+@pytest.fixture(autouse=True)
+def _seeded_test():
+    """Every test starts from the same random state (Python, NumPy, TensorFlow, Keras), so
+    a result does not depend on which tests ran before it on the same worker."""
+    keras.utils.set_random_seed(0)
+
+
 SMALL = {"input_size": 32, "num_classes": 10, "width_multiplier": 0.25}
 
 
