@@ -8,7 +8,7 @@ Usage: python tools/demo.py [--seed=0] [--workdir=./workdir/demo] [--quick]
    sub-networks are exported as plain Keras models and compared with the masked
    super-network.
 3. The flow, each step a tool run as its own process (netadapt_tf/stage_runner.py):
-   super-network training, a host latency lookup table, the MCD search to a fifth of the
+   super-network training, a host latency lookup table, the MCD search to 35% of the
    initial latency and a random search with as many judged samples; the comparison at
    equal training (netadapt_tf/comparison.py): the initial network shrunk uniformly to
    several width fractions, the discovered network and the random pick, each trained with

@@ -2,8 +2,8 @@
 
 The demo walks the NetAdaptV2 pipeline: the MACs of the paper's full-size search space, a
 small super-network of the same design (export parity checks), then on Fashion-MNIST with
-host latency: super-network training, a latency lookup table, the MCD search to a fifth of
-the initial latency, a random search with as many judged samples, the comparison at equal
+host latency: super-network training, a latency lookup table, the MCD search to 35% of the
+initial latency, a random search with as many judged samples, the comparison at equal
 training (the uniform width curve, the discovered network and the random pick, each trained
 with the same recipe and steps from the super-network's weights and from scratch, measured
 on LiteRT: netadapt_tf/comparison.py), TFLite export of the discovered network (float32,
@@ -41,15 +41,19 @@ class FlowConfig:
     """The training-to-shipping stages. Each list is extra flags of one tool; the
     super-network comes from the `supernet_preset` of tools/train_supernet.py.
 
-    The search's target is a fifth of the initial network's table latency: at these
-    training budgets stand-alone accuracy barely moves between the full network and a
-    quarter of its MACs (issue 12), so a half-latency target lets every network tie; the
-    report measures where the uniform curve starts to fall and says where the target lies
-    against it. `random_flags` turn the same search into the random-search baseline (its
-    sample count is set to the MCD search's judged samples). Every network of the
-    comparison (`curve_fractions`, 1.0 being the initial network, the discovered network
-    and the random pick) is trained with `train_flags` in both columns; the discovered
-    network and the curve point nearest to it get every seed offset of `seed_offsets`.
+    The search's target is 35% of the initial network's table latency, where the uniform
+    curve falls and inside the latency range it covers. Measured in the full run of
+    2026-12-02 (docs/benchmarks.md): the inherit column is flat (72-78%) from width 1.0 to
+    0.5 (46% of the initial measured latency) and falls to 64% at 0.375 (40%), 52% at 0.25
+    (29%) and 39% at 0.125 (24%, the width curve's floor: every block's per-layer cost stays
+    at any width). The earlier 20% target put the discovered network (20% measured) below
+    that floor, where no margin at equal latency can be interpolated. `random_flags` turn
+    the same search into the random-search baseline (its sample count is set to the MCD
+    search's judged samples). Every network of the comparison (`curve_fractions`, 1.0 being
+    the initial network; 0.75 is left out, the curve is flat from 0.5 up; the discovered
+    network and the random pick) is trained with `train_flags` in both columns; the
+    discovered network and the curve point nearest to it get every seed offset of
+    `seed_offsets`.
     """
 
     supernet_preset: str = "fashion_mnist_demo"
@@ -69,11 +73,11 @@ class FlowConfig:
     )
     search_flags: tuple[str, ...] = (
         "--preset=demo",
-        "--target_fraction=0.2",
+        "--target_fraction=0.35",
         "--initial_reduction=0.15",
     )
     random_flags: tuple[str, ...] = ("--sampler=random", "--max_draws=100")
-    curve_fractions: tuple[float, ...] = (0.125, 0.25, 0.375, 0.5, 0.75, 1.0)
+    curve_fractions: tuple[float, ...] = (0.125, 0.25, 0.375, 0.5, 1.0)
     seed_offsets: tuple[int, ...] = (0, 1)
     train_flags: tuple[str, ...] = (
         "--epochs=1",
