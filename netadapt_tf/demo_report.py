@@ -83,6 +83,23 @@ def _discovered_seconds(workdir: pathlib.Path, shipped: pathlib.Path) -> float |
     return found[0] if found else None
 
 
+def wall_seconds(records) -> float:
+    """The wall time finished stages took: stages that ran at the same time (their start
+    times recorded, e.g. the two training columns) count once; the seconds of a record
+    without a start time are added."""
+    timed = sorted((r.started, r.started + r.seconds) for r in records if r.started is not None)
+    total = sum(r.seconds for r in records if r.started is None)
+    end = None
+    for begin, finish in timed:
+        if end is None or begin >= end:
+            total += finish - begin
+            end = finish
+        elif finish > end:
+            total += finish - end
+            end = finish
+    return total
+
+
 def time_breakdown(stages: dict, discovered_seconds: float | None) -> list[str]:
     lines = ["| step | time |", "| --- | --- |"]
     total = 0.0
@@ -94,8 +111,8 @@ def time_breakdown(stages: dict, discovered_seconds: float | None) -> list[str]:
         total += value or 0.0
         lines.append(f"| {row} | {_minutes(value)} |")
     lines.append(f"| **NetAdaptV2 total** | {_minutes(total)} |")
-    seconds = [stages[n].seconds for n in COMPARISON_STAGES if n in stages and stages[n].done]
-    comparison_total = sum(seconds) - (discovered_seconds or 0.0) if seconds else None
+    done = [stages[n] for n in COMPARISON_STAGES if n in stages and stages[n].done]
+    comparison_total = wall_seconds(done) - (discovered_seconds or 0.0) if done else None
     lines.append(
         "| comparison only: random search, training every other network of both columns, "
         f"measuring them | {_minutes(comparison_total)} |"

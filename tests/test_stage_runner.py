@@ -9,7 +9,14 @@ import sys
 
 import pytest
 
-from netadapt_tf.stage_runner import StageFailedError, StageRunner, read_stages
+from netadapt_tf.demo_report import wall_seconds
+from netadapt_tf.stage_runner import (
+    StageFailedError,
+    StageRecord,
+    StageRunner,
+    ToolStage,
+    read_stages,
+)
 from netadapt_tf.strict_json import RecordError
 
 HERE = pathlib.Path(__file__).resolve().parent
@@ -166,3 +173,55 @@ def test_an_in_process_step_reruns_when_its_settings_change(tmp_path):
         )
     assert len(calls) == 2 and (workdir / "plan.txt").read_text() == "2"
     assert read_stages(workdir / "stages.json")["plan"].command == ("--a=2",)
+
+
+def test_tools_run_together_each_with_its_own_record_and_log(tmp_path):
+    lines = []
+    plain = ToolStage("plain", "parse_benchmark_log", (str(LOG),))
+    as_json = ToolStage("as_json", "parse_benchmark_log", (str(LOG), "--json"))
+    StageRunner(tmp_path, log=lines.append).run_tools_together([plain, as_json])
+    stages = read_stages(tmp_path / "stages.json")
+    a, b = stages["plain"], stages["as_json"]
+    assert a.done and b.done and a.started is not None and b.started is not None
+    # Side by side: each started before the other finished (one after the other could not).
+    assert b.started < a.started + a.seconds and a.started < b.started + b.seconds
+    assert '"runs"' in (tmp_path / "as_json.log").read_text()
+    assert '"runs"' not in (tmp_path / "plain.log").read_text()
+    # Rerun: both up to date. A step after the group is judged against the group.
+    runner = StageRunner(tmp_path, log=lines.append)
+    runner.run_tools_together([plain, as_json])
+    runner.run_step("after", lambda: None)
+    assert _said(lines, "plain").startswith("  plain: done before")
+    assert _said(lines, "as_json").startswith("  as_json: done before")
+    # One changed command: only it reruns afresh, the other in the group is not judged
+    # against it, and the step after the group reruns.
+    changed = ToolStage("as_json", "parse_benchmark_log", (str(LOG), "--json=true"))
+    runner = StageRunner(tmp_path, log=lines.append)
+    runner.run_tools_together([plain, changed])
+    runner.run_step("after", lambda: None)
+    assert _said(lines, "plain").startswith("  plain: done before")
+    assert "its command changed since it ran (--json became --json=true)" in _said(lines, "as_json")
+    assert _said(lines, "after").startswith("  after: runs (a stage before it ran since")
+
+
+def test_a_failing_tool_in_a_group_is_named_and_the_others_are_recorded(tmp_path):
+    plain = ToolStage("plain", "parse_benchmark_log", (str(LOG),))
+    broken = ToolStage("broken", "parse_benchmark_log", (str(tmp_path / "missing.log"),))
+    runner = StageRunner(tmp_path, log=lambda *a: None)
+    with pytest.raises(StageFailedError, match=r"stage broken failed \(exit 1\); .*broken\.log"):
+        runner.run_tools_together([broken, plain])
+    stages = read_stages(tmp_path / "stages.json")
+    assert "broken" not in stages and stages["plain"].done
+    with pytest.raises(ValueError, match=r"stages: names \['plain', 'plain'\] repeat"):
+        runner.run_tools_together([plain, plain])
+
+
+def test_the_wall_time_of_stages_run_side_by_side_counts_once():
+    side_by_side = [
+        StageRecord(None, seconds=10.0, finished=1, started=100.0),
+        StageRecord(None, seconds=4.0, finished=2, started=103.0),  # inside the first
+        StageRecord(None, seconds=5.0, finished=3, started=108.0),  # overlaps its end
+        StageRecord(None, seconds=2.0, finished=4, started=120.0),  # after a gap
+        StageRecord(None, seconds=7.0, finished=0),  # an old record: no start time
+    ]
+    assert wall_seconds(side_by_side) == pytest.approx(13.0 + 2.0 + 7.0)
