@@ -14,14 +14,23 @@ import numpy as np
 from netadapt_tf.arch import Arch, random_arch
 from netadapt_tf.macs import Counts, count, layer_counts
 from netadapt_tf.spec import NetworkSpec
-from netadapt_tf.subnet import ResolvedBlock, resolve
+from netadapt_tf.subnet import (
+    ResolvedBlock,
+    ResolvedLayer,
+    ResolvedSkip,
+    ResolvedUpsample,
+    resolve,
+)
 
 
 @dataclasses.dataclass(frozen=True)
 class LayerCost:
     """One layer of a sub-network. `kept` is the number of filters that exist (depthwise:
     min(M, C); SE: the squeeze width), `bypassed` the input channels passed through, `note`
-    says why a layer costs nothing ('bypass only', 'SE off', 'block removed')."""
+    says why a layer costs nothing ('bypass only', 'SE off', 'block removed'). A
+    dense-prediction network's upsampling and skip adds get rows of their own (kind
+    'upsample' or 'skip', no MACs counted: macs.py), so the table shows where the resolution
+    doubles and which layers a skip joins."""
 
     name: str
     kind: str
@@ -64,32 +73,39 @@ def _note(r, removed: bool) -> str:
 def cost_report(spec: NetworkSpec, arch: Arch) -> CostReport:
     """Per-layer and total MACs and (BN-folded) parameters of `arch`; validates it."""
     sub = resolve(spec, arch)
-    removed = {
-        r.name
-        for node in sub.nodes
-        if isinstance(node, ResolvedBlock) and node.removed
-        for r in node.layers
-    }
     rows = []
-    for r in sub.layers(include_removed=True):
-        is_removed = r.name in removed
-        cost = Counts(0, 0) if is_removed else layer_counts(r)
-        rows.append(
-            LayerCost(
-                name=r.name,
-                kind=r.spec.kind,
-                in_channels=r.in_channels,
-                kept=r.width,
-                bypassed=r.bypassed,
-                out_channels=r.out_channels,
-                kernel_size=r.kernel_size,
-                macs=cost.macs,
-                params=cost.params,
-                note=_note(r, is_removed),
-            )
-        )
+    for node in sub.nodes:
+        if isinstance(node, ResolvedUpsample):
+            c = node.out_channels
+            note = f"nearest x2: {node.in_size}x{node.in_size} -> {node.out_size}x{node.out_size}"
+            rows.append(LayerCost(node.spec.name, "upsample", c, 0, 0, c, 0, 0, 0, note))
+        elif isinstance(node, ResolvedSkip):
+            c = node.out_channels
+            note = f"adds {node.spec.source} to {node.spec.target}"
+            rows.append(LayerCost(node.spec.name, "skip", c, 0, 0, c, 0, 0, 0, note))
+        elif isinstance(node, ResolvedLayer | ResolvedBlock):
+            block = isinstance(node, ResolvedBlock)
+            rows += [
+                _layer_row(r, block and node.removed) for r in (node.layers if block else (node,))
+            ]
     total = count(spec, arch)
     return CostReport(spec.name, spec.fingerprint(), total.macs, total.params, tuple(rows))
+
+
+def _layer_row(r: ResolvedLayer, is_removed: bool) -> LayerCost:
+    cost = Counts(0, 0) if is_removed else layer_counts(r)
+    return LayerCost(
+        name=r.name,
+        kind=r.spec.kind,
+        in_channels=r.in_channels,
+        kept=r.width,
+        bypassed=r.bypassed,
+        out_channels=r.out_channels,
+        kernel_size=r.kernel_size,
+        macs=cost.macs,
+        params=cost.params,
+        note=_note(r, is_removed),
+    )
 
 
 _COLUMNS = (

@@ -66,6 +66,34 @@ def test_table_has_a_header_and_a_line_per_layer(spec):
     assert lines[1].split()[:2] == ["stem", "conv"]
 
 
+def test_upsampling_and_skips_of_a_dense_network_get_rows_in_order():
+    spec = small_spec("fastdepth")
+    arch = random_arch(spec, np.random.default_rng(3))
+    report = cost_report.cost_report(spec, arch)
+    total = count(spec, arch)
+    assert sum(row.macs for row in report.layers) == total.macs
+    assert sum(row.params for row in report.layers) == total.params
+    upsamples = [row for row in report.layers if row.kind == "upsample"]
+    skips = [row for row in report.layers if row.kind == "skip"]
+    assert len(upsamples) == 5 and len(skips) == 3
+    assert all((row.macs, row.params) == (0, 0) for row in upsamples + skips)
+    # The 32 px input is halved five times to 1 px; the decoder doubles it back.
+    sizes = [row.note.split(": ")[1] for row in upsamples]
+    assert sizes == ["1x1 -> 2x2", "2x2 -> 4x4", "4x4 -> 8x8", "8x8 -> 16x16", "16x16 -> 32x32"]
+    names = [row.name for row in report.layers]
+    by_name = {row.name: row for row in report.layers}
+    for node in spec.nodes:
+        if type(node).__name__ == "SkipSpec":
+            row = by_name[node.name]
+            assert row.note == f"adds {node.source} to {node.target}"
+            # after the target layer; both summands have the row's width (the tie)
+            assert names.index(node.name) > names.index(node.target)
+            assert row.out_channels == by_name[node.target].out_channels
+            assert row.out_channels == by_name[node.source].out_channels
+    layer_rows = [row.name for row in report.layers if row.kind not in ("upsample", "skip")]
+    assert layer_rows == list(spec.layer_names())
+
+
 def test_samples_are_the_draws_of_one_seeded_generator(spec):
     archs = cost_report.sample_archs(spec, 3, seed=7)
     rng = np.random.default_rng(7)
