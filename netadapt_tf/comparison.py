@@ -16,8 +16,10 @@ Records (each written atomically, read strictly):
   measured.json  per network the host latency (LiteRT, interleaved rounds) and the accuracy
                  read from the super-network (tools/measure_comparison.py)
 
-The arithmetic of the verdict is here as small pure functions: the curve interpolated at a
-latency, the pooled seed-to-seed standard deviation, the margin and whether it is inside the
+The arithmetic of the verdict is here as small pure functions: the curve's frontier (a
+point slower and no more accurate than another is no choice a user would make, so the
+margin is taken over the best uniform network at each latency), the frontier interpolated
+at a latency, the pooled seed-to-seed standard deviation, the margin and whether it is inside the
 noise, and where the curve starts to fall.
 """
 
@@ -281,6 +283,16 @@ class Margin:
         return abs(self.value) <= NOISE_SDS * self.sd
 
 
+def frontier(curve: Sequence[tuple]) -> list[tuple]:
+    """The points of `curve` ((latency, accuracy, ...) in any order) that no other point
+    beats: each is more accurate than every faster point. Sorted by latency."""
+    kept = []
+    for point in sorted(curve):
+        if not kept or point[1] > kept[-1][1]:
+            kept.append(point)
+    return kept
+
+
 def margin(
     curve: Sequence[tuple[float, float, int]],
     latency: float,
@@ -289,12 +301,21 @@ def margin(
     run_sd: float | None,
 ) -> Margin:
     """`curve`: (latency, mean accuracy, number of seeds) per curve point; `accuracy` the
-    discovered network's mean over `runs` seeds at `latency`. The curve value at `latency`
-    mixes its two neighbours, so its noise is taken as that of the neighbour with fewer
-    seeds (the larger of the two). Faster than every curve point, the margin over the
-    fastest point is returned as a lower bound; slower than every point, there is none."""
-    at = interpolate([(x, y) for x, y, _ in curve], latency)
-    points = sorted(curve)
+    discovered network's mean over `runs` seeds at `latency`. The margin is over the curve's
+    frontier (points slower and no more accurate than another are left out). The curve
+    value at `latency` mixes its two neighbours, so its noise is taken as that of the
+    neighbour with fewer seeds (the larger of the two); past the frontier's slowest point
+    (the slower widths being no more accurate) the curve value is that point's. Faster than
+    every curve point, the margin over the fastest point is returned as a lower bound;
+    slower than every point, there is none."""
+    points = frontier(curve)
+    at = interpolate([(x, y) for x, y, _ in points], latency)
+    if at is None and points and points[-1][0] < latency <= max(x for x, _, _ in curve):
+        # Beyond the frontier's slowest point but inside the curve: the slower widths are no
+        # more accurate, so the best uniform network at this latency is that point.
+        last = points[-1]
+        sd = None if run_sd is None else run_sd * math.sqrt(1 / runs + 1 / last[2])
+        return Margin(accuracy - last[1], sd)
     if at is None:
         if not points or latency > points[0][0]:
             return Margin(None, None)

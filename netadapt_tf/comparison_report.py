@@ -124,7 +124,8 @@ def verdict(found: dict, column: str) -> str:
     else:
         text = head + (
             f"is {_points(result.value)} over the uniform curve at its measured latency "
-            f"({discovered.host_ms:.3f} ms, linear interpolation). "
+            f"({discovered.host_ms:.3f} ms, linear interpolation between the curve's frontier "
+            "points: a width slower and no more accurate than another is left out). "
         )
     if result.sd is None:
         return text + "No network was trained on two seeds, so the noise is unknown."
@@ -295,7 +296,7 @@ def section(directory: pathlib.Path, target_fraction: float | None) -> list[str]
         "in one column all start from the super-network's weights, in the other all from "
         "scratch. Accuracy: the test split (never seen by the search); a network trained on "
         "several seeds shows their mean, then each run. Host latency: float32 TFLite on "
-        "LiteRT, 1 thread, CPU time of the thread, median of interleaved rounds (the same "
+        "LiteRT, 1 thread, CPU time of the thread, fastest of interleaved rounds (the same "
         "measurement for every network). Table latency: the lookup table the search used. "
         "Read from super-network: what the search's judge says of the network.",
         "",

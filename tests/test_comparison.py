@@ -144,6 +144,25 @@ def test_pooled_noise_and_the_margin_against_it():
     assert comparison.margin(curve, 1.5, 0.9, 2, None).inside_noise is None
 
 
+def test_the_margin_is_over_the_curves_frontier():
+    # Width b is slower than a and less accurate: no one would pick it, and a margin
+    # interpolated through it would flatter the discovered network.
+    curve = [(1.0, 0.50, 1), (1.5, 0.40, 2), (2.0, 0.70, 1)]
+    assert comparison.frontier(curve) == [(1.0, 0.50, 1), (2.0, 0.70, 1)]
+    # Equal accuracy at a higher latency is no better either.
+    assert comparison.frontier([(2.0, 0.5, 1), (1.0, 0.5, 1)]) == [(1.0, 0.5, 1)]
+    result = comparison.margin(curve, 1.25, 0.70, 2, 0.01)
+    assert result.value == pytest.approx(0.70 - 0.55)  # not 0.70 - 0.45 through b
+    assert result.sd == pytest.approx(0.01 * math.sqrt(1 / 2 + 1))  # neighbours: 1 seed each
+    assert comparison.margin(curve, 0.5, 0.6, 1, 0.01).bound
+    # Past the frontier's slowest point, inside the curve: that point's accuracy.
+    flat = [(1.0, 0.80, 2), (2.0, 0.80, 1)]
+    past = comparison.margin(flat, 1.5, 0.85, 2, 0.01)
+    assert past.value == pytest.approx(0.05) and not past.bound
+    assert past.sd == pytest.approx(0.01 * math.sqrt(1 / 2 + 1 / 2))
+    assert comparison.margin(flat, 2.5, 0.85, 2, 0.01) == comparison.Margin(None, None)
+
+
 def test_where_the_curve_falls():
     curve = [(1.0, 4.0, 0.80), (0.75, 3.0, 0.795), (0.5, 2.0, 0.79), (0.25, 1.0, 0.70)]
     flat, fallen = comparison.where_curve_falls(curve, 0.02)
