@@ -27,9 +27,10 @@ import keras
 import numpy as np
 from absl import app, flags
 
-from netadapt_tf import atomic_files, builders, data, strict_json
+from netadapt_tf import builders, data
 from netadapt_tf import judge_quality as jq
 from netadapt_tf.arch import full_arch
+from netadapt_tf.common import atomic_files, strict_json
 from netadapt_tf.configs import supernet as presets
 from netadapt_tf.evaluation import SubnetEvaluator
 from netadapt_tf.search.mcd import MCDConfig

@@ -10,8 +10,8 @@ import os
 
 import numpy as np
 
-from netadapt_tf import atomic_files
-from netadapt_tf import strict_json as sj
+from netadapt_tf.common import atomic_files
+from netadapt_tf.common import strict_json as sj
 from netadapt_tf.spec import NetworkSpec
 
 FORMAT = "netadapt_tf.arch/1"

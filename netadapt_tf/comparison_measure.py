@@ -19,9 +19,9 @@ import statistics
 
 import numpy as np
 
-from netadapt_tf import atomic_files
-from netadapt_tf import strict_json as sj
 from netadapt_tf.arch import Arch
+from netadapt_tf.common import atomic_files
+from netadapt_tf.common import strict_json as sj
 from netadapt_tf.metrics.host import HostSettings, time_tflite
 from netadapt_tf.metrics.subnet_tflite import SubnetConverter
 from netadapt_tf.search.held_out_accuracy import EvalSettings

@@ -35,9 +35,10 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from netadapt_tf import atomic_files, checkpoint, discovered_recipe, distribute, run_record
+from netadapt_tf import checkpoint, discovered_recipe, distribute
 from netadapt_tf.arch import Arch, full_arch, validate_arch
 from netadapt_tf.arch_table import architecture_markdown
+from netadapt_tf.common import atomic_files, run_record
 from netadapt_tf.depth import MetricsAccumulator, distillation_l1, masked_l1, per_image_metrics
 from netadapt_tf.discovered_outputs import (
     OUTPUT_FILES,

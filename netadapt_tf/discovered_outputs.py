@@ -11,8 +11,9 @@ import os
 
 import keras
 
-from netadapt_tf import atomic_files, checkpoint
-from netadapt_tf import strict_json as sj
+from netadapt_tf import checkpoint
+from netadapt_tf.common import atomic_files
+from netadapt_tf.common import strict_json as sj
 from netadapt_tf.depth import METRIC_NAMES
 
 MODEL_FILE, ARCH_FILE = checkpoint.MODEL_FILE, checkpoint.ARCH_FILE

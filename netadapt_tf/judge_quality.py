@@ -26,8 +26,9 @@ import os
 
 import numpy as np
 
-from netadapt_tf import atomic_files, macs, strict_json
+from netadapt_tf import macs
 from netadapt_tf.arch import Arch, full_arch
+from netadapt_tf.common import atomic_files, strict_json
 from netadapt_tf.search.mcd import MCDConfig, MCDOptimizer
 from netadapt_tf.spec import NetworkSpec
 

@@ -26,8 +26,8 @@ import pathlib
 import time
 from collections.abc import Callable, Mapping
 
-from netadapt_tf import atomic_files
-from netadapt_tf import strict_json as sj
+from netadapt_tf.common import atomic_files
+from netadapt_tf.common import strict_json as sj
 
 __all__ = ["MeasurementCache"]
 

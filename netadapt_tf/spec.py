@@ -18,7 +18,7 @@ import math
 import os
 from collections.abc import Iterator
 
-from netadapt_tf import strict_json as sj
+from netadapt_tf.common import strict_json as sj
 
 FORMAT = "netadapt_tf.network_spec/1"
 

@@ -33,8 +33,8 @@ import sys
 import time
 from collections.abc import Callable, Sequence
 
-from netadapt_tf import atomic_files
-from netadapt_tf import strict_json as sj
+from netadapt_tf.common import atomic_files
+from netadapt_tf.common import strict_json as sj
 
 STAGES_FILE = "stages.json"
 

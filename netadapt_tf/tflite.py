@@ -35,7 +35,7 @@ from tensorflow.python.framework.convert_to_constants import (
     convert_variables_to_constants_v2,
 )
 
-from netadapt_tf import atomic_files
+from netadapt_tf.common import atomic_files
 
 QUANTIZATIONS = ("float32", "float16", "int8")
 ROUTES = ("saved_model", "frozen_function")

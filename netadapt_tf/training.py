@@ -22,8 +22,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from netadapt_tf import atomic_files, checkpoint, distribute, run_record
+from netadapt_tf import checkpoint, distribute
 from netadapt_tf.arch import full_arch, random_arch, smallest_arch
+from netadapt_tf.common import atomic_files, run_record
 from netadapt_tf.depth import distillation_l1, masked_l1, per_image_metrics
 from netadapt_tf.evaluation import SubnetEvaluator, batch_norm_layers
 from netadapt_tf.export import load_into_supernet

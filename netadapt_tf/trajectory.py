@@ -7,8 +7,8 @@ point and what is allowed (a strict_json.RecordError for the file), raised befor
 training starts.
 """
 
-from netadapt_tf import strict_json as sj
 from netadapt_tf.arch import Arch, validate_arch
+from netadapt_tf.common import strict_json as sj
 from netadapt_tf.search.driver import TRAJECTORY_FORMAT
 from netadapt_tf.spec import NetworkSpec
 

@@ -7,8 +7,8 @@ import math
 import pytest
 
 from netadapt_tf import builders, comparison, comparison_report, macs
-from netadapt_tf import strict_json as sj
 from netadapt_tf.arch import full_arch, load_arch
+from netadapt_tf.common import strict_json as sj
 from netadapt_tf.comparison_measure import Measured, read_measured, write_measured
 from netadapt_tf.uniform_baseline import uniform_arch
 

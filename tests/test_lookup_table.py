@@ -15,6 +15,7 @@ from conftest import small_spec
 
 from netadapt_tf import builders
 from netadapt_tf.arch import Arch, LayerChoice, full_arch, random_arch, smallest_arch
+from netadapt_tf.common.strict_json import RecordError
 from netadapt_tf.metrics import (
     GridSettings,
     HostLatencyMetric,
@@ -25,7 +26,6 @@ from netadapt_tf.metrics import (
 )
 from netadapt_tf.metrics.lut_space import configurations, entry_model, grid_points, plan_space
 from netadapt_tf.spec import LayerSpec, NetworkSpec, PoolSpec
-from netadapt_tf.strict_json import RecordError
 from netadapt_tf.subnet import resolve
 from netadapt_tf.supernet import build_supernet
 

@@ -17,8 +17,8 @@ from netadapt_tf.arch import (
     smallest_arch,
     validate_arch,
 )
+from netadapt_tf.common.strict_json import RecordError
 from netadapt_tf.spec import BlockSpec, LayerSpec, NetworkSpec, PoolSpec, uniform_widths
-from netadapt_tf.strict_json import RecordError
 
 
 @pytest.mark.parametrize("name", sorted(builders.BUILDERS))

@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+from netadapt_tf.common.strict_json import RecordError
 from netadapt_tf.demo_report import wall_seconds
 from netadapt_tf.stage_runner import (
     StageFailedError,
@@ -17,7 +18,6 @@ from netadapt_tf.stage_runner import (
     ToolStage,
     read_stages,
 )
-from netadapt_tf.strict_json import RecordError
 
 HERE = pathlib.Path(__file__).resolve().parent
 LOG = HERE / "fixtures" / "benchmark_model" / "info_prefix_cpu_and_gpu.txt"

@@ -32,8 +32,9 @@ import time
 import keras
 from absl import app, flags
 
-from netadapt_tf import atomic_files, checkpoint, comparison, cost_report, demo_report, parity
+from netadapt_tf import checkpoint, comparison, cost_report, demo_report, parity
 from netadapt_tf.arch import Arch, full_arch, load_arch, save_arch, smallest_arch
+from netadapt_tf.common import atomic_files
 from netadapt_tf.configs import demo as demo_config
 from netadapt_tf.export import export_subnetwork
 from netadapt_tf.macs import count

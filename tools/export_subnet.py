@@ -17,7 +17,8 @@ import sys
 
 from absl import app, flags
 
-from netadapt_tf import checkpoint, cli_flags, parity
+from netadapt_tf import checkpoint, parity
+from netadapt_tf.common import cli_flags
 from netadapt_tf.export import export_subnetwork
 from netadapt_tf.macs import count
 from netadapt_tf.supernet import build_supernet

@@ -25,8 +25,8 @@ import sys
 
 from absl import app, flags
 
-from netadapt_tf import cli_flags
 from netadapt_tf.arch import full_arch
+from netadapt_tf.common import cli_flags
 from netadapt_tf.latency.adb_client import DeviceError
 from netadapt_tf.latency.instrumentation import HarnessError
 from netadapt_tf.measurement_cache import MeasurementCache

@@ -14,8 +14,8 @@ import sys
 import numpy as np
 from absl import app, flags
 
-from netadapt_tf import cli_flags
 from netadapt_tf.arch import random_arch, save_arch
+from netadapt_tf.common import cli_flags
 from netadapt_tf.macs import count
 
 cli_flags.define_model_flags()

@@ -37,7 +37,8 @@ import sys
 
 from absl import app, flags
 
-from netadapt_tf import checkpoint, cli_flags
+from netadapt_tf import checkpoint
+from netadapt_tf.common import cli_flags
 from netadapt_tf.configs import search as presets
 from netadapt_tf.latency.adb_client import DeviceError
 from netadapt_tf.latency.instrumentation import HarnessError

@@ -18,7 +18,8 @@ import sys
 
 from absl import app, flags
 
-from netadapt_tf import checkpoint, cli_flags, data, distribute
+from netadapt_tf import checkpoint, data, distribute
+from netadapt_tf.common import cli_flags
 from netadapt_tf.discovered import DiscoveredOptions, DiscoveredTrainer
 from netadapt_tf.search.held_out_accuracy import data_config
 from netadapt_tf.spec import NetworkSpec, load_spec

@@ -36,10 +36,10 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
-from netadapt_tf import atomic_files
-from netadapt_tf import strict_json as sj
 from netadapt_tf.arch import FORMAT as ARCH_FORMAT
 from netadapt_tf.arch import Arch, full_arch, random_arch, smallest_arch, validate_arch
+from netadapt_tf.common import atomic_files
+from netadapt_tf.common import strict_json as sj
 from netadapt_tf.metrics.base import ResourceMetric
 from netadapt_tf.metrics.lut_space import (
     SpacePlan,

@@ -28,9 +28,9 @@ import shutil
 import time
 from collections.abc import Callable, Mapping
 
-from netadapt_tf import atomic_files
-from netadapt_tf import strict_json as sj
 from netadapt_tf.arch import Arch, save_arch, validate_arch
+from netadapt_tf.common import atomic_files
+from netadapt_tf.common import strict_json as sj
 from netadapt_tf.search.mcd import (
     MCDConfig,
     MCDOptimizer,

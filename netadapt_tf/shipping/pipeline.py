@@ -21,8 +21,9 @@ import pathlib
 
 import numpy as np
 
-from netadapt_tf import atomic_files, tflite
-from netadapt_tf import strict_json as sj
+from netadapt_tf import tflite
+from netadapt_tf.common import atomic_files
+from netadapt_tf.common import strict_json as sj
 from netadapt_tf.depth import MetricsAccumulator
 from netadapt_tf.metrics.host import HostSettings, time_tflite
 from netadapt_tf.shipping.qat import QatSettings, quantization_aware_tflite

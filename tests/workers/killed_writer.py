@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-from netadapt_tf import atomic_files
+from netadapt_tf.common import atomic_files
 
 NEW_CLASSES = 5
 

@@ -32,7 +32,7 @@ import shutil
 import sys
 from collections.abc import Callable
 
-from netadapt_tf import strict_json
+from netadapt_tf.common import strict_json
 
 TEMP_PREFIX = ".tmp-"
 

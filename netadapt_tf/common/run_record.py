@@ -14,9 +14,9 @@ import os
 import pathlib
 import shutil
 
-from netadapt_tf import atomic_files
-from netadapt_tf import strict_json as sj
 from netadapt_tf.arch import Arch
+from netadapt_tf.common import atomic_files
+from netadapt_tf.common import strict_json as sj
 from netadapt_tf.data import DataConfig, HeldOutSplit
 from netadapt_tf.spec import NetworkSpec
 
