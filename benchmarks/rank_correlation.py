@@ -29,11 +29,11 @@ from absl import app, flags
 
 from netadapt_tf import builders, data
 from netadapt_tf import judge_quality as jq
-from netadapt_tf.arch import full_arch
 from netadapt_tf.common import atomic_files, strict_json
 from netadapt_tf.configs import supernet as presets
 from netadapt_tf.evaluation import SubnetEvaluator
 from netadapt_tf.search.mcd import MCDConfig
+from netadapt_tf.space.arch import full_arch
 from netadapt_tf.training import SupernetTrainer
 
 # The regime: network, sets, stand-alone schedule.

@@ -22,10 +22,10 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from netadapt_tf.arch import full_arch, random_arch
 from netadapt_tf.configs.supernet import fashion_mnist_demo
 from netadapt_tf.evaluation import SubnetEvaluator
 from netadapt_tf.export import export_subnetwork
+from netadapt_tf.space.arch import full_arch, random_arch
 from netadapt_tf.supernet import build_supernet
 
 _EXAMPLES = flags.DEFINE_integer("examples", 2000, "Held-out images (synthetic).")

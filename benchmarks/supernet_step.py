@@ -22,10 +22,10 @@ import tensorflow as tf
 from absl import app, flags
 
 from netadapt_tf import builders
-from netadapt_tf.arch import full_arch
 from netadapt_tf.export import export_subnetwork
 from netadapt_tf.sampling import OrderedDropoutSampler
-from netadapt_tf.spec import BlockSpec, LayerSpec, NetworkSpec
+from netadapt_tf.space.arch import full_arch
+from netadapt_tf.space.spec import BlockSpec, LayerSpec, NetworkSpec
 from netadapt_tf.supernet import build_supernet
 
 _MODEL = flags.DEFINE_string("model", "netadaptv2_mobilenet_v3", "Builder.")

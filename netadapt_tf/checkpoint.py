@@ -15,10 +15,10 @@ import pathlib
 
 import keras
 
-from netadapt_tf.arch import Arch, save_arch
 from netadapt_tf.common import atomic_files
 from netadapt_tf.common.strict_json import RecordError
-from netadapt_tf.spec import NetworkSpec, load_spec
+from netadapt_tf.space.arch import Arch, save_arch
+from netadapt_tf.space.spec import NetworkSpec, load_spec
 from netadapt_tf.supernet import SuperNetwork, build_supernet
 
 SPEC_FILE = "spec.json"

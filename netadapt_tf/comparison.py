@@ -26,11 +26,11 @@ import math
 import pathlib
 from collections.abc import Callable, Iterable, Sequence
 
-from netadapt_tf.arch import Arch, save_arch
 from netadapt_tf.common import atomic_files
 from netadapt_tf.common import strict_json as sj
-from netadapt_tf.macs import count
-from netadapt_tf.spec import NetworkSpec
+from netadapt_tf.space.arch import Arch, save_arch
+from netadapt_tf.space.macs import count
+from netadapt_tf.space.spec import NetworkSpec
 from netadapt_tf.uniform_baseline import uniform_arch
 
 KINDS = ("uniform", "discovered", "random")

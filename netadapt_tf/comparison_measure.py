@@ -19,13 +19,13 @@ import statistics
 
 import numpy as np
 
-from netadapt_tf.arch import Arch
 from netadapt_tf.common import atomic_files
 from netadapt_tf.common import strict_json as sj
 from netadapt_tf.metrics.host import HostSettings, time_tflite
 from netadapt_tf.metrics.subnet_tflite import SubnetConverter
 from netadapt_tf.search.held_out_accuracy import EvalSettings
-from netadapt_tf.spec import NetworkSpec
+from netadapt_tf.space.arch import Arch
+from netadapt_tf.space.spec import NetworkSpec
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

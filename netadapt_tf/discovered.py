@@ -18,7 +18,7 @@ resumed run reads what the interrupted one would have. The recipe is TrainConfig
 (training.make_optimizer), plus discovered_recipe.py's augmentation and stochastic depth,
 and optional distillation from a teacher. Outputs are in docs/discovered.md.
 
-A depth network (netadapt_tf.task) trains with the masked L1 on the valid pixels and, with
+A depth network (netadapt_tf.space.task) trains with the masked L1 on the valid pixels and, with
 distillation, the L1 to the teacher's depth map; its reports give delta1 while training and
 the depth metrics (RMSE, delta1/2/3, abs_rel) on the validation set where a classifier's
 give top-1 accuracy. The classification augmentations (RandAugment, MixUp, CutMix) are
@@ -36,8 +36,6 @@ import numpy as np
 import tensorflow as tf
 
 from netadapt_tf import checkpoint, discovered_recipe, distribute
-from netadapt_tf.arch import Arch, full_arch, validate_arch
-from netadapt_tf.arch_table import architecture_markdown
 from netadapt_tf.common import atomic_files, run_record
 from netadapt_tf.depth import MetricsAccumulator, distillation_l1, masked_l1, per_image_metrics
 from netadapt_tf.discovered_outputs import (
@@ -47,10 +45,12 @@ from netadapt_tf.discovered_outputs import (
     save_outputs,
 )
 from netadapt_tf.export import export_subnetwork
-from netadapt_tf.spec import NetworkSpec
-from netadapt_tf.subnet import resolve
+from netadapt_tf.space.arch import Arch, full_arch, validate_arch
+from netadapt_tf.space.arch_table import architecture_markdown
+from netadapt_tf.space.spec import NetworkSpec
+from netadapt_tf.space.subnet import resolve
+from netadapt_tf.space.task import DEFAULT_SCORE, task_of
 from netadapt_tf.supernet import arch_inputs, build_supernet
-from netadapt_tf.task import DEFAULT_SCORE, task_of
 from netadapt_tf.training import TrainConfig, check_batch_size, make_optimizer
 from netadapt_tf.trajectory import check_trajectory
 from netadapt_tf.weight_transfer import copy_overlapping_weights

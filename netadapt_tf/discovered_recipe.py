@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from netadapt_tf.subnet import ResolvedBlock, SubNetwork
+from netadapt_tf.space.subnet import ResolvedBlock, SubNetwork
 from netadapt_tf.subnet_graph import layer_name
 
 

@@ -1,6 +1,6 @@
 """Accuracy of sub-networks read from the super-network's shared weights.
 
-Classifiers are judged by top-1 accuracy; depth networks (netadapt_tf.task) by the depth
+Classifiers are judged by top-1 accuracy; depth networks (netadapt_tf.space.task) by the depth
 metrics over the valid pixels (netadapt_tf.depth), their `accuracy` being delta1 or, for
 `depth_metric="rmse"`, minus the RMSE (the search maximizes it).
 
@@ -22,11 +22,11 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from netadapt_tf.arch import Arch
 from netadapt_tf.depth import METRIC_NAMES, DepthMetrics, per_image_metrics
 from netadapt_tf.sliced_forward import SlicedForward
+from netadapt_tf.space.arch import Arch
+from netadapt_tf.space.task import check_depth_metric, task_of
 from netadapt_tf.supernet import SuperNetwork, arch_inputs
-from netadapt_tf.task import check_depth_metric, task_of
 
 RECALIBRATION_AVERAGES = ("momentum", "cumulative")
 

@@ -26,11 +26,11 @@ import os
 
 import numpy as np
 
-from netadapt_tf import macs
-from netadapt_tf.arch import Arch, full_arch
 from netadapt_tf.common import atomic_files, strict_json
 from netadapt_tf.search.mcd import MCDConfig, MCDOptimizer
-from netadapt_tf.spec import NetworkSpec
+from netadapt_tf.space import macs
+from netadapt_tf.space.arch import Arch, full_arch
+from netadapt_tf.space.spec import NetworkSpec
 
 
 def kendall_tau(a, b) -> float:

@@ -9,7 +9,7 @@ serves every sub-network and one batch can hold many. The arithmetic lives in ch
 import keras
 import tensorflow as tf
 
-from netadapt_tf import channel_math
+from netadapt_tf.space import channel_math
 
 PACKAGE = "netadapt_tf"
 

@@ -12,8 +12,8 @@ import math
 import keras
 import numpy as np
 
-from netadapt_tf.arch import Arch
 from netadapt_tf.export import max_abs_diff
+from netadapt_tf.space.arch import Arch
 from netadapt_tf.supernet import SuperNetwork
 
 ABS_TOLERANCE = 1e-4

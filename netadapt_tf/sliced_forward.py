@@ -3,7 +3,7 @@
 The masked super-network computes every layer at full width and zeros what a sub-network
 lacks; judging one arch on thousands of images that way costs a full-network forward per
 image. `SlicedForward` instead cuts each kernel, bias and batch-norm vector to the
-sub-network's sizes (`netadapt_tf.subnet.resolve`, the account the exporter builds from) and
+sub-network's sizes (`netadapt_tf.space.subnet.resolve`, the account the exporter builds from) and
 convolves only what the sub-network has, so a forward costs about what the exported plain
 model costs. The sizes are an int32 input tensor ([num_layers, 4]: input channels, kept
 filters, bypassed channels, kernel size) and every channel dimension is unknown to the
@@ -29,9 +29,9 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
-from netadapt_tf.arch import Arch
-from netadapt_tf.spec import LayerSpec, NetworkSpec
-from netadapt_tf.subnet import resolve
+from netadapt_tf.space.arch import Arch
+from netadapt_tf.space.spec import LayerSpec, NetworkSpec
+from netadapt_tf.space.subnet import resolve
 from netadapt_tf.subnet_graph import build_graph
 from netadapt_tf.supernet import SuperNetwork
 from netadapt_tf.supernet_slices import weight_slices

@@ -44,8 +44,15 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from netadapt_tf.spec import BlockSpec, LayerSpec, NetworkSpec, PoolSpec, SkipSpec, UpsampleSpec
-from netadapt_tf.subnet import SubNetwork
+from netadapt_tf.space.spec import (
+    BlockSpec,
+    LayerSpec,
+    NetworkSpec,
+    PoolSpec,
+    SkipSpec,
+    UpsampleSpec,
+)
+from netadapt_tf.space.subnet import SubNetwork
 
 # Keras's BatchNormalization defaults, which the super-network's layers use as well.
 DEFAULT_BATCH_NORM = {"epsilon": 1e-3, "momentum": 0.99}

@@ -15,8 +15,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from netadapt_tf import channel_math
-from netadapt_tf.arch import Arch, full_arch, validate_arch
 from netadapt_tf.layers import (
     PACKAGE,
     ChannelBypass,
@@ -25,7 +23,16 @@ from netadapt_tf.layers import (
     SqueezeExcite,
     SuperkernelDepthwiseConv2D,
 )
-from netadapt_tf.spec import BlockSpec, LayerSpec, NetworkSpec, PoolSpec, SkipSpec, UpsampleSpec
+from netadapt_tf.space import channel_math
+from netadapt_tf.space.arch import Arch, full_arch, validate_arch
+from netadapt_tf.space.spec import (
+    BlockSpec,
+    LayerSpec,
+    NetworkSpec,
+    PoolSpec,
+    SkipSpec,
+    UpsampleSpec,
+)
 from netadapt_tf.subnet_graph import layer_name
 
 

@@ -7,7 +7,7 @@ holds the resolved run record, checkpoints (a killed run resumes from the last o
 at most `checkpoint_every_steps` steps or one epoch), TensorBoard logs, a JSON-lines log of
 epochs and, at the end, the trained super-network (EMA weights when EMA is on).
 
-The task follows the spec (netadapt_tf.task): a classifier learns (image, label) pairs by
+The task follows the spec (netadapt_tf.space.task): a classifier learns (image, label) pairs by
 cross-entropy, a depth network (image, depth) pairs by the masked L1 on the valid pixels
 (netadapt_tf.depth.masked_l1); in-place distillation then teaches the sampled sub-networks
 the full network's depth map (L1 over every pixel), and the monitor reports delta1.
@@ -23,7 +23,6 @@ import numpy as np
 import tensorflow as tf
 
 from netadapt_tf import checkpoint, distribute
-from netadapt_tf.arch import full_arch, random_arch, smallest_arch
 from netadapt_tf.common import atomic_files, run_record
 from netadapt_tf.depth import distillation_l1, masked_l1, per_image_metrics
 from netadapt_tf.evaluation import SubnetEvaluator, batch_norm_layers
@@ -34,9 +33,10 @@ from netadapt_tf.sampling import (
     replica_seed,
     shrinking_floor,
 )
-from netadapt_tf.spec import NetworkSpec
+from netadapt_tf.space.arch import full_arch, random_arch, smallest_arch
+from netadapt_tf.space.spec import NetworkSpec
+from netadapt_tf.space.task import DEFAULT_SCORE, task_of
 from netadapt_tf.supernet import arch_inputs, build_supernet
-from netadapt_tf.task import DEFAULT_SCORE, task_of
 
 OPTIMIZERS = ("rmsprop", "sgd", "adam")
 LOG_FILE = "train_log.jsonl"

@@ -7,10 +7,10 @@ point and what is allowed (a strict_json.RecordError for the file), raised befor
 training starts.
 """
 
-from netadapt_tf.arch import Arch, validate_arch
 from netadapt_tf.common import strict_json as sj
 from netadapt_tf.search.driver import TRAJECTORY_FORMAT
-from netadapt_tf.spec import NetworkSpec
+from netadapt_tf.space.arch import Arch, validate_arch
+from netadapt_tf.space.spec import NetworkSpec
 
 
 def arch_differences(found: Arch, expected: Arch, limit: int = 3) -> str:

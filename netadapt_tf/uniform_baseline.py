@@ -11,8 +11,8 @@ import dataclasses
 import math
 from collections.abc import Callable
 
-from netadapt_tf.arch import Arch, full_arch
-from netadapt_tf.spec import NetworkSpec
+from netadapt_tf.space.arch import Arch, full_arch
+from netadapt_tf.space.spec import NetworkSpec
 
 
 def uniform_arch(spec: NetworkSpec, ratio: float) -> Arch:

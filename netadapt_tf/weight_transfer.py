@@ -12,9 +12,9 @@ same weights the super-network would have shared between them.
 import keras
 import numpy as np
 
-from netadapt_tf.arch import Arch
-from netadapt_tf.spec import NetworkSpec
-from netadapt_tf.subnet import ResolvedLayer, resolve
+from netadapt_tf.space.arch import Arch
+from netadapt_tf.space.spec import NetworkSpec
+from netadapt_tf.space.subnet import ResolvedLayer, resolve
 from netadapt_tf.subnet_graph import layer_name, weight_parts
 
 

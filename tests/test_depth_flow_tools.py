@@ -16,8 +16,8 @@ import pytest
 from ai_edge_litert.interpreter import Interpreter
 
 from netadapt_tf import builders, data
-from netadapt_tf.arch import full_arch
 from netadapt_tf.checkpoint import save_supernet
+from netadapt_tf.space.arch import full_arch
 from netadapt_tf.supernet import build_supernet
 from netadapt_tf.training import TrainConfig, check_run_record
 

@@ -17,9 +17,9 @@ import pytest
 import tensorflow as tf
 from conftest import small_spec
 
-from netadapt_tf.arch import full_arch
 from netadapt_tf.layers import MaskedBatchNormalization, SuperkernelDepthwiseConv2D
 from netadapt_tf.sliced_forward import SlicedForward
+from netadapt_tf.space.arch import full_arch
 from netadapt_tf.supernet import build_supernet
 
 

@@ -16,10 +16,10 @@ import pytest
 from conftest import random_bn_offsets
 
 from netadapt_tf import builders, checkpoint, tflite
-from netadapt_tf.arch import random_arch
 from netadapt_tf.export import export_subnetwork
 from netadapt_tf.metrics.host import HostSettings
 from netadapt_tf.shipping import dataset, pipeline, qat, trained_model
+from netadapt_tf.space.arch import random_arch
 from netadapt_tf.supernet import build_supernet
 
 REPO = pathlib.Path(__file__).resolve().parent.parent

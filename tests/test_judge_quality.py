@@ -8,9 +8,9 @@ from training_helpers import tiny_data, tiny_spec
 
 from netadapt_tf import builders
 from netadapt_tf import judge_quality as jq
-from netadapt_tf.arch import full_arch
 from netadapt_tf.search.mcd import MCDConfig
 from netadapt_tf.search.units import search_units
+from netadapt_tf.space.arch import full_arch
 
 SEARCH = MCDConfig(
     samples_per_iteration=1,

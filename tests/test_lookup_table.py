@@ -14,7 +14,6 @@ import pytest
 from conftest import small_spec
 
 from netadapt_tf import builders
-from netadapt_tf.arch import Arch, LayerChoice, full_arch, random_arch, smallest_arch
 from netadapt_tf.common.strict_json import RecordError
 from netadapt_tf.metrics import (
     GridSettings,
@@ -25,8 +24,9 @@ from netadapt_tf.metrics import (
     build_table,
 )
 from netadapt_tf.metrics.lut_space import configurations, entry_model, grid_points, plan_space
-from netadapt_tf.spec import LayerSpec, NetworkSpec, PoolSpec
-from netadapt_tf.subnet import resolve
+from netadapt_tf.space.arch import Arch, LayerChoice, full_arch, random_arch, smallest_arch
+from netadapt_tf.space.spec import LayerSpec, NetworkSpec, PoolSpec
+from netadapt_tf.space.subnet import resolve
 from netadapt_tf.supernet import build_supernet
 
 GRID = GridSettings(max_x_points=2, calibration_archs=4, calibration_rounds=1)

@@ -5,7 +5,7 @@ import numpy as np
 import tensorflow as tf
 from conftest import randomize_non_kernel_weights, small_spec
 
-from netadapt_tf.arch import full_arch, random_arch, smallest_arch
+from netadapt_tf.space.arch import full_arch, random_arch, smallest_arch
 from netadapt_tf.supernet import SuperNetwork, arch_inputs, build_supernet
 
 

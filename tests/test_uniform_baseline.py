@@ -4,8 +4,9 @@ import pathlib
 
 import pytest
 
-from netadapt_tf import builders, macs
-from netadapt_tf.arch import full_arch
+from netadapt_tf import builders
+from netadapt_tf.space import macs
+from netadapt_tf.space.arch import full_arch
 from netadapt_tf.uniform_baseline import uniform_arch, uniform_arch_for_resource
 
 LOG = pathlib.Path(__file__).parent / "fixtures" / "benchmark_model" / "info_prefix_cpu_and_gpu.txt"

@@ -32,14 +32,15 @@ import time
 import keras
 from absl import app, flags
 
-from netadapt_tf import checkpoint, comparison, cost_report, demo_report, parity
-from netadapt_tf.arch import Arch, full_arch, load_arch, save_arch, smallest_arch
+from netadapt_tf import checkpoint, comparison, demo_report, parity
 from netadapt_tf.common import atomic_files
 from netadapt_tf.configs import demo as demo_config
 from netadapt_tf.export import export_subnetwork
-from netadapt_tf.macs import count
 from netadapt_tf.metrics.lookup_table import LookupTable, LookupTableMetric
 from netadapt_tf.search.driver import read_summary as read_search_summary
+from netadapt_tf.space import cost_report
+from netadapt_tf.space.arch import Arch, full_arch, load_arch, save_arch, smallest_arch
+from netadapt_tf.space.macs import count
 from netadapt_tf.stage_runner import StageFailedError, StageRunner, ToolStage
 from netadapt_tf.supernet import build_supernet
 

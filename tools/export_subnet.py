@@ -20,7 +20,7 @@ from absl import app, flags
 from netadapt_tf import checkpoint, parity
 from netadapt_tf.common import cli_flags
 from netadapt_tf.export import export_subnetwork
-from netadapt_tf.macs import count
+from netadapt_tf.space.macs import count
 from netadapt_tf.supernet import build_supernet
 
 cli_flags.define_model_flags()

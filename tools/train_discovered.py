@@ -22,8 +22,8 @@ from netadapt_tf import checkpoint, data, distribute
 from netadapt_tf.common import cli_flags
 from netadapt_tf.discovered import DiscoveredOptions, DiscoveredTrainer
 from netadapt_tf.search.held_out_accuracy import data_config
-from netadapt_tf.spec import NetworkSpec, load_spec
-from netadapt_tf.task import task_of
+from netadapt_tf.space.spec import NetworkSpec, load_spec
+from netadapt_tf.space.task import task_of
 from netadapt_tf.training import TrainConfig
 from netadapt_tf.trajectory import read_trajectory
 

@@ -23,7 +23,7 @@ from absl import app, flags
 
 from netadapt_tf import data, distribute
 from netadapt_tf.configs import supernet as presets
-from netadapt_tf.task import DEFAULT_SCORE, task_of
+from netadapt_tf.space.task import DEFAULT_SCORE, task_of
 from netadapt_tf.training import SupernetTrainer
 
 _PRESET = flags.DEFINE_enum("preset", "fashion_mnist_demo", sorted(presets.PRESETS), "Preset.")

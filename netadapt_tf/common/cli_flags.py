@@ -9,8 +9,8 @@ build is the one `tools/sample_arch.py` writes into arch files.
 from absl import flags
 
 from netadapt_tf import builders
-from netadapt_tf.arch import Arch, load_arch
-from netadapt_tf.spec import NetworkSpec
+from netadapt_tf.space.arch import Arch, load_arch
+from netadapt_tf.space.spec import NetworkSpec
 
 FLAGS = flags.FLAGS
 DEFAULT_NUM_CLASSES = 1000

@@ -14,11 +14,11 @@ import os
 import pathlib
 import shutil
 
-from netadapt_tf.arch import Arch
 from netadapt_tf.common import atomic_files
 from netadapt_tf.common import strict_json as sj
 from netadapt_tf.data import DataConfig, HeldOutSplit
-from netadapt_tf.spec import NetworkSpec
+from netadapt_tf.space.arch import Arch
+from netadapt_tf.space.spec import NetworkSpec
 
 RUN_FILE = "run.json"
 REQUIRED = ("spec", "spec_fingerprint", "train", "data", "replicas")

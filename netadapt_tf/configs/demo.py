@@ -15,7 +15,7 @@ the resolved config is written into the work directory.
 import dataclasses
 
 from netadapt_tf import builders
-from netadapt_tf.spec import NetworkSpec
+from netadapt_tf.space.spec import NetworkSpec
 
 
 @dataclasses.dataclass(frozen=True)

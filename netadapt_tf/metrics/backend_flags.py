@@ -15,7 +15,7 @@ from netadapt_tf.latency.android_app import DELEGATES, AndroidAppBackend, Androi
 from netadapt_tf.latency.phones import PhoneBackend
 from netadapt_tf.metrics.adb import AdbLatencyMetric
 from netadapt_tf.metrics.host import CLOCKS, HostLatencyMetric, HostSettings
-from netadapt_tf.spec import NetworkSpec
+from netadapt_tf.space.spec import NetworkSpec
 from netadapt_tf.tflite import QUANTIZATIONS
 
 FLAGS = flags.FLAGS

@@ -26,10 +26,17 @@ import functools
 
 import keras
 
-from netadapt_tf.arch import Arch
 from netadapt_tf.export import exporter_ops
-from netadapt_tf.spec import BlockSpec, LayerSpec, NetworkSpec, PoolSpec, SkipSpec, UpsampleSpec
-from netadapt_tf.subnet import (
+from netadapt_tf.space.arch import Arch
+from netadapt_tf.space.spec import (
+    BlockSpec,
+    LayerSpec,
+    NetworkSpec,
+    PoolSpec,
+    SkipSpec,
+    UpsampleSpec,
+)
+from netadapt_tf.space.subnet import (
     ResolvedBlock,
     ResolvedLayer,
     ResolvedPool,

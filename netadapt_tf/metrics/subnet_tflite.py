@@ -9,9 +9,9 @@ fingerprint through `settings()`.
 import keras
 
 from netadapt_tf import tflite
-from netadapt_tf.arch import Arch
 from netadapt_tf.export import export_subnetwork
-from netadapt_tf.spec import NetworkSpec
+from netadapt_tf.space.arch import Arch
+from netadapt_tf.space.spec import NetworkSpec
 from netadapt_tf.supernet import SuperNetwork, build_supernet
 
 

@@ -17,13 +17,13 @@ import hashlib
 import pathlib
 
 from netadapt_tf import checkpoint, data
-from netadapt_tf.arch import Arch
 from netadapt_tf.common import run_record
 from netadapt_tf.common.run_record import RUN_FILE
 from netadapt_tf.data.held_out import SPLIT_FILE
 from netadapt_tf.evaluation import RECALIBRATION_AVERAGES
-from netadapt_tf.spec import NetworkSpec
-from netadapt_tf.task import DEPTH_JUDGE_METRICS, check_depth_metric, task_of
+from netadapt_tf.space.arch import Arch
+from netadapt_tf.space.spec import NetworkSpec
+from netadapt_tf.space.task import DEPTH_JUDGE_METRICS, check_depth_metric, task_of
 from netadapt_tf.training import TrainConfig
 
 

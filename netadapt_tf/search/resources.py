@@ -16,9 +16,9 @@ import os
 import threading
 from collections.abc import Callable
 
-from netadapt_tf import macs
-from netadapt_tf.arch import Arch
-from netadapt_tf.spec import NetworkSpec
+from netadapt_tf.space import macs
+from netadapt_tf.space.arch import Arch
+from netadapt_tf.space.spec import NetworkSpec
 
 METRICS = ("macs", "host_latency", "table", "adb_latency")
 MACS_COUNTER = "netadapt_tf.macs/1"

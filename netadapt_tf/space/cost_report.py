@@ -11,10 +11,10 @@ import statistics
 
 import numpy as np
 
-from netadapt_tf.arch import Arch, random_arch
-from netadapt_tf.macs import Counts, count, layer_counts
-from netadapt_tf.spec import NetworkSpec
-from netadapt_tf.subnet import (
+from netadapt_tf.space.arch import Arch, random_arch
+from netadapt_tf.space.macs import Counts, count, layer_counts
+from netadapt_tf.space.spec import NetworkSpec
+from netadapt_tf.space.subnet import (
     ResolvedBlock,
     ResolvedLayer,
     ResolvedSkip,

@@ -7,9 +7,16 @@ read one account of what a sub-network computes.
 
 import dataclasses
 
-from netadapt_tf import channel_math
-from netadapt_tf.arch import Arch, validate_arch
-from netadapt_tf.spec import BlockSpec, LayerSpec, NetworkSpec, PoolSpec, SkipSpec, UpsampleSpec
+from netadapt_tf.space import channel_math
+from netadapt_tf.space.arch import Arch, validate_arch
+from netadapt_tf.space.spec import (
+    BlockSpec,
+    LayerSpec,
+    NetworkSpec,
+    PoolSpec,
+    SkipSpec,
+    UpsampleSpec,
+)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -8,9 +8,9 @@ multiplication, residual adds and bypassed channels (they cost no arithmetic).
 
 import dataclasses
 
-from netadapt_tf.arch import Arch
-from netadapt_tf.spec import NetworkSpec
-from netadapt_tf.subnet import ResolvedLayer, resolve
+from netadapt_tf.space.arch import Arch
+from netadapt_tf.space.spec import NetworkSpec
+from netadapt_tf.space.subnet import ResolvedLayer, resolve
 
 
 @dataclasses.dataclass(frozen=True)

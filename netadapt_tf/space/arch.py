@@ -12,7 +12,7 @@ import numpy as np
 
 from netadapt_tf.common import atomic_files
 from netadapt_tf.common import strict_json as sj
-from netadapt_tf.spec import NetworkSpec
+from netadapt_tf.space.spec import NetworkSpec
 
 FORMAT = "netadapt_tf.arch/1"
 

@@ -18,9 +18,9 @@ index and the indices stay the paper's.
 import dataclasses
 import math
 
-from netadapt_tf.arch import Arch
-from netadapt_tf.spec import BlockSpec, NetworkSpec
-from netadapt_tf.subnet import (
+from netadapt_tf.space.arch import Arch
+from netadapt_tf.space.spec import BlockSpec, NetworkSpec
+from netadapt_tf.space.subnet import (
     ResolvedBlock,
     ResolvedLayer,
     ResolvedPool,

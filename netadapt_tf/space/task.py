@@ -7,7 +7,7 @@ search, train_discovered and the exporter's reports pick their loss and metrics 
 refuse data, checkpoints and flags of the other task before any work.
 """
 
-from netadapt_tf.spec import NetworkSpec
+from netadapt_tf.space.spec import NetworkSpec
 
 TASKS = ("classification", "depth")
 # What a task's judge maximizes by default, and the depth metrics a search may judge by.
