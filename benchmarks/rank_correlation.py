@@ -34,7 +34,7 @@ from netadapt_tf.configs import supernet as presets
 from netadapt_tf.evaluation import SubnetEvaluator
 from netadapt_tf.search.mcd import MCDConfig
 from netadapt_tf.space.arch import full_arch
-from netadapt_tf.training import SupernetTrainer
+from netadapt_tf.supernet.training import SupernetTrainer
 
 # The regime: network, sets, stand-alone schedule.
 _MODEL = flags.DEFINE_string("model", "mobilenet_v1", "Builder.")

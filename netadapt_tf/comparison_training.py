@@ -19,12 +19,13 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-from netadapt_tf import checkpoint, comparison
+from netadapt_tf import comparison
 from netadapt_tf.discovered import DiscoveredOptions, DiscoveredTrainer
 from netadapt_tf.space.arch import load_arch
 from netadapt_tf.space.spec import NetworkSpec
-from netadapt_tf.supernet import build_supernet
-from netadapt_tf.training import TrainConfig
+from netadapt_tf.supernet import checkpoint
+from netadapt_tf.supernet.network import build_supernet
+from netadapt_tf.supernet.training import TrainConfig
 
 
 def train_column(

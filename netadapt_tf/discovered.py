@@ -35,7 +35,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from netadapt_tf import checkpoint, discovered_recipe, distribute
+from netadapt_tf import discovered_recipe
 from netadapt_tf.common import atomic_files, run_record
 from netadapt_tf.depth import MetricsAccumulator, distillation_l1, masked_l1, per_image_metrics
 from netadapt_tf.discovered_outputs import (
@@ -50,8 +50,9 @@ from netadapt_tf.space.arch_table import architecture_markdown
 from netadapt_tf.space.spec import NetworkSpec
 from netadapt_tf.space.subnet import resolve
 from netadapt_tf.space.task import DEFAULT_SCORE, task_of
-from netadapt_tf.supernet import arch_inputs, build_supernet
-from netadapt_tf.training import TrainConfig, check_batch_size, make_optimizer
+from netadapt_tf.supernet import checkpoint, distribute
+from netadapt_tf.supernet.network import arch_inputs, build_supernet
+from netadapt_tf.supernet.training import TrainConfig, check_batch_size, make_optimizer
 from netadapt_tf.trajectory import check_trajectory
 from netadapt_tf.weight_transfer import copy_overlapping_weights
 

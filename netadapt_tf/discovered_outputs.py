@@ -11,10 +11,10 @@ import os
 
 import keras
 
-from netadapt_tf import checkpoint
 from netadapt_tf.common import atomic_files
 from netadapt_tf.common import strict_json as sj
 from netadapt_tf.depth import METRIC_NAMES
+from netadapt_tf.supernet import checkpoint
 
 MODEL_FILE, ARCH_FILE = checkpoint.MODEL_FILE, checkpoint.ARCH_FILE
 SAVED_MODEL_DIR = "saved_model"

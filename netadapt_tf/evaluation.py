@@ -26,7 +26,7 @@ from netadapt_tf.depth import METRIC_NAMES, DepthMetrics, per_image_metrics
 from netadapt_tf.sliced_forward import SlicedForward
 from netadapt_tf.space.arch import Arch
 from netadapt_tf.space.task import check_depth_metric, task_of
-from netadapt_tf.supernet import SuperNetwork, arch_inputs
+from netadapt_tf.supernet.network import SuperNetwork, arch_inputs
 
 RECALIBRATION_AVERAGES = ("momentum", "cumulative")
 

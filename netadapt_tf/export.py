@@ -1,7 +1,7 @@
 """Export of a sub-network as a plain, smaller Keras model with inherited weights, and back.
 
 The graph is subnet_graph's, built in Keras 3 with weights copied out of the super-network
-(supernet_slices): only kept filters and kernels are built; bypassed channels become channel
+(supernet/slices.py): only kept filters and kernels are built; bypassed channels become channel
 slices and concatenations; a layer that keeps no filter adds no convolution, and a removed
 residual block adds nothing. In inference mode the exported model computes what the masked
 super-network computes for that arch (tested to 1e-4).
@@ -12,12 +12,12 @@ into the super-network's slices for that arch, to warm-start super-network train
 import keras
 import numpy as np
 
-from netadapt_tf.layers import ChannelSlice
 from netadapt_tf.space.arch import Arch
 from netadapt_tf.space.subnet import ResolvedLayer, resolve
 from netadapt_tf.subnet_graph import Flavour, KerasOps, build_network, layer_name, weight_parts
-from netadapt_tf.supernet import SuperNetwork, arch_inputs
-from netadapt_tf.supernet_slices import SupernetWeights, assign_slices, weight_slices
+from netadapt_tf.supernet.layers import ChannelSlice
+from netadapt_tf.supernet.network import SuperNetwork, arch_inputs
+from netadapt_tf.supernet.slices import SupernetWeights, assign_slices, weight_slices
 
 
 def _channel_slice(start: int, stop: int, name: str) -> ChannelSlice:

@@ -14,7 +14,7 @@ import numpy as np
 
 from netadapt_tf.export import max_abs_diff
 from netadapt_tf.space.arch import Arch
-from netadapt_tf.supernet import SuperNetwork
+from netadapt_tf.supernet.network import SuperNetwork
 
 ABS_TOLERANCE = 1e-4
 REL_TOLERANCE = 1e-3

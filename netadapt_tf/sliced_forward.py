@@ -14,7 +14,7 @@ The graph is the exporter's: subnet_graph.build_graph walks the spec with the sa
 average-pooled for strided layers; a layer keeping no filter is its bypass; an SE layer of
 width 0 and a residual block whose projection keeps nothing are the identity; a residual add
 zero-pads the narrower tensor), and the weights are the exporter's slices
-(supernet_slices.weight_slices), read here as tensors. Only the steps differ: they are
+(supernet.slices.weight_slices), read here as tensors. Only the steps differ: they are
 TensorFlow ops on tensor sizes rather than Keras layers, so a layer that may keep no filter
 is a `tf.cond` (no zero-size convolution runs), and a bypass that may be empty is an empty
 slice rather than a branch.
@@ -33,8 +33,8 @@ from netadapt_tf.space.arch import Arch
 from netadapt_tf.space.spec import LayerSpec, NetworkSpec
 from netadapt_tf.space.subnet import resolve
 from netadapt_tf.subnet_graph import build_graph
-from netadapt_tf.supernet import SuperNetwork
-from netadapt_tf.supernet_slices import weight_slices
+from netadapt_tf.supernet.network import SuperNetwork
+from netadapt_tf.supernet.slices import weight_slices
 
 _MOVING, _GIVEN, _BATCH = "moving", "given", "batch"
 

@@ -11,7 +11,7 @@ neighbour); a skip adds the kept output of its source layer (equal widths by the
 
 * `KerasOps` builds Keras layers, of Keras 3 or tf_keras (a `Flavour`), named as exported
   models are named, with weights from a weight source: copied from the super-network
-  (supernet_slices.SupernetWeights: export.export_subnetwork) or fresh (`FreshWeights`: a
+  (supernet.slices.SupernetWeights: export.export_subnetwork) or fresh (`FreshWeights`: a
   network to train, or the quantization-aware-training process, which then loads trained
   weights by layer name). `build_network` makes the Keras model.
 * sliced_forward's ops compute with TensorFlow directly on the super-network's variables,

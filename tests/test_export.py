@@ -14,7 +14,7 @@ from netadapt_tf.export import export_subnetwork, load_into_supernet, max_abs_di
 from netadapt_tf.space.arch import full_arch, random_arch, smallest_arch
 from netadapt_tf.space.spec import BlockSpec
 from netadapt_tf.space.subnet import resolve
-from netadapt_tf.supernet import arch_inputs, build_supernet
+from netadapt_tf.supernet.network import arch_inputs, build_supernet
 
 TOLERANCE = 1e-4
 

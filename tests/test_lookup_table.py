@@ -27,7 +27,7 @@ from netadapt_tf.metrics.lut_space import configurations, entry_model, grid_poin
 from netadapt_tf.space.arch import Arch, LayerChoice, full_arch, random_arch, smallest_arch
 from netadapt_tf.space.spec import LayerSpec, NetworkSpec, PoolSpec
 from netadapt_tf.space.subnet import resolve
-from netadapt_tf.supernet import build_supernet
+from netadapt_tf.supernet.network import build_supernet
 
 GRID = GridSettings(max_x_points=2, calibration_archs=4, calibration_rounds=1)
 

@@ -12,7 +12,7 @@ from netadapt_tf.export import export_subnetwork
 from netadapt_tf.sliced_forward import SlicedForward, arch_sizes
 from netadapt_tf.space.arch import full_arch, random_arch, smallest_arch
 from netadapt_tf.space.spec import BlockSpec
-from netadapt_tf.supernet import arch_inputs, build_supernet
+from netadapt_tf.supernet.network import arch_inputs, build_supernet
 
 BUILDERS = (
     "mobilenet_v1",

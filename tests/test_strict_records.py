@@ -13,7 +13,7 @@ from test_lookup_table import GRID, FakeBackend, _tiny_spec
 from test_mcd import SPEC, small_config
 from test_search_driver import make_driver
 
-from netadapt_tf import builders, checkpoint, data, measurement_cache
+from netadapt_tf import builders, data, measurement_cache
 from netadapt_tf.common import atomic_files, run_record
 from netadapt_tf.common.strict_json import RecordError
 from netadapt_tf.data import held_out
@@ -25,7 +25,8 @@ from netadapt_tf.space import macs
 from netadapt_tf.space.arch import full_arch, load_arch, random_arch, save_arch
 from netadapt_tf.space.spec import NetworkSpec, load_spec
 from netadapt_tf.stage_runner import StageRunner, read_stages
-from netadapt_tf.training import TrainConfig, check_run_record
+from netadapt_tf.supernet import checkpoint
+from netadapt_tf.supernet.training import TrainConfig, check_run_record
 from netadapt_tf.trajectory import read_trajectory
 
 OTHER = builders.build("mobilenet_v1", input_size=16, num_classes=4, width_multiplier=0.5)

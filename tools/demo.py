@@ -32,7 +32,7 @@ import time
 import keras
 from absl import app, flags
 
-from netadapt_tf import checkpoint, comparison, demo_report, parity
+from netadapt_tf import comparison, demo_report, parity
 from netadapt_tf.common import atomic_files
 from netadapt_tf.configs import demo as demo_config
 from netadapt_tf.export import export_subnetwork
@@ -42,7 +42,8 @@ from netadapt_tf.space import cost_report
 from netadapt_tf.space.arch import Arch, full_arch, load_arch, save_arch, smallest_arch
 from netadapt_tf.space.macs import count
 from netadapt_tf.stage_runner import StageFailedError, StageRunner, ToolStage
-from netadapt_tf.supernet import build_supernet
+from netadapt_tf.supernet import checkpoint
+from netadapt_tf.supernet.network import build_supernet
 
 _SEED = flags.DEFINE_integer(
     "seed", 0, "Seed of the random sub-networks and of the untrained weights."

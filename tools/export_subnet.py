@@ -17,11 +17,12 @@ import sys
 
 from absl import app, flags
 
-from netadapt_tf import checkpoint, parity
+from netadapt_tf import parity
 from netadapt_tf.common import cli_flags
 from netadapt_tf.export import export_subnetwork
 from netadapt_tf.space.macs import count
-from netadapt_tf.supernet import build_supernet
+from netadapt_tf.supernet import checkpoint
+from netadapt_tf.supernet.network import build_supernet
 
 cli_flags.define_model_flags()
 _ARCH = cli_flags.define_arch_flag(True, "Arch JSON file to export.")

@@ -16,7 +16,7 @@ import sys
 
 from absl import app, flags
 
-from netadapt_tf import checkpoint, comparison
+from netadapt_tf import comparison
 from netadapt_tf.comparison_measure import (
     Measured,
     host_latencies,
@@ -26,6 +26,7 @@ from netadapt_tf.comparison_measure import (
 from netadapt_tf.metrics.host import HostSettings
 from netadapt_tf.search.held_out_accuracy import held_out_accuracy
 from netadapt_tf.space.arch import load_arch
+from netadapt_tf.supernet import checkpoint
 
 _NETWORKS = flags.DEFINE_string("networks", None, "The comparison's networks.json.")
 _CHECKPOINT = flags.DEFINE_string("supernet_checkpoint", None, "Super-network checkpoint dir.")

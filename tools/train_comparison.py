@@ -19,10 +19,11 @@ import sys
 import tensorflow as tf
 from absl import app, flags
 
-from netadapt_tf import checkpoint, comparison, data
+from netadapt_tf import comparison, data
 from netadapt_tf.comparison_training import train_column
 from netadapt_tf.search.held_out_accuracy import data_config
-from netadapt_tf.training import TrainConfig
+from netadapt_tf.supernet import checkpoint
+from netadapt_tf.supernet.training import TrainConfig
 
 _NETWORKS = flags.DEFINE_string("networks", None, "The comparison's networks.json.")
 _MODE = flags.DEFINE_enum("mode", None, list(comparison.COLUMNS), "The column's start.")

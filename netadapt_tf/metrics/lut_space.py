@@ -46,7 +46,7 @@ from netadapt_tf.space.subnet import (
     resolve_layer,
 )
 from netadapt_tf.subnet_graph import layer_rule
-from netadapt_tf.supernet import SuperNetwork, full_out_channels
+from netadapt_tf.supernet.network import SuperNetwork, full_out_channels
 
 _AXES = {
     "layer": ("in_channels", "width"),

@@ -12,7 +12,7 @@ from netadapt_tf import tflite
 from netadapt_tf.export import export_subnetwork
 from netadapt_tf.space.arch import Arch
 from netadapt_tf.space.spec import NetworkSpec
-from netadapt_tf.supernet import SuperNetwork, build_supernet
+from netadapt_tf.supernet.network import SuperNetwork, build_supernet
 
 
 class SubnetConverter:

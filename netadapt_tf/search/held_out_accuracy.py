@@ -16,7 +16,7 @@ import dataclasses
 import hashlib
 import pathlib
 
-from netadapt_tf import checkpoint, data
+from netadapt_tf import data
 from netadapt_tf.common import run_record
 from netadapt_tf.common.run_record import RUN_FILE
 from netadapt_tf.data.held_out import SPLIT_FILE
@@ -24,7 +24,8 @@ from netadapt_tf.evaluation import RECALIBRATION_AVERAGES
 from netadapt_tf.space.arch import Arch
 from netadapt_tf.space.spec import NetworkSpec
 from netadapt_tf.space.task import DEPTH_JUDGE_METRICS, check_depth_metric, task_of
-from netadapt_tf.training import TrainConfig
+from netadapt_tf.supernet import checkpoint
+from netadapt_tf.supernet.training import TrainConfig
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -19,7 +19,7 @@ from netadapt_tf.common import atomic_files
 from netadapt_tf.common.strict_json import RecordError
 from netadapt_tf.space.arch import Arch, save_arch
 from netadapt_tf.space.spec import NetworkSpec, load_spec
-from netadapt_tf.supernet import SuperNetwork, build_supernet
+from netadapt_tf.supernet.network import SuperNetwork, build_supernet
 
 SPEC_FILE = "spec.json"
 WEIGHTS_FILE = "supernet.weights.h5"

@@ -15,14 +15,6 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from netadapt_tf.layers import (
-    PACKAGE,
-    ChannelBypass,
-    MaskedBatchNormalization,
-    OrderedDropout,
-    SqueezeExcite,
-    SuperkernelDepthwiseConv2D,
-)
 from netadapt_tf.space import channel_math
 from netadapt_tf.space.arch import Arch, full_arch, validate_arch
 from netadapt_tf.space.spec import (
@@ -34,6 +26,14 @@ from netadapt_tf.space.spec import (
     UpsampleSpec,
 )
 from netadapt_tf.subnet_graph import layer_name
+from netadapt_tf.supernet.layers import (
+    PACKAGE,
+    ChannelBypass,
+    MaskedBatchNormalization,
+    OrderedDropout,
+    SqueezeExcite,
+    SuperkernelDepthwiseConv2D,
+)
 
 
 def full_out_channels(layer: LayerSpec, in_channels: int) -> int:

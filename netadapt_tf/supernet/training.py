@@ -22,21 +22,21 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from netadapt_tf import checkpoint, distribute
 from netadapt_tf.common import atomic_files, run_record
 from netadapt_tf.depth import distillation_l1, masked_l1, per_image_metrics
 from netadapt_tf.evaluation import SubnetEvaluator, batch_norm_layers
 from netadapt_tf.export import load_into_supernet
-from netadapt_tf.sampling import (
+from netadapt_tf.space.arch import full_arch, random_arch, smallest_arch
+from netadapt_tf.space.spec import NetworkSpec
+from netadapt_tf.space.task import DEFAULT_SCORE, task_of
+from netadapt_tf.supernet import checkpoint, distribute
+from netadapt_tf.supernet.network import arch_inputs, build_supernet
+from netadapt_tf.supernet.sampling import (
     OrderedDropoutSampler,
     SamplingConfig,
     replica_seed,
     shrinking_floor,
 )
-from netadapt_tf.space.arch import full_arch, random_arch, smallest_arch
-from netadapt_tf.space.spec import NetworkSpec
-from netadapt_tf.space.task import DEFAULT_SCORE, task_of
-from netadapt_tf.supernet import arch_inputs, build_supernet
 
 OPTIMIZERS = ("rmsprop", "sgd", "adam")
 LOG_FILE = "train_log.jsonl"
