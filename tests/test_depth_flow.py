@@ -12,7 +12,7 @@ import tensorflow as tf
 from netadapt_tf import builders, data, depth
 from netadapt_tf.configs import search as search_presets
 from netadapt_tf.configs import supernet as supernet_presets
-from netadapt_tf.evaluation import SubnetEvaluator
+from netadapt_tf.judge.evaluation import SubnetEvaluator
 from netadapt_tf.search.held_out_accuracy import EvalSettings
 from netadapt_tf.space.arch import full_arch, random_arch, smallest_arch
 from netadapt_tf.space.task import check_depth_metric, check_task, task_of

@@ -11,7 +11,7 @@ import pytest
 import tensorflow as tf
 from training_helpers import shallow_spec, tiny_data, tiny_spec
 
-from netadapt_tf.evaluation import batch_norm_layers
+from netadapt_tf.judge.evaluation import batch_norm_layers
 from netadapt_tf.supernet import checkpoint
 from netadapt_tf.supernet.sampling import (
     OrderedDropoutSampler,

@@ -11,7 +11,7 @@ sub-network on a few training batches before judging it, and restores them after
 
 Two forward paths give the same accuracies: the masked super-network (full-width compute,
 what the trainer's monitor uses) and, with `fast=True`, the sliced forward
-(netadapt_tf.sliced_forward: kernels cut to the arch's sizes, about the cost of the exported
+(netadapt_tf.judge.sliced_forward: kernels cut to the arch's sizes, about the cost of the exported
 sub-network), which the search uses. The fast path recalibrates into a statistics tensor
 and never touches the super-network's variables.
 """
@@ -23,7 +23,7 @@ import numpy as np
 import tensorflow as tf
 
 from netadapt_tf.depth import METRIC_NAMES, DepthMetrics, per_image_metrics
-from netadapt_tf.sliced_forward import SlicedForward
+from netadapt_tf.judge.sliced_forward import SlicedForward
 from netadapt_tf.space.arch import Arch
 from netadapt_tf.space.task import check_depth_metric, task_of
 from netadapt_tf.supernet.network import SuperNetwork, arch_inputs
