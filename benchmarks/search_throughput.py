@@ -23,7 +23,7 @@ import tensorflow as tf
 from absl import app, flags
 
 from netadapt_tf.configs.supernet import fashion_mnist_demo
-from netadapt_tf.export import export_subnetwork
+from netadapt_tf.graphs.export import export_subnetwork
 from netadapt_tf.judge.evaluation import SubnetEvaluator
 from netadapt_tf.space.arch import full_arch, random_arch
 from netadapt_tf.supernet.network import build_supernet

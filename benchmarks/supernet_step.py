@@ -22,7 +22,7 @@ import tensorflow as tf
 from absl import app, flags
 
 from netadapt_tf import builders
-from netadapt_tf.export import export_subnetwork
+from netadapt_tf.graphs.export import export_subnetwork
 from netadapt_tf.space.arch import full_arch
 from netadapt_tf.space.spec import BlockSpec, LayerSpec, NetworkSpec
 from netadapt_tf.supernet.network import build_supernet

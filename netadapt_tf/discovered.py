@@ -7,7 +7,7 @@ Three modes (`DiscoveredOptions.mode`):
               initial network (the full arch exported from the super-network, or a saved
               initial model), follow the search trajectory arch by arch, copying the
               overlapping weights of each step's trained model into the next
-              (weight_transfer.py) and training each intermediate arch for
+              (graphs/weight_transfer.py) and training each intermediate arch for
               `steps_per_trajectory_arch` steps, then train the last arch to convergence.
 
 A run is a list of phases (one per arch trained). Each phase checkpoints its model and
@@ -44,7 +44,8 @@ from netadapt_tf.discovered_outputs import (
     check_initial_model,
     save_outputs,
 )
-from netadapt_tf.export import export_subnetwork
+from netadapt_tf.graphs.export import export_subnetwork
+from netadapt_tf.graphs.weight_transfer import copy_overlapping_weights
 from netadapt_tf.space.arch import Arch, full_arch, validate_arch
 from netadapt_tf.space.arch_table import architecture_markdown
 from netadapt_tf.space.spec import NetworkSpec
@@ -54,7 +55,6 @@ from netadapt_tf.supernet import checkpoint, distribute
 from netadapt_tf.supernet.network import arch_inputs, build_supernet
 from netadapt_tf.supernet.training import TrainConfig, check_batch_size, make_optimizer
 from netadapt_tf.trajectory import check_trajectory
-from netadapt_tf.weight_transfer import copy_overlapping_weights
 
 MODES = ("scratch", "inherit", "trajectory")
 

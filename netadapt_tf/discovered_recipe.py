@@ -20,8 +20,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from netadapt_tf.graphs.subnet_graph import layer_name
 from netadapt_tf.space.subnet import ResolvedBlock, SubNetwork
-from netadapt_tf.subnet_graph import layer_name
 
 
 def make_augmenter(

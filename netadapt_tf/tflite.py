@@ -1,6 +1,6 @@
 """Conversion of exported sub-networks to TensorFlow Lite, and running them on the host.
 
-`convert(model, quantization)` turns a plain Keras model (what export.py writes) into
+`convert(model, quantization)` turns a plain Keras model (what graphs/export.py writes) into
 TFLite flatbuffer bytes: float32, float16 weights, or full int8 post-training quantization
 calibrated on a representative dataset. The input batch is fixed to 1, as on a phone.
 

@@ -14,7 +14,8 @@ from conftest import randomize_non_kernel_weights
 from netadapt_tf import builders, data, discovered_recipe
 from netadapt_tf.common.strict_json import RecordError
 from netadapt_tf.discovered import DiscoveredOptions, DiscoveredTrainer
-from netadapt_tf.export import export_subnetwork, max_abs_diff
+from netadapt_tf.graphs.export import export_subnetwork, max_abs_diff
+from netadapt_tf.graphs.weight_transfer import copy_overlapping_weights, overlap_copy
 from netadapt_tf.search.driver import TRAJECTORY_FORMAT
 from netadapt_tf.space.arch import full_arch
 from netadapt_tf.space.subnet import resolve
@@ -22,7 +23,6 @@ from netadapt_tf.supernet import checkpoint
 from netadapt_tf.supernet.network import build_supernet
 from netadapt_tf.supernet.training import TrainConfig
 from netadapt_tf.trajectory import read_trajectory
-from netadapt_tf.weight_transfer import copy_overlapping_weights, overlap_copy
 
 
 def _spec(**options):

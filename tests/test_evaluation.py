@@ -6,7 +6,7 @@ import tensorflow as tf
 from conftest import randomize_non_kernel_weights
 from training_helpers import tiny_data, tiny_spec
 
-from netadapt_tf.export import export_subnetwork
+from netadapt_tf.graphs.export import export_subnetwork
 from netadapt_tf.judge.evaluation import SubnetEvaluator
 from netadapt_tf.space.arch import full_arch, random_arch, smallest_arch
 from netadapt_tf.supernet.network import build_supernet

@@ -10,7 +10,7 @@ import pytest
 from conftest import randomize_non_kernel_weights, small_spec
 
 from netadapt_tf import builders
-from netadapt_tf.export import export_subnetwork, load_into_supernet, max_abs_diff
+from netadapt_tf.graphs.export import export_subnetwork, load_into_supernet, max_abs_diff
 from netadapt_tf.space.arch import full_arch, random_arch, smallest_arch
 from netadapt_tf.space.spec import BlockSpec
 from netadapt_tf.space.subnet import resolve

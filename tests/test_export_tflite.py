@@ -16,7 +16,7 @@ import pytest
 from conftest import random_bn_offsets
 
 from netadapt_tf import builders, tflite
-from netadapt_tf.export import export_subnetwork
+from netadapt_tf.graphs.export import export_subnetwork
 from netadapt_tf.metrics.host import HostSettings
 from netadapt_tf.shipping import dataset, pipeline, qat, trained_model
 from netadapt_tf.space.arch import random_arch

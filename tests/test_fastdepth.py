@@ -10,7 +10,7 @@ from conftest import randomize_non_kernel_weights
 from test_macs import folded_params, keras_macs
 
 from netadapt_tf import builders
-from netadapt_tf.export import export_subnetwork, max_abs_diff
+from netadapt_tf.graphs.export import export_subnetwork, max_abs_diff
 from netadapt_tf.search.units import apply_move, search_units
 from netadapt_tf.space import macs
 from netadapt_tf.space.arch import full_arch, random_arch, validate_arch

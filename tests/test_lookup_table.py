@@ -62,7 +62,7 @@ class FakeConverter:
         return json.dumps([ops, model.count_params(), str(model.outputs[0].shape)]).encode()
 
     def tflite(self, arch) -> bytes:
-        from netadapt_tf.export import export_subnetwork
+        from netadapt_tf.graphs.export import export_subnetwork
 
         return self.convert_model(export_subnetwork(self.supernet, arch))
 

@@ -9,7 +9,7 @@ from conftest import randomize_non_kernel_weights
 from training_helpers import shallow_spec, tiny_data, tiny_spec
 
 from netadapt_tf import builders
-from netadapt_tf.export import export_subnetwork
+from netadapt_tf.graphs.export import export_subnetwork
 from netadapt_tf.judge.evaluation import SubnetEvaluator
 from netadapt_tf.search.units import search_units
 from netadapt_tf.space import macs

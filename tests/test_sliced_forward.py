@@ -7,7 +7,7 @@ from conftest import randomize_non_kernel_weights
 from training_helpers import tiny_data
 
 from netadapt_tf import builders
-from netadapt_tf.export import export_subnetwork
+from netadapt_tf.graphs.export import export_subnetwork
 from netadapt_tf.judge.evaluation import SubnetEvaluator
 from netadapt_tf.judge.sliced_forward import SlicedForward, arch_sizes
 from netadapt_tf.space.arch import full_arch, random_arch, smallest_arch

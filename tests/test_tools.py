@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 from conftest import randomize_non_kernel_weights, small_spec
 
-from netadapt_tf.export import export_subnetwork
+from netadapt_tf.graphs.export import export_subnetwork
 from netadapt_tf.space.arch import load_arch, random_arch
 from netadapt_tf.space.macs import count
 from netadapt_tf.supernet import checkpoint

@@ -32,10 +32,11 @@ import time
 import keras
 from absl import app, flags
 
-from netadapt_tf import comparison, demo_report, parity
+from netadapt_tf import comparison, demo_report
 from netadapt_tf.common import atomic_files
 from netadapt_tf.configs import demo as demo_config
-from netadapt_tf.export import export_subnetwork
+from netadapt_tf.graphs import parity
+from netadapt_tf.graphs.export import export_subnetwork
 from netadapt_tf.metrics.lookup_table import LookupTable, LookupTableMetric
 from netadapt_tf.search.driver import read_summary as read_search_summary
 from netadapt_tf.space import cost_report

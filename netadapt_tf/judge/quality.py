@@ -270,7 +270,7 @@ def train_alone(spec, arch, schedule: StandaloneSchedule, data, seed: int):
     import keras
     import tensorflow as tf
 
-    from netadapt_tf.export import export_subnetwork
+    from netadapt_tf.graphs.export import export_subnetwork
     from netadapt_tf.supernet.network import build_supernet
 
     x_train, y_train = data[0], data[1]

@@ -29,10 +29,10 @@ import dataclasses
 import numpy as np
 import tensorflow as tf
 
+from netadapt_tf.graphs.subnet_graph import build_graph
 from netadapt_tf.space.arch import Arch
 from netadapt_tf.space.spec import LayerSpec, NetworkSpec
 from netadapt_tf.space.subnet import resolve
-from netadapt_tf.subnet_graph import build_graph
 from netadapt_tf.supernet.network import SuperNetwork
 from netadapt_tf.supernet.slices import weight_slices
 

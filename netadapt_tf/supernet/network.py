@@ -15,6 +15,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
+from netadapt_tf.graphs.subnet_graph import layer_name
 from netadapt_tf.space import channel_math
 from netadapt_tf.space.arch import Arch, full_arch, validate_arch
 from netadapt_tf.space.spec import (
@@ -25,7 +26,6 @@ from netadapt_tf.space.spec import (
     SkipSpec,
     UpsampleSpec,
 )
-from netadapt_tf.subnet_graph import layer_name
 from netadapt_tf.supernet.layers import (
     PACKAGE,
     ChannelBypass,

@@ -26,7 +26,7 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from netadapt_tf.subnet_graph import weight_parts
+from netadapt_tf.graphs.subnet_graph import weight_parts
 
 ALL = (0, -1)  # (begin, size) of a whole axis
 

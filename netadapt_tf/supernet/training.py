@@ -24,7 +24,7 @@ import tensorflow as tf
 
 from netadapt_tf.common import atomic_files, run_record
 from netadapt_tf.depth import distillation_l1, masked_l1, per_image_metrics
-from netadapt_tf.export import load_into_supernet
+from netadapt_tf.graphs.export import load_into_supernet
 from netadapt_tf.judge.evaluation import SubnetEvaluator, batch_norm_layers
 from netadapt_tf.space.arch import full_arch, random_arch, smallest_arch
 from netadapt_tf.space.spec import NetworkSpec

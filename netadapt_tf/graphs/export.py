@@ -12,9 +12,15 @@ into the super-network's slices for that arch, to warm-start super-network train
 import keras
 import numpy as np
 
+from netadapt_tf.graphs.subnet_graph import (
+    Flavour,
+    KerasOps,
+    build_network,
+    layer_name,
+    weight_parts,
+)
 from netadapt_tf.space.arch import Arch
 from netadapt_tf.space.subnet import ResolvedLayer, resolve
-from netadapt_tf.subnet_graph import Flavour, KerasOps, build_network, layer_name, weight_parts
 from netadapt_tf.supernet.layers import ChannelSlice
 from netadapt_tf.supernet.network import SuperNetwork, arch_inputs
 from netadapt_tf.supernet.slices import SupernetWeights, assign_slices, weight_slices

@@ -12,10 +12,10 @@ same weights the super-network would have shared between them.
 import keras
 import numpy as np
 
+from netadapt_tf.graphs.subnet_graph import layer_name, weight_parts
 from netadapt_tf.space.arch import Arch
 from netadapt_tf.space.spec import NetworkSpec
 from netadapt_tf.space.subnet import ResolvedLayer, resolve
-from netadapt_tf.subnet_graph import layer_name, weight_parts
 
 
 def overlap_copy(source, target, spatial_axes: int = 0) -> np.ndarray:

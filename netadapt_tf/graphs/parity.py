@@ -12,7 +12,7 @@ import math
 import keras
 import numpy as np
 
-from netadapt_tf.export import max_abs_diff
+from netadapt_tf.graphs.export import max_abs_diff
 from netadapt_tf.space.arch import Arch
 from netadapt_tf.supernet.network import SuperNetwork
 
