@@ -28,10 +28,10 @@ from collections.abc import Callable, Iterable, Sequence
 
 from netadapt_tf.common import atomic_files
 from netadapt_tf.common import strict_json as sj
+from netadapt_tf.discovered.uniform_baseline import uniform_arch
 from netadapt_tf.space.arch import Arch, save_arch
 from netadapt_tf.space.macs import count
 from netadapt_tf.space.spec import NetworkSpec
-from netadapt_tf.uniform_baseline import uniform_arch
 
 KINDS = ("uniform", "discovered", "random")
 COLUMNS = ("inherit", "scratch")

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 import tensorflow as tf
 
 from netadapt_tf import comparison
-from netadapt_tf.discovered import DiscoveredOptions, DiscoveredTrainer
+from netadapt_tf.discovered.trainer import DiscoveredOptions, DiscoveredTrainer
 from netadapt_tf.space.arch import load_arch
 from netadapt_tf.space.spec import NetworkSpec
 from netadapt_tf.supernet import checkpoint

@@ -1,12 +1,13 @@
 """The run record (`run.json`) of a training work directory: written, checked, read.
 
-The super-network trainer (supernet/training.py) and the discovered-network trainer (discovered.py)
-write the resolved run into their work directory: the spec and its fingerprint, the
-training config, the data config and held-out split, the replicas, and for a discovered
-network its arch, initial arch, trajectory, options and source paths. A rerun in the same
-directory must make the same record (only `train.epochs` may grow, to extend a run) or it
-is refused; the search reads the trainer's data config and split from it. Reading checks
-every field and fails with strict_json.RecordError naming the file, the field and the value.
+The super-network trainer (supernet/training.py) and the discovered-network trainer
+(discovered/trainer.py) write the resolved run into their work directory: the spec and its
+fingerprint, the training config, the data config and held-out split, the replicas, and for
+a discovered network its arch, initial arch, trajectory, options and source paths. A rerun
+in the same directory must make the same record (only `train.epochs` may grow, to extend a
+run) or it is refused; the search reads the trainer's data config and split from it. Reading
+checks every field and fails with strict_json.RecordError naming the file, the field and the
+value.
 """
 
 import json

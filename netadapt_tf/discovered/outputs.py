@@ -1,4 +1,4 @@
-"""Files of a discovered-network run (discovered.py), each written atomically.
+"""Files of a discovered-network run (trainer.py), each written atomically.
 
 Every file goes through atomic_files, so a kill leaves the previous file or the new one,
 never half of one. The train log is rewritten whole on each entry, dropping any entry at or

@@ -15,7 +15,7 @@ optimizer every `checkpoint_every_steps` steps and at each epoch end, and leaves
 weights in `phases/` when done, so a killed run resumes where it stopped. The training
 batches are one stream fixed by (data seed, epoch) that the phases read in turn, so a
 resumed run reads what the interrupted one would have. The recipe is TrainConfig's
-(training.make_optimizer), plus discovered_recipe.py's augmentation and stochastic depth,
+(training.make_optimizer), plus recipe.py's augmentation and stochastic depth,
 and optional distillation from a teacher. Outputs are in docs/discovered.md.
 
 A depth network (netadapt_tf.space.task) trains with the masked L1 on the valid pixels and, with
@@ -35,15 +35,16 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from netadapt_tf import discovered_recipe
 from netadapt_tf.common import atomic_files, run_record
 from netadapt_tf.depth import MetricsAccumulator, distillation_l1, masked_l1, per_image_metrics
-from netadapt_tf.discovered_outputs import (
+from netadapt_tf.discovered import recipe
+from netadapt_tf.discovered.outputs import (
     OUTPUT_FILES,
     append_log,
     check_initial_model,
     save_outputs,
 )
+from netadapt_tf.discovered.trajectory import check_trajectory
 from netadapt_tf.graphs.export import export_subnetwork
 from netadapt_tf.graphs.weight_transfer import copy_overlapping_weights
 from netadapt_tf.space.arch import Arch, full_arch, validate_arch
@@ -54,7 +55,6 @@ from netadapt_tf.space.task import DEFAULT_SCORE, task_of
 from netadapt_tf.supernet import checkpoint, distribute
 from netadapt_tf.supernet.network import arch_inputs, build_supernet
 from netadapt_tf.supernet.training import TrainConfig, check_batch_size, make_optimizer
-from netadapt_tf.trajectory import check_trajectory
 
 MODES = ("scratch", "inherit", "trajectory")
 
@@ -215,7 +215,7 @@ class DiscoveredTrainer:
                 workdir, record, overwrite, TrainConfig, DiscoveredOptions, outputs=OUTPUT_FILES
             )
         self._predict = {}
-        self.augment = discovered_recipe.make_augmenter(
+        self.augment = recipe.make_augmenter(
             options.rand_augment_magnitude, options.mixup_alpha, options.cutmix_alpha, config.seed
         )
 
@@ -439,7 +439,7 @@ class DiscoveredTrainer:
                 continue
             plain, model, rates = self._train_phase(index, on_step, on_phase)
         plain.set_weights(model.get_weights())
-        discovered_recipe.fold_stochastic_depth(plain, rates)
+        recipe.fold_stochastic_depth(plain, rates)
         metrics, examples = self.evaluate(plain)
         shown = ", ".join(f"{name} {value:.4f}" for name, value in metrics.items())
         self.log(f"validation {shown} on {examples} examples")
@@ -462,11 +462,11 @@ class DiscoveredTrainer:
         if not phase.final:  # EMA is for the converged network; steps in between are short
             config = dataclasses.replace(config, ema_decay=0.0)
         sub = resolve(self.spec, phase.arch)
-        rates = discovered_recipe.stochastic_depth_rates(sub, self.options.stochastic_depth)
+        rates = recipe.stochastic_depth_rates(sub, self.options.stochastic_depth)
         rates = rates if self.options.stochastic_depth else {}
         with self.strategy.scope():
             plain = self._start_model(index)
-            model = discovered_recipe.with_stochastic_depth(plain, rates) if rates else plain
+            model = recipe.with_stochastic_depth(plain, rates) if rates else plain
             optimizer = make_optimizer(config, self.steps_per_epoch)
             optimizer.build(model.trainable_variables)
         if on_phase is not None:
