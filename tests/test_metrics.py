@@ -10,7 +10,6 @@ import pytest
 from conftest import small_spec
 
 from netadapt_tf.latency.adb import AdbBenchmarkBackend, AdbSettings
-from netadapt_tf.measurement_cache import MeasurementCache
 from netadapt_tf.metrics import (
     AdbLatencyMetric,
     CachedMetric,
@@ -24,6 +23,7 @@ from netadapt_tf.metrics import (
 )
 from netadapt_tf.metrics.agreement import ranks, share_within, spearman
 from netadapt_tf.metrics.host import time_tflite
+from netadapt_tf.metrics.measurement_cache import MeasurementCache
 from netadapt_tf.space import macs
 from netadapt_tf.space.arch import full_arch, random_arch, smallest_arch
 

@@ -13,13 +13,13 @@ from test_lookup_table import GRID, FakeBackend, _tiny_spec
 from test_mcd import SPEC, small_config
 from test_search_driver import make_driver
 
-from netadapt_tf import builders, data, measurement_cache
+from netadapt_tf import builders, data
 from netadapt_tf.common import atomic_files, run_record
 from netadapt_tf.common.strict_json import RecordError
 from netadapt_tf.data import held_out
 from netadapt_tf.discovered.trainer import DiscoveredOptions
 from netadapt_tf.discovered.trajectory import read_trajectory
-from netadapt_tf.metrics import LookupTable, build_table
+from netadapt_tf.metrics import LookupTable, build_table, measurement_cache
 from netadapt_tf.search import SearchDriver
 from netadapt_tf.search.driver import read_summary
 from netadapt_tf.space import macs

@@ -28,8 +28,8 @@ from absl import app, flags
 from netadapt_tf.common import cli_flags
 from netadapt_tf.latency.adb_client import DeviceError
 from netadapt_tf.latency.instrumentation import HarnessError
-from netadapt_tf.measurement_cache import MeasurementCache
 from netadapt_tf.metrics import backend_flags, report
+from netadapt_tf.metrics.measurement_cache import MeasurementCache
 from netadapt_tf.space.arch import full_arch
 
 cli_flags.define_model_flags()

@@ -12,8 +12,8 @@ import json
 import threading
 from collections.abc import Iterable
 
-from netadapt_tf.measurement_cache import MeasurementCache
 from netadapt_tf.metrics.base import ResourceMetric
+from netadapt_tf.metrics.measurement_cache import MeasurementCache
 from netadapt_tf.space.arch import Arch
 
 

@@ -81,7 +81,7 @@ def make_resource(
             "lacks; allowed here: 'macs'"
         )
     from netadapt_tf import metrics
-    from netadapt_tf.measurement_cache import MeasurementCache
+    from netadapt_tf.metrics.measurement_cache import MeasurementCache
 
     if name == "table":
         metric = metrics.LookupTableMetric(metrics.LookupTable.load(table_path, spec))
