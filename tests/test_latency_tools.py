@@ -13,7 +13,8 @@ import numpy as np
 import pytest
 from test_adb_backend import FakePhones
 
-from netadapt_tf import builders, tflite
+from netadapt_tf import builders
+from netadapt_tf.shipping import tflite
 from netadapt_tf.space.arch import random_arch, save_arch
 from netadapt_tf.space.macs import count
 
