@@ -20,12 +20,12 @@ from netadapt_tf.data import held_out
 from netadapt_tf.discovered.trainer import DiscoveredOptions
 from netadapt_tf.discovered.trajectory import read_trajectory
 from netadapt_tf.metrics import LookupTable, build_table, measurement_cache
+from netadapt_tf.pipeline.stage_runner import StageRunner, read_stages
 from netadapt_tf.search import SearchDriver
 from netadapt_tf.search.driver import read_summary
 from netadapt_tf.space import macs
 from netadapt_tf.space.arch import full_arch, load_arch, random_arch, save_arch
 from netadapt_tf.space.spec import NetworkSpec, load_spec
-from netadapt_tf.stage_runner import StageRunner, read_stages
 from netadapt_tf.supernet import checkpoint
 from netadapt_tf.supernet.training import TrainConfig, check_run_record
 

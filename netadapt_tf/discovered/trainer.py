@@ -135,7 +135,7 @@ class DiscoveredTrainer:
     `saved_model=False` skips the SavedModel export (slow; tests). `template` is a
     super-network of `spec` built (or, with `supernet_dir`, loaded from it) under `strategy`
     by the caller: a process that trains many networks builds it once instead of once per
-    trainer (comparison_training.py).
+    trainer (pipeline/comparison_training.py).
     Every input is checked before anything is trained.
     """
 

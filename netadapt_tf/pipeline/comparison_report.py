@@ -16,8 +16,8 @@ the difference of two single runs (1 point when no noise was measured).
 import math
 import pathlib
 
-from netadapt_tf import comparison
-from netadapt_tf.comparison_measure import read_measured
+from netadapt_tf.pipeline import comparison
+from netadapt_tf.pipeline.comparison_measure import read_measured
 
 PLOT_FILE = "comparison.png"
 DEFAULT_DROP = 0.01  # when no seed-to-seed noise was measured

@@ -19,8 +19,8 @@ from collections.abc import Sequence
 
 import tensorflow as tf
 
-from netadapt_tf import comparison
 from netadapt_tf.discovered.trainer import DiscoveredOptions, DiscoveredTrainer
+from netadapt_tf.pipeline import comparison
 from netadapt_tf.space.arch import load_arch
 from netadapt_tf.space.spec import NetworkSpec
 from netadapt_tf.supernet import checkpoint

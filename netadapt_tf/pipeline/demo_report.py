@@ -14,12 +14,12 @@ import json
 import pathlib
 import platform
 
-from netadapt_tf import comparison, comparison_report
 from netadapt_tf.common import atomic_files
 from netadapt_tf.common import strict_json as sj
+from netadapt_tf.pipeline import comparison, comparison_report
+from netadapt_tf.pipeline.stage_runner import STAGES_FILE, read_stages
 from netadapt_tf.search.driver import read_summary as read_search_summary
 from netadapt_tf.shipping.pipeline import read_summary as read_export_summary
-from netadapt_tf.stage_runner import STAGES_FILE, read_stages
 
 COMPARISON_PLOT = comparison_report.PLOT_FILE
 

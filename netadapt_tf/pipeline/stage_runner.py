@@ -303,7 +303,7 @@ class ToolStage:
 
 
 def _tool_command(tool: str, flags) -> tuple[str, ...]:
-    script = pathlib.Path(__file__).resolve().parent.parent / "tools" / f"{tool}.py"
+    script = pathlib.Path(__file__).resolve().parents[2] / "tools" / f"{tool}.py"
     return (str(script), *flags)
 
 
