@@ -16,7 +16,8 @@ from netadapt_tf.supernet.network import SuperNetwork, build_supernet
 
 
 class SubnetConverter:
-    """Converts archs of `spec` to TFLite with `quantization` along `route` (see tflite.py).
+    """Converts archs of `spec` to TFLite with `quantization` along `route` (see
+    shipping/tflite.py).
 
     int8 models are calibrated on random inputs (tflite.random_representative_data): right
     for latency, meaningless for accuracy.
