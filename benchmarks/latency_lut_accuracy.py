@@ -35,12 +35,14 @@ import time
 import numpy as np
 from absl import app, flags
 
-from netadapt_tf import atomic_files, builders, strict_json, tflite
-from netadapt_tf.arch import random_arch
+from netadapt_tf import builders
+from netadapt_tf.common import atomic_files, strict_json
 from netadapt_tf.metrics import GridSettings, HostLatencyMetric, build_table
 from netadapt_tf.metrics.agreement import relative_errors, share_within, spearman
 from netadapt_tf.metrics.cached import arch_digest
 from netadapt_tf.metrics.lookup_table import calibration_set
+from netadapt_tf.shipping import tflite
+from netadapt_tf.space.arch import random_arch
 
 CASES = {
     "demo": {"input_size": 32, "num_classes": 10, "width_multiplier": 0.25},

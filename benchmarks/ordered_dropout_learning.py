@@ -26,11 +26,11 @@ import tensorflow as tf
 from absl import app, flags
 
 from netadapt_tf import builders
-from netadapt_tf.arch import Arch, LayerChoice, full_arch, random_arch, smallest_arch
 from netadapt_tf.data import fashion_mnist
-from netadapt_tf.evaluation import batch_norm_layers
-from netadapt_tf.sampling import OrderedDropoutSampler, shrinking_floor
-from netadapt_tf.supernet import arch_inputs, build_supernet
+from netadapt_tf.judge.evaluation import batch_norm_layers
+from netadapt_tf.space.arch import Arch, LayerChoice, full_arch, random_arch, smallest_arch
+from netadapt_tf.supernet.network import arch_inputs, build_supernet
+from netadapt_tf.supernet.sampling import OrderedDropoutSampler, shrinking_floor
 
 _MODEL = flags.DEFINE_string("model", "mobilenet_v1", "Builder.")
 _WIDTH = flags.DEFINE_float("width_multiplier", 0.25, "Width multiplier.")

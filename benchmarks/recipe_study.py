@@ -15,7 +15,7 @@ import sys
 
 from absl import app, flags
 
-from netadapt_tf import atomic_files
+from netadapt_tf.common import atomic_files
 
 # The recipe the Fashion-MNIST presets use (configs/supernet.py), as rank_correlation flags.
 BEST = {

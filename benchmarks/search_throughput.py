@@ -22,11 +22,11 @@ import numpy as np
 import tensorflow as tf
 from absl import app, flags
 
-from netadapt_tf.arch import full_arch, random_arch
 from netadapt_tf.configs.supernet import fashion_mnist_demo
-from netadapt_tf.evaluation import SubnetEvaluator
-from netadapt_tf.export import export_subnetwork
-from netadapt_tf.supernet import build_supernet
+from netadapt_tf.graphs.export import export_subnetwork
+from netadapt_tf.judge.evaluation import SubnetEvaluator
+from netadapt_tf.space.arch import full_arch, random_arch
+from netadapt_tf.supernet.network import build_supernet
 
 _EXAMPLES = flags.DEFINE_integer("examples", 2000, "Held-out images (synthetic).")
 _BATCH = flags.DEFINE_integer("batch_size", 256, "Evaluation batch size.")

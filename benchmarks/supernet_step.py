@@ -22,11 +22,11 @@ import tensorflow as tf
 from absl import app, flags
 
 from netadapt_tf import builders
-from netadapt_tf.arch import full_arch
-from netadapt_tf.export import export_subnetwork
-from netadapt_tf.sampling import OrderedDropoutSampler
-from netadapt_tf.spec import BlockSpec, LayerSpec, NetworkSpec
-from netadapt_tf.supernet import build_supernet
+from netadapt_tf.graphs.export import export_subnetwork
+from netadapt_tf.space.arch import full_arch
+from netadapt_tf.space.spec import BlockSpec, LayerSpec, NetworkSpec
+from netadapt_tf.supernet.network import build_supernet
+from netadapt_tf.supernet.sampling import OrderedDropoutSampler
 
 _MODEL = flags.DEFINE_string("model", "netadaptv2_mobilenet_v3", "Builder.")
 _WIDTH = flags.DEFINE_float("width_multiplier", 0.5, "Width multiplier.")

@@ -9,9 +9,9 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 from netadapt_tf import builders  # noqa: E402
-from netadapt_tf.arch import full_arch  # noqa: E402
-from netadapt_tf.layers import MaskedBatchNormalization  # noqa: E402
-from netadapt_tf.supernet import SuperNetwork, arch_inputs  # noqa: E402
+from netadapt_tf.space.arch import full_arch  # noqa: E402
+from netadapt_tf.supernet.layers import MaskedBatchNormalization  # noqa: E402
+from netadapt_tf.supernet.network import SuperNetwork, arch_inputs  # noqa: E402
 
 
 @pytest.fixture(autouse=True, scope="module")

@@ -20,7 +20,7 @@ from netadapt_tf.latency.adb import (
     LatencyMeasurement,
 )
 from netadapt_tf.latency.benchmark_log import BenchmarkLogError, BenchmarkRun
-from netadapt_tf.measurement_cache import MeasurementCache
+from netadapt_tf.metrics.measurement_cache import MeasurementCache
 
 FAKE_ADB_DIR = pathlib.Path(__file__).resolve().parent / "fake_adb"
 FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures" / "benchmark_model"

@@ -14,9 +14,9 @@ import pytest
 from test_adb_backend import FakePhones
 from test_android_app_backend import _apk
 
-from netadapt_tf import tflite
 from netadapt_tf.latency import harness_build
 from netadapt_tf.latency.output_parity import compare_outputs, host_outputs, make_inputs
+from netadapt_tf.shipping import tflite
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 

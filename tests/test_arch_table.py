@@ -1,8 +1,8 @@
 """The architecture table (paper Tables 8-10 layout) of known archs, row by row."""
 
 from netadapt_tf import builders
-from netadapt_tf.arch import full_arch
-from netadapt_tf.arch_table import architecture_markdown, architecture_table, table_rows
+from netadapt_tf.space.arch import full_arch
+from netadapt_tf.space.arch_table import architecture_markdown, architecture_table, table_rows
 
 
 def _v3():

@@ -12,9 +12,11 @@ import keras
 import numpy as np
 import pytest
 
-from netadapt_tf import atomic_files, builders, checkpoint
-from netadapt_tf.strict_json import RecordError
-from netadapt_tf.supernet import build_supernet
+from netadapt_tf import builders
+from netadapt_tf.common import atomic_files
+from netadapt_tf.common.strict_json import RecordError
+from netadapt_tf.supernet import checkpoint
+from netadapt_tf.supernet.network import build_supernet
 
 HERE = pathlib.Path(__file__).resolve().parent
 WORKER = HERE / "workers" / "killed_writer.py"

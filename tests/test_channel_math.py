@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from netadapt_tf import channel_math as cm
+from netadapt_tf.space import channel_math as cm
 
 
 @pytest.mark.parametrize(

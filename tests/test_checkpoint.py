@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from conftest import small_spec
 
-from netadapt_tf import checkpoint
-from netadapt_tf.arch import random_arch
-from netadapt_tf.strict_json import RecordError
-from netadapt_tf.supernet import arch_inputs, build_supernet
+from netadapt_tf.common.strict_json import RecordError
+from netadapt_tf.space.arch import random_arch
+from netadapt_tf.supernet import checkpoint
+from netadapt_tf.supernet.network import arch_inputs, build_supernet
 
 
 @pytest.fixture(scope="module")

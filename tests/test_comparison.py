@@ -6,11 +6,13 @@ import math
 
 import pytest
 
-from netadapt_tf import builders, comparison, comparison_report, macs
-from netadapt_tf import strict_json as sj
-from netadapt_tf.arch import full_arch, load_arch
-from netadapt_tf.comparison_measure import Measured, read_measured, write_measured
-from netadapt_tf.uniform_baseline import uniform_arch
+from netadapt_tf import builders
+from netadapt_tf.common import strict_json as sj
+from netadapt_tf.discovered.uniform_baseline import uniform_arch
+from netadapt_tf.pipeline import comparison, comparison_report
+from netadapt_tf.pipeline.comparison_measure import Measured, read_measured, write_measured
+from netadapt_tf.space import macs
+from netadapt_tf.space.arch import full_arch, load_arch
 
 SPEC = builders.build("mobilenet_v1", input_size=16, num_classes=4, width_multiplier=0.25)
 

@@ -6,10 +6,10 @@ import numpy as np
 import pytest
 from conftest import small_spec
 
-from netadapt_tf import cost_report
-from netadapt_tf.arch import full_arch, random_arch
-from netadapt_tf.macs import count
-from netadapt_tf.parity import Parity
+from netadapt_tf.graphs.parity import Parity
+from netadapt_tf.space import cost_report
+from netadapt_tf.space.arch import full_arch, random_arch
+from netadapt_tf.space.macs import count
 
 
 @pytest.fixture(scope="module")

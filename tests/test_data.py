@@ -15,8 +15,8 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 from netadapt_tf import data
+from netadapt_tf.common.strict_json import RecordError
 from netadapt_tf.data import fashion_mnist, held_out, idx, synthetic
-from netadapt_tf.strict_json import RecordError
 
 
 def config(name="synthetic", **fields):

@@ -17,8 +17,8 @@ import tensorflow_datasets as tfds
 
 from netadapt_tf import data
 from netadapt_tf import depth as depth_task
+from netadapt_tf.common.strict_json import RecordError
 from netadapt_tf.data import nyu_depth, procedural_depth, tfds_source
-from netadapt_tf.strict_json import RecordError
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 

@@ -10,14 +10,14 @@ import pytest
 import tensorflow as tf
 
 from netadapt_tf import builders, data, depth
-from netadapt_tf.arch import full_arch, random_arch, smallest_arch
 from netadapt_tf.configs import search as search_presets
 from netadapt_tf.configs import supernet as supernet_presets
-from netadapt_tf.evaluation import SubnetEvaluator
+from netadapt_tf.judge.evaluation import SubnetEvaluator
 from netadapt_tf.search.held_out_accuracy import EvalSettings
-from netadapt_tf.supernet import arch_inputs, build_supernet
-from netadapt_tf.task import check_depth_metric, check_task, task_of
-from netadapt_tf.training import SupernetTrainer, TrainConfig
+from netadapt_tf.space.arch import full_arch, random_arch, smallest_arch
+from netadapt_tf.space.task import check_depth_metric, check_task, task_of
+from netadapt_tf.supernet.network import arch_inputs, build_supernet
+from netadapt_tf.supernet.training import SupernetTrainer, TrainConfig
 
 SPEC = builders.build("fastdepth", input_size=32, width_multiplier=0.25)
 CLASSIFIER = builders.build("mobilenet_v1", input_size=16, num_classes=4, width_multiplier=0.25)

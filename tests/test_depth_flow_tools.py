@@ -16,10 +16,10 @@ import pytest
 from ai_edge_litert.interpreter import Interpreter
 
 from netadapt_tf import builders, data
-from netadapt_tf.arch import full_arch
-from netadapt_tf.checkpoint import save_supernet
-from netadapt_tf.supernet import build_supernet
-from netadapt_tf.training import TrainConfig, check_run_record
+from netadapt_tf.space.arch import full_arch
+from netadapt_tf.supernet.checkpoint import save_supernet
+from netadapt_tf.supernet.network import build_supernet
+from netadapt_tf.supernet.training import TrainConfig, check_run_record
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 DEPTH = builders.build("fastdepth", input_size=32, width_multiplier=0.25)

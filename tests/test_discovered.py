@@ -11,17 +11,19 @@ import pytest
 import tensorflow as tf
 from conftest import randomize_non_kernel_weights
 
-from netadapt_tf import builders, checkpoint, data, discovered_recipe
-from netadapt_tf.arch import full_arch
-from netadapt_tf.discovered import DiscoveredOptions, DiscoveredTrainer
-from netadapt_tf.export import export_subnetwork, max_abs_diff
+from netadapt_tf import builders, data
+from netadapt_tf.common.strict_json import RecordError
+from netadapt_tf.discovered import recipe
+from netadapt_tf.discovered.trainer import DiscoveredOptions, DiscoveredTrainer
+from netadapt_tf.discovered.trajectory import read_trajectory
+from netadapt_tf.graphs.export import export_subnetwork, max_abs_diff
+from netadapt_tf.graphs.weight_transfer import copy_overlapping_weights, overlap_copy
 from netadapt_tf.search.driver import TRAJECTORY_FORMAT
-from netadapt_tf.strict_json import RecordError
-from netadapt_tf.subnet import resolve
-from netadapt_tf.supernet import build_supernet
-from netadapt_tf.training import TrainConfig
-from netadapt_tf.trajectory import read_trajectory
-from netadapt_tf.weight_transfer import copy_overlapping_weights, overlap_copy
+from netadapt_tf.space.arch import full_arch
+from netadapt_tf.space.subnet import resolve
+from netadapt_tf.supernet import checkpoint
+from netadapt_tf.supernet.network import build_supernet
+from netadapt_tf.supernet.training import TrainConfig
 
 
 def _spec(**options):
@@ -313,15 +315,15 @@ def test_stochastic_depth_drops_residual_branches_and_folds_into_the_export():
     supernet = build_supernet(spec)
     randomize_non_kernel_weights(supernet, seed=2)
     arch = full_arch(spec)
-    rates = discovered_recipe.stochastic_depth_rates(resolve(spec, arch), 0.3)
+    rates = recipe.stochastic_depth_rates(resolve(spec, arch), 0.3)
     residual = [b.name for b in spec.nodes if getattr(b, "residual", False)]
     assert list(rates) == residual and rates[residual[-1]] == pytest.approx(0.3)
     plain = export_subnetwork(supernet, arch)
-    dropping = discovered_recipe.with_stochastic_depth(plain, rates)
+    dropping = recipe.with_stochastic_depth(plain, rates)
     layer = dropping.get_layer(f"{residual[0]}__add")
     assert type(layer).__name__ == "StochasticDepth"
     expected = dropping(IMAGES, training=False).numpy()
-    discovered_recipe.fold_stochastic_depth(plain, rates)
+    recipe.fold_stochastic_depth(plain, rates)
     # The export parity bar: the outputs are of order one and depend on the image, and
     # scaling the BN instead of the branch rounds differently (1e-5 measured).
     assert np.max(np.abs(expected)) > 0.1

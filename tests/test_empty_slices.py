@@ -17,10 +17,10 @@ import pytest
 import tensorflow as tf
 from conftest import small_spec
 
-from netadapt_tf.arch import full_arch
-from netadapt_tf.layers import MaskedBatchNormalization, SuperkernelDepthwiseConv2D
-from netadapt_tf.sliced_forward import SlicedForward
-from netadapt_tf.supernet import build_supernet
+from netadapt_tf.judge.sliced_forward import SlicedForward
+from netadapt_tf.space.arch import full_arch
+from netadapt_tf.supernet.layers import MaskedBatchNormalization, SuperkernelDepthwiseConv2D
+from netadapt_tf.supernet.network import build_supernet
 
 
 def _plain_depthwise(x, kernel, k, strides):

@@ -6,10 +6,10 @@ import tensorflow as tf
 from conftest import randomize_non_kernel_weights
 from training_helpers import tiny_data, tiny_spec
 
-from netadapt_tf.arch import full_arch, random_arch, smallest_arch
-from netadapt_tf.evaluation import SubnetEvaluator
-from netadapt_tf.export import export_subnetwork
-from netadapt_tf.supernet import build_supernet
+from netadapt_tf.graphs.export import export_subnetwork
+from netadapt_tf.judge.evaluation import SubnetEvaluator
+from netadapt_tf.space.arch import full_arch, random_arch, smallest_arch
+from netadapt_tf.supernet.network import build_supernet
 
 
 @pytest.fixture(scope="module")

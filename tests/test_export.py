@@ -10,11 +10,11 @@ import pytest
 from conftest import randomize_non_kernel_weights, small_spec
 
 from netadapt_tf import builders
-from netadapt_tf.arch import full_arch, random_arch, smallest_arch
-from netadapt_tf.export import export_subnetwork, load_into_supernet, max_abs_diff
-from netadapt_tf.spec import BlockSpec
-from netadapt_tf.subnet import resolve
-from netadapt_tf.supernet import arch_inputs, build_supernet
+from netadapt_tf.graphs.export import export_subnetwork, load_into_supernet, max_abs_diff
+from netadapt_tf.space.arch import full_arch, random_arch, smallest_arch
+from netadapt_tf.space.spec import BlockSpec
+from netadapt_tf.space.subnet import resolve
+from netadapt_tf.supernet.network import arch_inputs, build_supernet
 
 TOLERANCE = 1e-4
 

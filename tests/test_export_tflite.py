@@ -15,12 +15,13 @@ import numpy as np
 import pytest
 from conftest import random_bn_offsets
 
-from netadapt_tf import builders, checkpoint, tflite
-from netadapt_tf.arch import random_arch
-from netadapt_tf.export import export_subnetwork
+from netadapt_tf import builders
+from netadapt_tf.graphs.export import export_subnetwork
 from netadapt_tf.metrics.host import HostSettings
-from netadapt_tf.shipping import dataset, pipeline, qat, trained_model
-from netadapt_tf.supernet import build_supernet
+from netadapt_tf.shipping import dataset, pipeline, qat, tflite, trained_model
+from netadapt_tf.space.arch import random_arch
+from netadapt_tf.supernet import checkpoint
+from netadapt_tf.supernet.network import build_supernet
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 OPTIONS = {"input_size": 16, "num_classes": 4, "width_multiplier": 0.25}

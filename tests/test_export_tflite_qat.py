@@ -12,14 +12,14 @@ import numpy as np
 import pytest
 from conftest import random_bn_offsets, randomize_non_kernel_weights
 
-from netadapt_tf import builders, tflite
-from netadapt_tf.arch import random_arch
+from netadapt_tf import builders
 from netadapt_tf.data import synthetic
-from netadapt_tf.export import KERAS3
-from netadapt_tf.shipping import qat, qat_child
+from netadapt_tf.graphs.export import KERAS3
+from netadapt_tf.graphs.subnet_graph import build_network
+from netadapt_tf.shipping import qat, qat_child, tflite
 from netadapt_tf.shipping.trained_model import Discovered
-from netadapt_tf.subnet import resolve
-from netadapt_tf.subnet_graph import build_network
+from netadapt_tf.space.arch import random_arch
+from netadapt_tf.space.subnet import resolve
 
 OPTIONS = {"input_size": 16, "num_classes": 4, "width_multiplier": 0.25}
 

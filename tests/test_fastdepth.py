@@ -9,13 +9,14 @@ import tensorflow as tf
 from conftest import randomize_non_kernel_weights
 from test_macs import folded_params, keras_macs
 
-from netadapt_tf import builders, macs
-from netadapt_tf.arch import full_arch, random_arch, validate_arch
-from netadapt_tf.export import export_subnetwork, max_abs_diff
-from netadapt_tf.sampling import OrderedDropoutSampler
+from netadapt_tf import builders
+from netadapt_tf.graphs.export import export_subnetwork, max_abs_diff
 from netadapt_tf.search.units import apply_move, search_units
-from netadapt_tf.spec import LayerSpec, NetworkSpec, PoolSpec, SkipSpec, UpsampleSpec
-from netadapt_tf.supernet import build_supernet
+from netadapt_tf.space import macs
+from netadapt_tf.space.arch import full_arch, random_arch, validate_arch
+from netadapt_tf.space.spec import LayerSpec, NetworkSpec, PoolSpec, SkipSpec, UpsampleSpec
+from netadapt_tf.supernet.network import build_supernet
+from netadapt_tf.supernet.sampling import OrderedDropoutSampler
 
 # FastDepth (Wofk et al. 2019), MobileNet-NNConv5(depthwise) with additive skips, unpruned:
 # 0.74 GMACs and 3.93M weights; the pruned model has 0.37 GMACs (the repository's README).

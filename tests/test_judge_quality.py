@@ -7,10 +7,10 @@ import scipy.stats
 from training_helpers import tiny_data, tiny_spec
 
 from netadapt_tf import builders
-from netadapt_tf import judge_quality as jq
-from netadapt_tf.arch import full_arch
+from netadapt_tf.judge import quality as jq
 from netadapt_tf.search.mcd import MCDConfig
 from netadapt_tf.search.units import search_units
+from netadapt_tf.space.arch import full_arch
 
 SEARCH = MCDConfig(
     samples_per_iteration=1,

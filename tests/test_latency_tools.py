@@ -13,9 +13,10 @@ import numpy as np
 import pytest
 from test_adb_backend import FakePhones
 
-from netadapt_tf import builders, tflite
-from netadapt_tf.arch import random_arch, save_arch
-from netadapt_tf.macs import count
+from netadapt_tf import builders
+from netadapt_tf.shipping import tflite
+from netadapt_tf.space.arch import random_arch, save_arch
+from netadapt_tf.space.macs import count
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 MODEL = {"input_size": 16, "num_classes": 10, "width_multiplier": 0.25, "num_widths": 2}
@@ -70,8 +71,8 @@ def test_measure_arch_on_the_host_with_a_cache(arch_file, tmp_path):
 
 
 def test_measure_a_tflite_file_and_macs(spec, arch_file, tmp_path):
-    from netadapt_tf.arch import load_arch
     from netadapt_tf.metrics.subnet_tflite import SubnetConverter
+    from netadapt_tf.space.arch import load_arch
 
     arch = load_arch(str(arch_file), spec)
     model_path = tmp_path / "model.tflite"

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from netadapt_tf.layers import (
+from netadapt_tf.supernet.layers import (
     ChannelBypass,
     ChannelSlice,
     MaskedBatchNormalization,

@@ -14,7 +14,7 @@ import pytest
 from conftest import small_spec
 
 from netadapt_tf import builders
-from netadapt_tf.arch import Arch, LayerChoice, full_arch, random_arch, smallest_arch
+from netadapt_tf.common.strict_json import RecordError
 from netadapt_tf.metrics import (
     GridSettings,
     HostLatencyMetric,
@@ -24,10 +24,10 @@ from netadapt_tf.metrics import (
     build_table,
 )
 from netadapt_tf.metrics.lut_space import configurations, entry_model, grid_points, plan_space
-from netadapt_tf.spec import LayerSpec, NetworkSpec, PoolSpec
-from netadapt_tf.strict_json import RecordError
-from netadapt_tf.subnet import resolve
-from netadapt_tf.supernet import build_supernet
+from netadapt_tf.space.arch import Arch, LayerChoice, full_arch, random_arch, smallest_arch
+from netadapt_tf.space.spec import LayerSpec, NetworkSpec, PoolSpec
+from netadapt_tf.space.subnet import resolve
+from netadapt_tf.supernet.network import build_supernet
 
 GRID = GridSettings(max_x_points=2, calibration_archs=4, calibration_rounds=1)
 
@@ -62,7 +62,7 @@ class FakeConverter:
         return json.dumps([ops, model.count_params(), str(model.outputs[0].shape)]).encode()
 
     def tflite(self, arch) -> bytes:
-        from netadapt_tf.export import export_subnetwork
+        from netadapt_tf.graphs.export import export_subnetwork
 
         return self.convert_model(export_subnetwork(self.supernet, arch))
 

@@ -5,10 +5,11 @@ import numpy as np
 import pytest
 from conftest import small_spec
 
-from netadapt_tf import builders, macs
-from netadapt_tf.arch import full_arch, random_arch, smallest_arch
-from netadapt_tf.export import export_subnetwork
-from netadapt_tf.supernet import build_supernet
+from netadapt_tf import builders
+from netadapt_tf.graphs.export import export_subnetwork
+from netadapt_tf.space import macs
+from netadapt_tf.space.arch import full_arch, random_arch, smallest_arch
+from netadapt_tf.supernet.network import build_supernet
 
 
 @pytest.mark.parametrize(

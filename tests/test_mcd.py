@@ -7,8 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from netadapt_tf import builders, macs
-from netadapt_tf.arch import full_arch, smallest_arch
+from netadapt_tf import builders
 from netadapt_tf.search import (
     MCDConfig,
     MCDOptimizer,
@@ -18,6 +17,8 @@ from netadapt_tf.search import (
     search_units,
 )
 from netadapt_tf.search.units import apply_move
+from netadapt_tf.space import macs
+from netadapt_tf.space.arch import full_arch, smallest_arch
 
 SPEC = builders.build("mobilenet_v1", input_size=16, num_classes=4, width_multiplier=0.25)
 FULL_MACS = 285376  # pinned: the full tiny network

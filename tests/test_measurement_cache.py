@@ -12,7 +12,7 @@ import sys
 
 import pytest
 
-from netadapt_tf.measurement_cache import MeasurementCache
+from netadapt_tf.metrics.measurement_cache import MeasurementCache
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 FINGERPRINT = {"backend": "adb_benchmark_model", "device": {"model": "Pixel", "abi": "arm64-v8a"}}
@@ -224,7 +224,7 @@ def test_concurrent_processes_different_keys(tmp_path):
 # fsync but before the rename), says so, and is then killed with SIGKILL.
 _KILLED_WRITER = """
 import os, sys, time
-from netadapt_tf import measurement_cache
+from netadapt_tf.metrics import measurement_cache
 
 def stuck(*args, **kwargs):
     print("blocked", flush=True)

@@ -9,10 +9,7 @@ import numpy as np
 import pytest
 from conftest import small_spec
 
-from netadapt_tf import macs
-from netadapt_tf.arch import full_arch, random_arch, smallest_arch
 from netadapt_tf.latency.adb import AdbBenchmarkBackend, AdbSettings
-from netadapt_tf.measurement_cache import MeasurementCache
 from netadapt_tf.metrics import (
     AdbLatencyMetric,
     CachedMetric,
@@ -26,6 +23,9 @@ from netadapt_tf.metrics import (
 )
 from netadapt_tf.metrics.agreement import ranks, share_within, spearman
 from netadapt_tf.metrics.host import time_tflite
+from netadapt_tf.metrics.measurement_cache import MeasurementCache
+from netadapt_tf.space import macs
+from netadapt_tf.space.arch import full_arch, random_arch, smallest_arch
 
 TESTS = pathlib.Path(__file__).resolve().parent
 

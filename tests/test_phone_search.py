@@ -19,13 +19,13 @@ import sys
 import pytest
 
 from netadapt_tf import data
-from netadapt_tf.arch import full_arch
 from netadapt_tf.builders.common import LayerFactory, out_channels
-from netadapt_tf.checkpoint import save_supernet
 from netadapt_tf.metrics.subnet_tflite import SubnetConverter
-from netadapt_tf.spec import NetworkSpec, PoolSpec
-from netadapt_tf.supernet import build_supernet
-from netadapt_tf.training import TrainConfig, check_run_record
+from netadapt_tf.space.arch import full_arch
+from netadapt_tf.space.spec import NetworkSpec, PoolSpec
+from netadapt_tf.supernet.checkpoint import save_supernet
+from netadapt_tf.supernet.network import build_supernet
+from netadapt_tf.supernet.training import TrainConfig, check_run_record
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 FAKE_ADB = REPO / "tests" / "fake_adb"

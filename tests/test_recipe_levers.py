@@ -8,15 +8,16 @@ import tensorflow as tf
 from conftest import randomize_non_kernel_weights
 from training_helpers import shallow_spec, tiny_data, tiny_spec
 
-from netadapt_tf import builders, macs
-from netadapt_tf.arch import full_arch, random_arch
-from netadapt_tf.evaluation import SubnetEvaluator
-from netadapt_tf.export import export_subnetwork
-from netadapt_tf.sampling import OrderedDropoutSampler, SamplingConfig, balanced_indices
+from netadapt_tf import builders
+from netadapt_tf.graphs.export import export_subnetwork
+from netadapt_tf.judge.evaluation import SubnetEvaluator
 from netadapt_tf.search.units import search_units
-from netadapt_tf.subnet import resolve
-from netadapt_tf.supernet import arch_inputs, build_supernet
-from netadapt_tf.training import SupernetTrainer, TrainConfig
+from netadapt_tf.space import macs
+from netadapt_tf.space.arch import full_arch, random_arch
+from netadapt_tf.space.subnet import resolve
+from netadapt_tf.supernet.network import arch_inputs, build_supernet
+from netadapt_tf.supernet.sampling import OrderedDropoutSampler, SamplingConfig, balanced_indices
+from netadapt_tf.supernet.training import SupernetTrainer, TrainConfig
 
 
 def _index_rows(spec, widths):

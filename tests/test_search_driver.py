@@ -15,9 +15,9 @@ import pytest
 from test_mcd import SPEC, accuracy, resource, small_config
 
 from netadapt_tf import builders
-from netadapt_tf.arch import full_arch, load_arch
+from netadapt_tf.common.strict_json import RecordError
 from netadapt_tf.search import SearchDriver
-from netadapt_tf.strict_json import RecordError
+from netadapt_tf.space.arch import full_arch, load_arch
 
 RESOURCE = {"metric": "macs", "counter": "netadapt_tf.macs/1", "spec": SPEC.fingerprint()}
 FILES = ("history.jsonl", "trajectory.json", "discovered_arch.json")

@@ -11,12 +11,12 @@ import sys
 import pytest
 
 from netadapt_tf import builders, data
-from netadapt_tf.arch import full_arch, load_arch
-from netadapt_tf.checkpoint import save_supernet
 from netadapt_tf.search.held_out_accuracy import EvalSettings, held_out_accuracy
 from netadapt_tf.search.resources import make_resource
-from netadapt_tf.supernet import build_supernet
-from netadapt_tf.training import TrainConfig, check_run_record
+from netadapt_tf.space.arch import full_arch, load_arch
+from netadapt_tf.supernet.checkpoint import save_supernet
+from netadapt_tf.supernet.network import build_supernet
+from netadapt_tf.supernet.training import TrainConfig, check_run_record
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 TOOL = REPO / "tools" / "search.py"

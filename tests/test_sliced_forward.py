@@ -7,12 +7,12 @@ from conftest import randomize_non_kernel_weights
 from training_helpers import tiny_data
 
 from netadapt_tf import builders
-from netadapt_tf.arch import full_arch, random_arch, smallest_arch
-from netadapt_tf.evaluation import SubnetEvaluator
-from netadapt_tf.export import export_subnetwork
-from netadapt_tf.sliced_forward import SlicedForward, arch_sizes
-from netadapt_tf.spec import BlockSpec
-from netadapt_tf.supernet import arch_inputs, build_supernet
+from netadapt_tf.graphs.export import export_subnetwork
+from netadapt_tf.judge.evaluation import SubnetEvaluator
+from netadapt_tf.judge.sliced_forward import SlicedForward, arch_sizes
+from netadapt_tf.space.arch import full_arch, random_arch, smallest_arch
+from netadapt_tf.space.spec import BlockSpec
+from netadapt_tf.supernet.network import arch_inputs, build_supernet
 
 BUILDERS = (
     "mobilenet_v1",

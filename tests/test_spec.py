@@ -8,7 +8,8 @@ import pytest
 from conftest import small_spec
 
 from netadapt_tf import builders
-from netadapt_tf.arch import (
+from netadapt_tf.common.strict_json import RecordError
+from netadapt_tf.space.arch import (
     Arch,
     full_arch,
     load_arch,
@@ -17,8 +18,7 @@ from netadapt_tf.arch import (
     smallest_arch,
     validate_arch,
 )
-from netadapt_tf.spec import BlockSpec, LayerSpec, NetworkSpec, PoolSpec, uniform_widths
-from netadapt_tf.strict_json import RecordError
+from netadapt_tf.space.spec import BlockSpec, LayerSpec, NetworkSpec, PoolSpec, uniform_widths
 
 
 @pytest.mark.parametrize("name", sorted(builders.BUILDERS))

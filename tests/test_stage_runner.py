@@ -9,15 +9,15 @@ import sys
 
 import pytest
 
-from netadapt_tf.demo_report import wall_seconds
-from netadapt_tf.stage_runner import (
+from netadapt_tf.common.strict_json import RecordError
+from netadapt_tf.pipeline.demo_report import wall_seconds
+from netadapt_tf.pipeline.stage_runner import (
     StageFailedError,
     StageRecord,
     StageRunner,
     ToolStage,
     read_stages,
 )
-from netadapt_tf.strict_json import RecordError
 
 HERE = pathlib.Path(__file__).resolve().parent
 LOG = HERE / "fixtures" / "benchmark_model" / "info_prefix_cpu_and_gpu.txt"
@@ -89,7 +89,7 @@ def test_a_stage_reruns_afresh_when_its_command_changed_and_so_do_the_stages_aft
 
 _KILLED_STEP = """
 import os, pathlib, signal, sys
-from netadapt_tf.stage_runner import StageRunner
+from netadapt_tf.pipeline.stage_runner import StageRunner
 workdir = pathlib.Path(sys.argv[1])
 def step():
     (workdir / "partial").write_text("half of the work")

@@ -13,26 +13,21 @@ from test_lookup_table import GRID, FakeBackend, _tiny_spec
 from test_mcd import SPEC, small_config
 from test_search_driver import make_driver
 
-from netadapt_tf import (
-    atomic_files,
-    builders,
-    checkpoint,
-    data,
-    macs,
-    measurement_cache,
-    run_record,
-)
-from netadapt_tf.arch import full_arch, load_arch, random_arch, save_arch
+from netadapt_tf import builders, data
+from netadapt_tf.common import atomic_files, run_record
+from netadapt_tf.common.strict_json import RecordError
 from netadapt_tf.data import held_out
-from netadapt_tf.discovered import DiscoveredOptions
-from netadapt_tf.metrics import LookupTable, build_table
+from netadapt_tf.discovered.trainer import DiscoveredOptions
+from netadapt_tf.discovered.trajectory import read_trajectory
+from netadapt_tf.metrics import LookupTable, build_table, measurement_cache
+from netadapt_tf.pipeline.stage_runner import StageRunner, read_stages
 from netadapt_tf.search import SearchDriver
 from netadapt_tf.search.driver import read_summary
-from netadapt_tf.spec import NetworkSpec, load_spec
-from netadapt_tf.stage_runner import StageRunner, read_stages
-from netadapt_tf.strict_json import RecordError
-from netadapt_tf.training import TrainConfig, check_run_record
-from netadapt_tf.trajectory import read_trajectory
+from netadapt_tf.space import macs
+from netadapt_tf.space.arch import full_arch, load_arch, random_arch, save_arch
+from netadapt_tf.space.spec import NetworkSpec, load_spec
+from netadapt_tf.supernet import checkpoint
+from netadapt_tf.supernet.training import TrainConfig, check_run_record
 
 OTHER = builders.build("mobilenet_v1", input_size=16, num_classes=4, width_multiplier=0.5)
 DATA = data.DataConfig(name="synthetic", image_size=16, channels=3, batch_size=8, held_out=32)

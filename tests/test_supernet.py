@@ -5,8 +5,8 @@ import numpy as np
 import tensorflow as tf
 from conftest import randomize_non_kernel_weights, small_spec
 
-from netadapt_tf.arch import full_arch, random_arch, smallest_arch
-from netadapt_tf.supernet import SuperNetwork, arch_inputs, build_supernet
+from netadapt_tf.space.arch import full_arch, random_arch, smallest_arch
+from netadapt_tf.supernet.network import SuperNetwork, arch_inputs, build_supernet
 
 
 def _inputs(spec, archs, images):

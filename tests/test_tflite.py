@@ -7,10 +7,11 @@ import numpy as np
 import pytest
 from conftest import random_bn_offsets, randomize_non_kernel_weights, small_spec
 
-from netadapt_tf import builders, tflite
-from netadapt_tf.arch import random_arch
-from netadapt_tf.export import export_subnetwork
-from netadapt_tf.supernet import build_supernet
+from netadapt_tf import builders
+from netadapt_tf.graphs.export import export_subnetwork
+from netadapt_tf.shipping import tflite
+from netadapt_tf.space.arch import random_arch
+from netadapt_tf.supernet.network import build_supernet
 
 # int8 with per-tensor activation scales from random calibration data: on these tiny nets the
 # outputs agree with float32 to a few percent of their range; 10% of the largest output

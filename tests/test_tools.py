@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 from conftest import randomize_non_kernel_weights, small_spec
 
-from netadapt_tf import checkpoint
-from netadapt_tf.arch import load_arch, random_arch
-from netadapt_tf.export import export_subnetwork
-from netadapt_tf.macs import count
-from netadapt_tf.supernet import build_supernet
+from netadapt_tf.graphs.export import export_subnetwork
+from netadapt_tf.space.arch import load_arch, random_arch
+from netadapt_tf.space.macs import count
+from netadapt_tf.supernet import checkpoint
+from netadapt_tf.supernet.network import build_supernet
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 V1_FLAGS = [

@@ -11,15 +11,15 @@ import pytest
 import tensorflow as tf
 from training_helpers import shallow_spec, tiny_data, tiny_spec
 
-from netadapt_tf import checkpoint
-from netadapt_tf.evaluation import batch_norm_layers
-from netadapt_tf.sampling import (
+from netadapt_tf.judge.evaluation import batch_norm_layers
+from netadapt_tf.supernet import checkpoint
+from netadapt_tf.supernet.sampling import (
     OrderedDropoutSampler,
     SamplingConfig,
     shrinking_floor,
     width_counts,
 )
-from netadapt_tf.training import (
+from netadapt_tf.supernet.training import (
     NonFiniteLossError,
     SupernetTrainer,
     TrainConfig,

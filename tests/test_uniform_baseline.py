@@ -4,9 +4,10 @@ import pathlib
 
 import pytest
 
-from netadapt_tf import builders, macs
-from netadapt_tf.arch import full_arch
-from netadapt_tf.uniform_baseline import uniform_arch, uniform_arch_for_resource
+from netadapt_tf import builders
+from netadapt_tf.discovered.uniform_baseline import uniform_arch, uniform_arch_for_resource
+from netadapt_tf.space import macs
+from netadapt_tf.space.arch import full_arch
 
 LOG = pathlib.Path(__file__).parent / "fixtures" / "benchmark_model" / "info_prefix_cpu_and_gpu.txt"
 SPEC = builders.build("mobilenet_v1", input_size=16, num_classes=4, width_multiplier=0.25)

@@ -7,10 +7,10 @@ Usage: python tools/demo.py [--seed=0] [--workdir=./workdir/demo] [--quick]
 2. A small super-network of the same design (netadapt_tf/configs/demo.py): random
    sub-networks are exported as plain Keras models and compared with the masked
    super-network.
-3. The flow, each step a tool run as its own process (netadapt_tf/stage_runner.py):
+3. The flow, each step a tool run as its own process (netadapt_tf/pipeline/stage_runner.py):
    super-network training, a host latency lookup table, the MCD search to 35% of the
    initial latency and a random search with as many judged samples; the comparison at
-   equal training (netadapt_tf/comparison.py): the initial network shrunk uniformly to
+   equal training (netadapt_tf/pipeline/comparison.py): the initial network shrunk uniformly to
    several width fractions, the discovered network and the random pick, each trained with
    the same recipe and steps from the super-network's weights (one column) and from
    scratch (the other), measured on LiteRT and read from the super-network; TFLite export
@@ -19,8 +19,8 @@ Usage: python tools/demo.py [--seed=0] [--workdir=./workdir/demo] [--quick]
 
 Rerunning the same command skips finished steps and resumes an interrupted one; a step
 whose command changed (another --seed, other flow settings) runs again from scratch, and so
-do the steps after it (stage_runner.py says why in each step's log). `--quick` runs the
-flow on synthetic data with a tiny network (seconds per step; for tests).
+do the steps after it (netadapt_tf/pipeline/stage_runner.py says why in each step's log).
+`--quick` runs the flow on synthetic data with a tiny network (seconds per step; for tests).
 """
 
 import dataclasses
@@ -32,15 +32,19 @@ import time
 import keras
 from absl import app, flags
 
-from netadapt_tf import atomic_files, checkpoint, comparison, cost_report, demo_report, parity
-from netadapt_tf.arch import Arch, full_arch, load_arch, save_arch, smallest_arch
+from netadapt_tf.common import atomic_files
 from netadapt_tf.configs import demo as demo_config
-from netadapt_tf.export import export_subnetwork
-from netadapt_tf.macs import count
+from netadapt_tf.graphs import parity
+from netadapt_tf.graphs.export import export_subnetwork
 from netadapt_tf.metrics.lookup_table import LookupTable, LookupTableMetric
+from netadapt_tf.pipeline import comparison, demo_report
+from netadapt_tf.pipeline.stage_runner import StageFailedError, StageRunner, ToolStage
 from netadapt_tf.search.driver import read_summary as read_search_summary
-from netadapt_tf.stage_runner import StageFailedError, StageRunner, ToolStage
-from netadapt_tf.supernet import build_supernet
+from netadapt_tf.space import cost_report
+from netadapt_tf.space.arch import Arch, full_arch, load_arch, save_arch, smallest_arch
+from netadapt_tf.space.macs import count
+from netadapt_tf.supernet import checkpoint
+from netadapt_tf.supernet.network import build_supernet
 
 _SEED = flags.DEFINE_integer(
     "seed", 0, "Seed of the random sub-networks and of the untrained weights."
@@ -98,8 +102,8 @@ def export_samples(config: demo_config.DemoConfig, workdir: pathlib.Path) -> boo
 
 
 def plan_comparison(flow: demo_config.FlowConfig, w: pathlib.Path, seed: int) -> None:
-    """The comparison's networks (comparison.py): the uniform curve, the discovered network
-    and the random-search pick, with their arch files, costs and table latencies."""
+    """The comparison's networks (pipeline/comparison.py): the uniform curve, the discovered
+    network and the random-search pick, with their arch files, costs and table latencies."""
     spec = checkpoint.read_spec(w / "supernet" / "supernet")
     latency = LookupTableMetric(LookupTable.load(w / "latency_table.json", spec))
     networks = comparison.plan_networks(

@@ -8,7 +8,8 @@ Usage:
 Writes out/model.keras and out/arch.json. Weights come from --supernet_checkpoint (whose
 spec must be the one the model flags describe), else from a freshly initialized
 super-network. --verify compares the exported model with the masked super-network on 4
-random images (seed 0) and exits with status 1 when they disagree (see netadapt_tf/parity.py).
+random images (seed 0) and exits with status 1 when they disagree (see
+netadapt_tf/graphs/parity.py).
 """
 
 import json
@@ -17,10 +18,12 @@ import sys
 
 from absl import app, flags
 
-from netadapt_tf import checkpoint, cli_flags, parity
-from netadapt_tf.export import export_subnetwork
-from netadapt_tf.macs import count
-from netadapt_tf.supernet import build_supernet
+from netadapt_tf.common import cli_flags
+from netadapt_tf.graphs import parity
+from netadapt_tf.graphs.export import export_subnetwork
+from netadapt_tf.space.macs import count
+from netadapt_tf.supernet import checkpoint
+from netadapt_tf.supernet.network import build_supernet
 
 cli_flags.define_model_flags()
 _ARCH = cli_flags.define_arch_flag(True, "Arch JSON file to export.")

@@ -9,23 +9,24 @@ Usage:
 Every network's arch is converted to float32 TFLite and timed on this host's CPU with LiteRT
 (1 thread, CPU time of the thread), in --rounds interleaved rounds; the accuracy read from
 the super-network uses the search's judge with the settings the search recorded
-(netadapt_tf/comparison_measure.py).
+(netadapt_tf/pipeline/comparison_measure.py).
 """
 
 import sys
 
 from absl import app, flags
 
-from netadapt_tf import checkpoint, comparison
-from netadapt_tf.arch import load_arch
-from netadapt_tf.comparison_measure import (
+from netadapt_tf.metrics.host import HostSettings
+from netadapt_tf.pipeline import comparison
+from netadapt_tf.pipeline.comparison_measure import (
     Measured,
     host_latencies,
     search_eval_settings,
     write_measured,
 )
-from netadapt_tf.metrics.host import HostSettings
 from netadapt_tf.search.held_out_accuracy import held_out_accuracy
+from netadapt_tf.space.arch import load_arch
+from netadapt_tf.supernet import checkpoint
 
 _NETWORKS = flags.DEFINE_string("networks", None, "The comparison's networks.json.")
 _CHECKPOINT = flags.DEFINE_string("supernet_checkpoint", None, "Super-network checkpoint dir.")

@@ -25,12 +25,12 @@ import sys
 
 from absl import app, flags
 
-from netadapt_tf import cli_flags
-from netadapt_tf.arch import full_arch
+from netadapt_tf.common import cli_flags
 from netadapt_tf.latency.adb_client import DeviceError
 from netadapt_tf.latency.instrumentation import HarnessError
-from netadapt_tf.measurement_cache import MeasurementCache
 from netadapt_tf.metrics import backend_flags, report
+from netadapt_tf.metrics.measurement_cache import MeasurementCache
+from netadapt_tf.space.arch import full_arch
 
 cli_flags.define_model_flags()
 backend_flags.define_backend_flags(("host", "adb", "android_app", "table", "macs"))

@@ -16,8 +16,9 @@ import sys
 
 from absl import app, flags
 
-from netadapt_tf import cli_flags, cost_report
-from netadapt_tf.arch import full_arch
+from netadapt_tf.common import cli_flags
+from netadapt_tf.space import cost_report
+from netadapt_tf.space.arch import full_arch
 
 FLAGS = flags.FLAGS
 

@@ -14,9 +14,9 @@ import sys
 import numpy as np
 from absl import app, flags
 
-from netadapt_tf import cli_flags
-from netadapt_tf.arch import random_arch, save_arch
-from netadapt_tf.macs import count
+from netadapt_tf.common import cli_flags
+from netadapt_tf.space.arch import random_arch, save_arch
+from netadapt_tf.space.macs import count
 
 cli_flags.define_model_flags()
 _SEED = flags.DEFINE_integer("seed", 0, "Random seed of the draw.")

@@ -37,7 +37,7 @@ import sys
 
 from absl import app, flags
 
-from netadapt_tf import checkpoint, cli_flags
+from netadapt_tf.common import cli_flags
 from netadapt_tf.configs import search as presets
 from netadapt_tf.latency.adb_client import DeviceError
 from netadapt_tf.latency.instrumentation import HarnessError
@@ -45,7 +45,8 @@ from netadapt_tf.metrics import backend_flags
 from netadapt_tf.search import mcd, resources
 from netadapt_tf.search.driver import SearchDriver
 from netadapt_tf.search.held_out_accuracy import held_out_accuracy
-from netadapt_tf.task import DEPTH_JUDGE_METRICS, check_depth_metric, check_task
+from netadapt_tf.space.task import DEPTH_JUDGE_METRICS, check_depth_metric, check_task
+from netadapt_tf.supernet import checkpoint
 
 _PRESET = flags.DEFINE_enum("preset", "demo", sorted(presets.PRESETS), "Search preset.")
 _CHECKPOINT = flags.DEFINE_string("supernet_checkpoint", None, "Super-network checkpoint dir.")

@@ -5,7 +5,7 @@ Usage:
       --mode=inherit --supernet_checkpoint=workdir/demo/supernet/supernet \
       --workdir=workdir/demo/comparison/inherit --epochs=1 --steps_per_epoch=150
 
---networks is the plan the demo writes (netadapt_tf/comparison.py); each network and seed
+--networks is the plan the demo writes (netadapt_tf/pipeline/comparison.py); each network and seed
 is trained in WORKDIR/<network>/seed<k> (model.keras, result.json) and recorded in
 WORKDIR/results.json. --mode=inherit starts every network from the super-network's
 weights, --mode=scratch every network from fresh ones. The recipe flags are those of
@@ -19,10 +19,12 @@ import sys
 import tensorflow as tf
 from absl import app, flags
 
-from netadapt_tf import checkpoint, comparison, data
-from netadapt_tf.comparison_training import train_column
+from netadapt_tf import data
+from netadapt_tf.pipeline import comparison
+from netadapt_tf.pipeline.comparison_training import train_column
 from netadapt_tf.search.held_out_accuracy import data_config
-from netadapt_tf.training import TrainConfig
+from netadapt_tf.supernet import checkpoint
+from netadapt_tf.supernet.training import TrainConfig
 
 _NETWORKS = flags.DEFINE_string("networks", None, "The comparison's networks.json.")
 _MODE = flags.DEFINE_enum("mode", None, list(comparison.COLUMNS), "The column's start.")

@@ -21,10 +21,11 @@ import os
 
 from absl import app, flags
 
-from netadapt_tf import data, distribute
+from netadapt_tf import data
 from netadapt_tf.configs import supernet as presets
-from netadapt_tf.task import DEFAULT_SCORE, task_of
-from netadapt_tf.training import SupernetTrainer
+from netadapt_tf.space.task import DEFAULT_SCORE, task_of
+from netadapt_tf.supernet import distribute
+from netadapt_tf.supernet.training import SupernetTrainer
 
 _PRESET = flags.DEFINE_enum("preset", "fashion_mnist_demo", sorted(presets.PRESETS), "Preset.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Work directory (checkpoints, logs, result).")

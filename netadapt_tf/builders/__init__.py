@@ -1,7 +1,7 @@
 """Super-network builders, by the names the command-line tools accept."""
 
 from netadapt_tf.builders import fastdepth, mobilenet_v1, mobilenet_v2, mobilenet_v3
-from netadapt_tf.spec import NetworkSpec
+from netadapt_tf.space.spec import NetworkSpec
 
 BUILDERS = {
     "mobilenet_v1": mobilenet_v1.build,

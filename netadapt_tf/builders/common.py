@@ -7,8 +7,8 @@ widths and kernel sizes, T per resolution) identical across builders.
 import dataclasses
 import math
 
-from netadapt_tf import channel_math
-from netadapt_tf.spec import BlockSpec, LayerSpec, odd_kernel_sizes, uniform_widths
+from netadapt_tf.space import channel_math
+from netadapt_tf.space.spec import BlockSpec, LayerSpec, odd_kernel_sizes, uniform_widths
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:

@@ -19,7 +19,7 @@ import dataclasses
 
 from netadapt_tf.builders.common import LayerFactory, out_channels
 from netadapt_tf.builders.mobilenet_v1 import BLOCKS
-from netadapt_tf.spec import NetworkSpec, SkipSpec, UpsampleSpec
+from netadapt_tf.space.spec import NetworkSpec, SkipSpec, UpsampleSpec
 
 # Output filters of the decoder stages' pointwise layers (before the width multiplier).
 DECODER = (512, 256, 128, 64, 32)

@@ -1,7 +1,7 @@
 """MobileNetV1 (Howard et al. 2017) as a super-network: the paper's ablation network."""
 
 from netadapt_tf.builders.common import LayerFactory, builder_origin, out_channels
-from netadapt_tf.spec import NetworkSpec, PoolSpec
+from netadapt_tf.space.spec import NetworkSpec, PoolSpec
 
 # (pointwise filters, stride of the depthwise layer) of the 13 separable blocks.
 BLOCKS = (

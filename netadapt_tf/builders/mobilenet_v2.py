@@ -1,7 +1,7 @@
 """MobileNetV2 (Sandler et al. 2018) as a super-network."""
 
 from netadapt_tf.builders.common import LayerFactory, builder_origin, make_divisible, out_channels
-from netadapt_tf.spec import NetworkSpec, PoolSpec
+from netadapt_tf.space.spec import NetworkSpec, PoolSpec
 
 # (expansion ratio t, output channels c, repeats n, first stride s), Table 2 of the paper.
 _STAGES = (

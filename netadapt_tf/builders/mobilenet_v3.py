@@ -17,7 +17,7 @@ from netadapt_tf.builders.common import (
     next_power_of_two,
     out_channels,
 )
-from netadapt_tf.spec import NetworkSpec, PoolSpec
+from netadapt_tf.space.spec import NetworkSpec, PoolSpec
 
 # MobileNetV3-Large: (kernel, expansion ratio, output channels, SE, activation, stride).
 _LARGE = (

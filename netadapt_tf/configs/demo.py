@@ -6,7 +6,7 @@ host latency: super-network training, a latency lookup table, the MCD search to 
 initial latency, a random search with as many judged samples, the comparison at equal
 training (the uniform width curve, the discovered network and the random pick, each trained
 with the same recipe and steps from the super-network's weights and from scratch, measured
-on LiteRT: netadapt_tf/comparison.py), TFLite export of the discovered network (float32,
+on LiteRT: netadapt_tf/pipeline/comparison.py), TFLite export of the discovered network (float32,
 int8, int8 QAT) and report.md. `FlowConfig` sizes those stages (`flow_quick()`: synthetic
 data and a tiny network, for tests). Flags override `seed`; other fields change here, and
 the resolved config is written into the work directory.
@@ -15,7 +15,7 @@ the resolved config is written into the work directory.
 import dataclasses
 
 from netadapt_tf import builders
-from netadapt_tf.spec import NetworkSpec
+from netadapt_tf.space.spec import NetworkSpec
 
 
 @dataclasses.dataclass(frozen=True)

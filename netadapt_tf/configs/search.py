@@ -37,7 +37,7 @@ class SearchPreset:
     search: MCDConfig
     metric: str
     evaluation: EvalSettings = EvalSettings()
-    task: str = "classification"  # what the super-network must be (netadapt_tf.task)
+    task: str = "classification"  # what the super-network must be (netadapt_tf.space.task)
 
     def to_json(self) -> dict:
         return {

@@ -24,8 +24,8 @@ import dataclasses
 
 from netadapt_tf import builders
 from netadapt_tf.data import DataConfig
-from netadapt_tf.spec import NetworkSpec
-from netadapt_tf.training import TrainConfig
+from netadapt_tf.space.spec import NetworkSpec
+from netadapt_tf.supernet.training import TrainConfig
 
 
 @dataclasses.dataclass(frozen=True)

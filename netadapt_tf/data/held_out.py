@@ -17,8 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from netadapt_tf import atomic_files
-from netadapt_tf import strict_json as sj
+from netadapt_tf.common import atomic_files
+from netadapt_tf.common import strict_json as sj
 
 FORMAT = "netadapt_tf.held_out_split/1"
 SPLIT_FILE = "held_out_split.json"

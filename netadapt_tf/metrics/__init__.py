@@ -2,6 +2,9 @@
 
 See docs/metrics.md. Every metric is a `ResourceMetric`: metric(arch) -> float, with `name`,
 `unit` and a `fingerprint()` of what it measures and how.
+
+The measurements are kept on disk by measurement_cache (`MeasurementCache`: keyed by what
+was measured and how, safe with concurrent writers and crashes); it is not re-exported here.
 """
 
 from netadapt_tf.metrics.adb import AdbLatencyMetric

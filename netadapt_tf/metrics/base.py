@@ -15,9 +15,9 @@ import platform
 from collections.abc import Callable, Iterable, Mapping
 from importlib import metadata
 
-from netadapt_tf import macs
-from netadapt_tf.arch import Arch
-from netadapt_tf.spec import NetworkSpec
+from netadapt_tf.space import macs
+from netadapt_tf.space.arch import Arch
+from netadapt_tf.space.spec import NetworkSpec
 
 
 class ResourceMetric(abc.ABC):

@@ -12,9 +12,9 @@ import json
 import threading
 from collections.abc import Iterable
 
-from netadapt_tf.arch import Arch
-from netadapt_tf.measurement_cache import MeasurementCache
 from netadapt_tf.metrics.base import ResourceMetric
+from netadapt_tf.metrics.measurement_cache import MeasurementCache
+from netadapt_tf.space.arch import Arch
 
 
 def arch_digest(arch: Arch) -> str:

@@ -22,11 +22,11 @@ import time
 
 import numpy as np
 
-from netadapt_tf import tflite
-from netadapt_tf.arch import Arch
 from netadapt_tf.metrics.base import ResourceMetric, host_identity, library_versions
 from netadapt_tf.metrics.subnet_tflite import SubnetConverter
-from netadapt_tf.spec import NetworkSpec
+from netadapt_tf.shipping import tflite
+from netadapt_tf.space.arch import Arch
+from netadapt_tf.space.spec import NetworkSpec
 
 CLOCKS = ("wall", "thread_cpu")
 MIN_RUNS = 5

@@ -36,10 +36,8 @@ from collections.abc import Callable
 import keras
 import numpy as np
 
-from netadapt_tf import atomic_files
-from netadapt_tf import strict_json as sj
-from netadapt_tf.arch import FORMAT as ARCH_FORMAT
-from netadapt_tf.arch import Arch, full_arch, random_arch, smallest_arch, validate_arch
+from netadapt_tf.common import atomic_files
+from netadapt_tf.common import strict_json as sj
 from netadapt_tf.metrics.base import ResourceMetric
 from netadapt_tf.metrics.lut_space import (
     SpacePlan,
@@ -47,7 +45,9 @@ from netadapt_tf.metrics.lut_space import (
     entry_model,
     plan_space,
 )
-from netadapt_tf.spec import NetworkSpec
+from netadapt_tf.space.arch import FORMAT as ARCH_FORMAT
+from netadapt_tf.space.arch import Arch, full_arch, random_arch, smallest_arch, validate_arch
+from netadapt_tf.space.spec import NetworkSpec
 
 FORMAT = "netadapt_tf.latency_table/1"
 FITS = {"offset": 1, "affine": 2, "affine_count": 3}  # fit -> number of coefficients

@@ -2,7 +2,7 @@
 
 The unit of the table is one layer of an exported sub-network *with its channel bypass*: the
 convolution (BN folded, activation fused) plus the slices, the average pool of a strided
-bypass and the concatenation that export.py adds around it, because those copies cost time
+bypass and the concatenation that graphs/export.py adds around it, because those copies cost time
 too. A residual block's add (with the slices and concatenation that align tensors of
 different widths), the global pool, an upsampling and a skip's add are entries of their
 own. A removed residual block and a layer that computes nothing (SE switched off, a
@@ -26,10 +26,18 @@ import functools
 
 import keras
 
-from netadapt_tf.arch import Arch
-from netadapt_tf.export import exporter_ops
-from netadapt_tf.spec import BlockSpec, LayerSpec, NetworkSpec, PoolSpec, SkipSpec, UpsampleSpec
-from netadapt_tf.subnet import (
+from netadapt_tf.graphs.export import exporter_ops
+from netadapt_tf.graphs.subnet_graph import layer_rule
+from netadapt_tf.space.arch import Arch
+from netadapt_tf.space.spec import (
+    BlockSpec,
+    LayerSpec,
+    NetworkSpec,
+    PoolSpec,
+    SkipSpec,
+    UpsampleSpec,
+)
+from netadapt_tf.space.subnet import (
     ResolvedBlock,
     ResolvedLayer,
     ResolvedPool,
@@ -38,8 +46,7 @@ from netadapt_tf.subnet import (
     resolve,
     resolve_layer,
 )
-from netadapt_tf.subnet_graph import layer_rule
-from netadapt_tf.supernet import SuperNetwork, full_out_channels
+from netadapt_tf.supernet.network import SuperNetwork, full_out_channels
 
 _AXES = {
     "layer": ("in_channels", "width"),

@@ -9,14 +9,14 @@ and how.
 
 import hashlib
 
-from netadapt_tf.arch import Arch
-from netadapt_tf.measurement_cache import MeasurementCache
 from netadapt_tf.metrics import backend_flags
 from netadapt_tf.metrics.base import MacsMetric, ResourceMetric
 from netadapt_tf.metrics.cached import CachedMetric
 from netadapt_tf.metrics.host import host_fingerprint, time_tflite
 from netadapt_tf.metrics.lookup_table import LookupTable, LookupTableMetric
-from netadapt_tf.spec import NetworkSpec
+from netadapt_tf.metrics.measurement_cache import MeasurementCache
+from netadapt_tf.space.arch import Arch
+from netadapt_tf.space.spec import NetworkSpec
 
 
 def _latency_report(measurement, fingerprint: dict) -> dict:

@@ -8,15 +8,16 @@ fingerprint through `settings()`.
 
 import keras
 
-from netadapt_tf import tflite
-from netadapt_tf.arch import Arch
-from netadapt_tf.export import export_subnetwork
-from netadapt_tf.spec import NetworkSpec
-from netadapt_tf.supernet import SuperNetwork, build_supernet
+from netadapt_tf.graphs.export import export_subnetwork
+from netadapt_tf.shipping import tflite
+from netadapt_tf.space.arch import Arch
+from netadapt_tf.space.spec import NetworkSpec
+from netadapt_tf.supernet.network import SuperNetwork, build_supernet
 
 
 class SubnetConverter:
-    """Converts archs of `spec` to TFLite with `quantization` along `route` (see tflite.py).
+    """Converts archs of `spec` to TFLite with `quantization` along `route` (see
+    shipping/tflite.py).
 
     int8 models are calibrated on random inputs (tflite.random_representative_data): right
     for latency, meaningless for accuracy.

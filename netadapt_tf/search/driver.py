@@ -28,9 +28,8 @@ import shutil
 import time
 from collections.abc import Callable, Mapping
 
-from netadapt_tf import atomic_files
-from netadapt_tf import strict_json as sj
-from netadapt_tf.arch import Arch, save_arch, validate_arch
+from netadapt_tf.common import atomic_files
+from netadapt_tf.common import strict_json as sj
 from netadapt_tf.search.mcd import (
     MCDConfig,
     MCDOptimizer,
@@ -40,7 +39,8 @@ from netadapt_tf.search.mcd import (
 )
 from netadapt_tf.search.progress import PLOT_FILE, TENSORBOARD_DIR, Progress, reading_noise
 from netadapt_tf.search.records import InitialRecord, IterationRecord, SampleRecord
-from netadapt_tf.spec import NetworkSpec
+from netadapt_tf.space.arch import Arch, save_arch, validate_arch
+from netadapt_tf.space.spec import NetworkSpec
 
 FORMAT = "netadapt_tf.search/1"
 TRAJECTORY_FORMAT = "netadapt_tf.search_trajectory/1"

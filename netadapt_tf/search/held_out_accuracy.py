@@ -16,14 +16,16 @@ import dataclasses
 import hashlib
 import pathlib
 
-from netadapt_tf import checkpoint, data, run_record
-from netadapt_tf.arch import Arch
+from netadapt_tf import data
+from netadapt_tf.common import run_record
+from netadapt_tf.common.run_record import RUN_FILE
 from netadapt_tf.data.held_out import SPLIT_FILE
-from netadapt_tf.evaluation import RECALIBRATION_AVERAGES
-from netadapt_tf.run_record import RUN_FILE
-from netadapt_tf.spec import NetworkSpec
-from netadapt_tf.task import DEPTH_JUDGE_METRICS, check_depth_metric, task_of
-from netadapt_tf.training import TrainConfig
+from netadapt_tf.judge.evaluation import RECALIBRATION_AVERAGES
+from netadapt_tf.space.arch import Arch
+from netadapt_tf.space.spec import NetworkSpec
+from netadapt_tf.space.task import DEPTH_JUDGE_METRICS, check_depth_metric, task_of
+from netadapt_tf.supernet import checkpoint
+from netadapt_tf.supernet.training import TrainConfig
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -152,7 +154,7 @@ def held_out_accuracy(
     """Loads the super-network and the held-out data, checking that they belong together
     (classes, held-out split) before any weight is loaded. Without a record of the split
     the checkpoint was trained with, refuses unless `allow_unrecorded_split`."""
-    from netadapt_tf.evaluation import SubnetEvaluator
+    from netadapt_tf.judge.evaluation import SubnetEvaluator
 
     spec = checkpoint.read_spec(checkpoint_dir)
     depth_metric = check_depth_metric(spec, settings.depth_metric, "depth_metric")

@@ -48,10 +48,10 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
-from netadapt_tf.arch import Arch, full_arch, random_arch, smallest_arch, validate_arch
 from netadapt_tf.search.records import InitialRecord, IterationRecord, SampleRecord
 from netadapt_tf.search.units import SearchUnit, available_moves, search_units, shrink_one_notch
-from netadapt_tf.spec import NetworkSpec
+from netadapt_tf.space.arch import Arch, full_arch, random_arch, smallest_arch, validate_arch
+from netadapt_tf.space.spec import NetworkSpec
 
 SAMPLERS = ("mcd", "single_layer", "random")
 

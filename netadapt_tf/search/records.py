@@ -7,8 +7,8 @@ written with repr precision by json).
 
 import dataclasses
 
-from netadapt_tf import strict_json as sj
-from netadapt_tf.arch import Arch
+from netadapt_tf.common import strict_json as sj
+from netadapt_tf.space.arch import Arch
 
 STATUSES = ("ok", "failed", "infeasible")
 

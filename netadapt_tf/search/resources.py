@@ -16,9 +16,9 @@ import os
 import threading
 from collections.abc import Callable
 
-from netadapt_tf import macs
-from netadapt_tf.arch import Arch
-from netadapt_tf.spec import NetworkSpec
+from netadapt_tf.space import macs
+from netadapt_tf.space.arch import Arch
+from netadapt_tf.space.spec import NetworkSpec
 
 METRICS = ("macs", "host_latency", "table", "adb_latency")
 MACS_COUNTER = "netadapt_tf.macs/1"
@@ -81,7 +81,7 @@ def make_resource(
             "lacks; allowed here: 'macs'"
         )
     from netadapt_tf import metrics
-    from netadapt_tf.measurement_cache import MeasurementCache
+    from netadapt_tf.metrics.measurement_cache import MeasurementCache
 
     if name == "table":
         metric = metrics.LookupTableMetric(metrics.LookupTable.load(table_path, spec))

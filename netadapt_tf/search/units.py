@@ -26,8 +26,8 @@ import dataclasses
 
 import numpy as np
 
-from netadapt_tf.arch import Arch
-from netadapt_tf.spec import BlockSpec, LayerSpec, NetworkSpec, merge_groups
+from netadapt_tf.space.arch import Arch
+from netadapt_tf.space.spec import BlockSpec, LayerSpec, NetworkSpec, merge_groups
 
 MOVES = ("width", "kernel_size")
 

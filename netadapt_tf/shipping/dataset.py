@@ -11,8 +11,8 @@ import tensorflow as tf
 
 from netadapt_tf import data
 from netadapt_tf.shipping.pipeline import ShippingData
-from netadapt_tf.spec import NetworkSpec
-from netadapt_tf.task import task_of
+from netadapt_tf.space.spec import NetworkSpec
+from netadapt_tf.space.task import task_of
 
 
 def _arrays(dataset: tf.data.Dataset, count: int | None) -> tuple[np.ndarray, np.ndarray]:

@@ -9,7 +9,7 @@ computed before anything is written, and each file is written atomically (atomic
 a failure leaves the output directory as it was. `read_summary` reads the summary back,
 checking every field (strict_json).
 
-A depth network (netadapt_tf.task) is judged by RMSE and delta1 over the valid pixels of
+A depth network (netadapt_tf.space.task) is judged by RMSE and delta1 over the valid pixels of
 its validation depth maps where a classifier is judged by top-1 accuracy (its rows carry
 rmse, delta1 and their changes from the Keras model; the summary says "task": "depth");
 quantization-aware training is for classifiers only.
@@ -21,13 +21,14 @@ import pathlib
 
 import numpy as np
 
-from netadapt_tf import atomic_files, tflite
-from netadapt_tf import strict_json as sj
+from netadapt_tf.common import atomic_files
+from netadapt_tf.common import strict_json as sj
 from netadapt_tf.depth import MetricsAccumulator
 from netadapt_tf.metrics.host import HostSettings, time_tflite
+from netadapt_tf.shipping import tflite
 from netadapt_tf.shipping.qat import QatSettings, quantization_aware_tflite
 from netadapt_tf.shipping.trained_model import Discovered
-from netadapt_tf.task import task_of
+from netadapt_tf.space.task import task_of
 
 QUANTIZATIONS = tflite.QUANTIZATIONS  # post-training: float32, float16, int8
 VARIANT_FILES = {

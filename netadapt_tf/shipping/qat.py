@@ -18,8 +18,8 @@ import tempfile
 
 import numpy as np
 
-from netadapt_tf import atomic_files
-from netadapt_tf import strict_json as sj
+from netadapt_tf.common import atomic_files
+from netadapt_tf.common import strict_json as sj
 from netadapt_tf.shipping import qat_child
 from netadapt_tf.shipping.trained_model import Discovered, batch_norm_settings, layer_weights
 

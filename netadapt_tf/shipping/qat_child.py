@@ -21,12 +21,12 @@ import warnings
 
 import numpy as np
 
-from netadapt_tf import atomic_files
-from netadapt_tf import strict_json as sj
-from netadapt_tf.arch import Arch
-from netadapt_tf.spec import NetworkSpec
-from netadapt_tf.subnet import resolve
-from netadapt_tf.subnet_graph import Flavour, FreshWeights, build_network
+from netadapt_tf.common import atomic_files
+from netadapt_tf.common import strict_json as sj
+from netadapt_tf.graphs.subnet_graph import Flavour, FreshWeights, build_network
+from netadapt_tf.space.arch import Arch
+from netadapt_tf.space.spec import NetworkSpec
+from netadapt_tf.space.subnet import resolve
 
 JOB_FILE = "job.json"
 WEIGHTS_FILE = "weights.npz"

@@ -39,7 +39,7 @@ def activation(name: str):
 
 
 class ChannelSlice(tf_keras.layers.Layer):
-    """x[..., start:stop] (netadapt_tf.layers.ChannelSlice for tf_keras)."""
+    """x[..., start:stop] (netadapt_tf.supernet.layers.ChannelSlice for tf_keras)."""
 
     def __init__(self, start, stop, **kwargs):
         super().__init__(**kwargs)

@@ -14,14 +14,14 @@ import pathlib
 import keras
 import numpy as np
 
-from netadapt_tf import checkpoint
-from netadapt_tf import spec as spec_file
-from netadapt_tf.arch import Arch, load_arch
-from netadapt_tf.export import KERAS3
-from netadapt_tf.spec import NetworkSpec
-from netadapt_tf.strict_json import RecordError
-from netadapt_tf.subnet import SubNetwork, resolve
-from netadapt_tf.subnet_graph import FreshWeights, build_network
+from netadapt_tf.common.strict_json import RecordError
+from netadapt_tf.graphs.export import KERAS3
+from netadapt_tf.graphs.subnet_graph import FreshWeights, build_network
+from netadapt_tf.space import spec as spec_file
+from netadapt_tf.space.arch import Arch, load_arch
+from netadapt_tf.space.spec import NetworkSpec
+from netadapt_tf.space.subnet import SubNetwork, resolve
+from netadapt_tf.supernet import checkpoint
 
 # The model and the network its arch describes, with the same weights, must agree this well
 # (relative to the largest output when that is above 1).

@@ -14,7 +14,7 @@ import os
 import sys
 import time
 
-from netadapt_tf import atomic_files
+from netadapt_tf.common import atomic_files
 
 NEW_CLASSES = 5
 
@@ -47,8 +47,9 @@ def save_a_pair(point: str, directory: str) -> None:
     import keras
     import numpy as np
 
-    from netadapt_tf import builders, checkpoint
-    from netadapt_tf.supernet import build_supernet
+    from netadapt_tf import builders
+    from netadapt_tf.supernet import checkpoint
+    from netadapt_tf.supernet.network import build_supernet
 
     keras.utils.set_random_seed(2)
     spec = builders.build(

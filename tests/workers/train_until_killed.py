@@ -10,7 +10,7 @@ import tensorflow as tf
 from test_training import CONFIG
 from training_helpers import shallow_spec, tiny_data
 
-from netadapt_tf.training import SupernetTrainer, TrainConfig
+from netadapt_tf.supernet.training import SupernetTrainer, TrainConfig
 
 tf.config.experimental.enable_op_determinism()
 

@@ -1,0 +1,13 @@
+"""Files and flags shared by every stage of the pipeline.
+
+- atomic_files: writing files a rerun reads so a kill leaves the old or the new one
+  (`write_json`, `write_bytes`, `write_text`, `write_with`, `replace_directory`,
+  `append_line`/`read_journal` for fsynced journals).
+- strict_json: reading those files back field by field, with one exception type
+  (`RecordError`, `read`, `load`, and the field checks `obj`, `integer`, `string`, ...).
+- run_record: the `run.json` of a training work directory (`parse`, `read`, `check`).
+- cli_flags: absl flags of the tools that pick a super-network and an arch of it
+  (`define_model_flags`, `spec_from_flags`, `define_arch_flag`, `read_arch`).
+
+Nothing is imported here: import the module you need.
+"""

@@ -1,0 +1,18 @@
+"""The end-to-end demo (tools/demo.py): its stages, the comparison at equal training, the
+report.
+
+- stage_runner: runs the stages in order, each once for its command, resumable, recording
+  what made them (`StageRunner`, `ToolStage`, `read_stages`, `StageFailedError`).
+- comparison: which networks the comparison trains (uniform curve, discovered, random-search
+  pick), their records and the verdict's arithmetic (`plan_networks`, `Network`, `Run`,
+  `write_networks`/`read_networks`, `write_results`/`read_results`, `Margin`).
+- comparison_training: one column of it, every planned network from one start
+  (`train_column`).
+- comparison_measure: host latency on LiteRT and the super-network's reading per network
+  (`host_latencies`, `write_measured`, `read_measured`, `Measured`).
+- comparison_report: its section of report.md: table, plot, verdict in words (`section`).
+- demo_report: the demo's report.md from the files its stages wrote (`write_report`,
+  `time_breakdown`, `shipping_table`).
+
+Nothing is imported here: import the module you need.
+"""

@@ -1,0 +1,492 @@
+"""Super-network training with ordered dropout, inside a tf.distribute strategy.
+
+One forward-backward pass trains a different sub-network per image (sampling.py). The step
+is a custom `strategy.run` inside `tf.function`, which works under Mirrored,
+MultiWorkerMirrored (where Keras' `fit` fails) and TPU strategies alike. The work directory
+holds the resolved run record, checkpoints (a killed run resumes from the last one, losing
+at most `checkpoint_every_steps` steps or one epoch), TensorBoard logs, a JSON-lines log of
+epochs and, at the end, the trained super-network (EMA weights when EMA is on).
+
+The task follows the spec (netadapt_tf.space.task): a classifier learns (image, label) pairs by
+cross-entropy, a depth network (image, depth) pairs by the masked L1 on the valid pixels
+(netadapt_tf.depth.masked_l1); in-place distillation then teaches the sampled sub-networks
+the full network's depth map (L1 over every pixel), and the monitor reports delta1.
+"""
+
+import dataclasses
+import math
+import os
+import time
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from netadapt_tf.common import atomic_files, run_record
+from netadapt_tf.depth import distillation_l1, masked_l1, per_image_metrics
+from netadapt_tf.graphs.export import load_into_supernet
+from netadapt_tf.judge.evaluation import SubnetEvaluator, batch_norm_layers
+from netadapt_tf.space.arch import full_arch, random_arch, smallest_arch
+from netadapt_tf.space.spec import NetworkSpec
+from netadapt_tf.space.task import DEFAULT_SCORE, task_of
+from netadapt_tf.supernet import checkpoint, distribute
+from netadapt_tf.supernet.network import arch_inputs, build_supernet
+from netadapt_tf.supernet.sampling import (
+    OrderedDropoutSampler,
+    SamplingConfig,
+    replica_seed,
+    shrinking_floor,
+)
+
+OPTIMIZERS = ("rmsprop", "sgd", "adam")
+LOG_FILE = "train_log.jsonl"
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """The training recipe. Defaults are the paper's (Sec. 4.1.1, after MobileNetV3):
+    RMSProp, 0.064 per 1024 images scaled linearly with the batch, x0.963 every 3 epochs,
+    l2 weight decay 1e-5, EMA of weights 0.9998 (dropout 0.2 is a builder option).
+
+    progressive_shrinking (not in the paper, for small budgets; 0 = off): during the first
+    this fraction of the steps the smallest width on offer falls linearly from the full
+    width to the smallest (sampling.shrinking_floor). bn_momentum: of the moving BN
+    statistics (Keras' 0.99; short runs want less).
+
+    Levers for small budgets (docs/training.md measures each): width_correlation and
+    free_layer_probability (sampling.SamplingConfig: how the widths of an image's layers
+    relate; 0 and 0 are the paper's independent draws); full_network: every step also
+    trains the full network on the same images (a copy of the batch in the same forward
+    pass, so BN statistics are updated once); distill: in-place distillation, the sampled
+    sub-networks also learn the full network's soft outputs (from that copy, which
+    distill adds when full_network is off, without its own loss); warm_start_steps: the
+    first this many steps train only the full network; init_from: a Keras file (.keras)
+    of the full network as a plain model (export_subnetwork's layers), trained alone, whose
+    weights the super-network starts from (export.load_into_supernet), for example the
+    initial network the demo trains anyway. A resumed run takes its checkpoint instead."""
+
+    epochs: int = 1
+    steps_per_epoch: int | None = None
+    batch_size: int = 128
+    learning_rate: float = 0.064
+    lr_decay: float = 0.963
+    lr_decay_epochs: float = 3.0
+    warmup_epochs: float = 0.0
+    optimizer: str = "rmsprop"
+    momentum: float = 0.9
+    rmsprop_rho: float = 0.9
+    epsilon: float = 1e-3
+    weight_decay: float = 1e-5
+    ema_decay: float = 0.9998
+    label_smoothing: float = 0.0
+    sandwich: bool = False
+    distill: bool = False
+    full_network: bool = False
+    width_correlation: float = 0.0
+    free_layer_probability: float = 0.0
+    warm_start_steps: int = 0
+    init_from: str | None = None
+    progressive_shrinking: float = 0.0
+    bn_momentum: float = 0.99
+    seed: int = 0
+    checkpoint_every_steps: int = 0
+    monitor_archs: int = 2
+    eval_batch_size: int = 256
+    max_eval_examples: int | None = 2000
+
+    def __post_init__(self):
+        positive = ("epochs", "batch_size", "learning_rate", "lr_decay_epochs", "eval_batch_size")
+        for name in positive:
+            if getattr(self, name) <= 0:
+                raise ValueError(f"train.{name}: {getattr(self, name)} must be > 0")
+        if self.steps_per_epoch is not None and self.steps_per_epoch <= 0:
+            raise ValueError(f"train.steps_per_epoch: {self.steps_per_epoch} must be > 0")
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"train.optimizer: {self.optimizer!r} is not one of {OPTIMIZERS}")
+        if not 0 <= self.ema_decay < 1:
+            raise ValueError(f"train.ema_decay: {self.ema_decay} must be in [0, 1); 0 is off")
+        if not 0 <= self.progressive_shrinking <= 1:
+            raise ValueError(
+                f"train.progressive_shrinking: {self.progressive_shrinking} must be in [0, 1]; "
+                "0 is off"
+            )
+        if not 0 < self.bn_momentum < 1:
+            raise ValueError(f"train.bn_momentum: {self.bn_momentum} must be in (0, 1)")
+        if self.sandwich and self.batch_size < 4:
+            raise ValueError(f"train.batch_size: {self.batch_size} is too small for sandwich")
+        if isinstance(self.warm_start_steps, bool) or not isinstance(self.warm_start_steps, int):
+            raise TypeError(f"train.warm_start_steps: {self.warm_start_steps!r} is not an int")
+        if self.warm_start_steps < 0:
+            raise ValueError(f"train.warm_start_steps: {self.warm_start_steps} must be >= 0")
+        if self.init_from is not None and (
+            not isinstance(self.init_from, str) or not self.init_from.endswith(".keras")
+        ):
+            raise ValueError(
+                f"train.init_from: {self.init_from!r} is not allowed; must be the path of a "
+                ".keras file of the full network, or None"
+            )
+        self.sampling()  # checks the sampling fields
+
+    def sampling(self) -> SamplingConfig:
+        return SamplingConfig(
+            sandwich=self.sandwich,
+            width_correlation=self.width_correlation,
+            free_layer_probability=self.free_layer_probability,
+        )
+
+
+@keras.saving.register_keras_serializable(package="netadapt_tf")
+class StaircaseDecay(keras.optimizers.schedules.LearningRateSchedule):
+    """initial * rate^floor(step / decay_steps), with an optional linear warm-up."""
+
+    def __init__(self, initial, rate, decay_steps, warmup_steps=0):
+        self.initial, self.rate = float(initial), float(rate)
+        self.decay_steps, self.warmup_steps = int(decay_steps), int(warmup_steps)
+
+    def __call__(self, step):
+        step = tf.cast(step, tf.float32)
+        lr = self.initial * self.rate ** tf.floor(step / self.decay_steps)
+        if self.warmup_steps:
+            lr *= tf.minimum(1.0, (step + 1.0) / self.warmup_steps)
+        return lr
+
+    def get_config(self):
+        return {
+            "initial": self.initial,
+            "rate": self.rate,
+            "decay_steps": self.decay_steps,
+            "warmup_steps": self.warmup_steps,
+        }
+
+
+def make_optimizer(config: TrainConfig, steps_per_epoch: int) -> keras.optimizers.Optimizer:
+    lr = StaircaseDecay(
+        config.learning_rate * config.batch_size / 1024,
+        config.lr_decay,
+        max(1, round(config.lr_decay_epochs * steps_per_epoch)),
+        round(config.warmup_epochs * steps_per_epoch),
+    )
+    ema = {"use_ema": config.ema_decay > 0, "ema_momentum": config.ema_decay or 0.99}
+    if config.optimizer == "rmsprop":
+        return keras.optimizers.RMSprop(
+            lr, rho=config.rmsprop_rho, momentum=config.momentum, epsilon=config.epsilon, **ema
+        )
+    if config.optimizer == "sgd":
+        return keras.optimizers.SGD(lr, momentum=config.momentum, nesterov=True, **ema)
+    return keras.optimizers.Adam(lr, epsilon=config.epsilon, **ema)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    supernet_dir: str
+    steps: int
+    seconds: float
+    images_per_second: float
+    monitor: dict
+
+
+class NonFiniteLossError(FloatingPointError):
+    pass
+
+
+def check_batch_size(batch_size: int, replicas: int) -> int:
+    """The per-replica batch; the global batch must divide among the replicas."""
+    if batch_size % replicas:
+        raise ValueError(
+            f"train.batch_size: {batch_size} does not divide among {replicas} replicas; "
+            f"use a multiple of {replicas}"
+        )
+    return batch_size // replicas
+
+
+# What a run writes besides run.json and held_out_split.json; removed by overwrite.
+OUTPUTS = ("checkpoints", "tensorboard", "supernet", LOG_FILE)
+
+
+def check_run_record(workdir: str, record: dict, overwrite: bool) -> None:
+    """Refuses a work directory made with other settings (epochs may grow on a resume);
+    with `overwrite`, removes what the old run left so the new one starts afresh."""
+    run_record.check(workdir, record, overwrite, TrainConfig, outputs=OUTPUTS)
+
+
+class SupernetTrainer:
+    """Trains the super-network of `spec` on (image, label) datasets (unbatched).
+
+    `train` is a dataset, or a function epoch -> dataset whose order is fixed per epoch
+    (data.Datasets.train_for_epoch), which makes a resumed run read exactly the same data.
+    """
+
+    def __init__(
+        self,
+        spec: NetworkSpec,
+        train: tf.data.Dataset,
+        held_out: tf.data.Dataset,
+        num_train: int,
+        config: TrainConfig,
+        workdir: str,
+        strategy: tf.distribute.Strategy | None = None,
+        data_record: dict | None = None,
+        overwrite: bool = False,
+        log=print,
+        progress: bool = True,
+    ):
+        self.spec, self.config, self.workdir = spec, config, workdir
+        self.task = task_of(spec)
+        # The log's names of the score: accuracy (classification) or delta1 (depth).
+        self.score_name = DEFAULT_SCORE[self.task]
+        self.progress = progress
+        self.strategy = strategy or tf.distribute.MirroredStrategy()
+        self.log = log if distribute.is_chief(self.strategy) else (lambda *a, **k: None)
+        replicas = self.strategy.num_replicas_in_sync
+        check_batch_size(config.batch_size, replicas)
+        self.steps_per_epoch = config.steps_per_epoch or num_train // config.batch_size
+        if self.steps_per_epoch < 1:
+            raise ValueError(
+                f"train.batch_size: {config.batch_size} is larger than the {num_train} "
+                "training examples"
+            )
+        self.total_steps = config.epochs * self.steps_per_epoch
+        self.train_data, self.held_out, self.num_train = train, held_out, num_train
+        record = {
+            "spec": spec.to_json(),
+            "spec_fingerprint": spec.fingerprint(),
+            "train": dataclasses.asdict(config),
+            "data": data_record or {},
+            "replicas": replicas,
+        }
+        if distribute.is_chief(self.strategy):
+            check_run_record(workdir, record, overwrite)
+        keras.utils.set_random_seed(config.seed)  # the same initial weights on every worker
+        with self.strategy.scope():
+            self.model = build_supernet(spec)
+            for bn in batch_norm_layers(self.model):
+                bn.momentum = config.bn_momentum
+            if config.init_from is not None:
+                self._init_from(config.init_from)
+            self.optimizer = make_optimizer(config, self.steps_per_epoch)
+            self.optimizer.build(self.model.trainable_variables)
+        self.sampler = OrderedDropoutSampler(spec, config.sampling())
+        self._decayed = [v for v in self.model.trainable_variables if "kernel" in v.path]
+        self._full_rows = arch_inputs(spec, [full_arch(spec)])
+        ckpt_dir = os.path.join(workdir, "checkpoints")
+        if not distribute.is_chief(self.strategy):
+            ckpt_dir = os.path.join(workdir, f".worker{distribute.worker_id(self.strategy)}")
+        # Keras 3 models are not tracked by tf.train.Checkpoint, so their variables (BN
+        # statistics included) are listed explicitly; the order is fixed by the spec.
+        self.checkpoint = tf.train.Checkpoint(
+            model_weights=[w.value for w in self.model.weights], optimizer=self.optimizer
+        )
+        self.manager = tf.train.CheckpointManager(self.checkpoint, ckpt_dir, max_to_keep=2)
+        self._step_fn = tf.function(self._distributed_step)
+        self._warm_step_fn = tf.function(
+            lambda batch, step: self._distributed_step(batch, step, True)
+        )
+
+    def _init_from(self, path: str) -> None:
+        """The full network's weights from a plain model trained alone (TrainConfig.init_from)."""
+        if not os.path.isfile(path):
+            raise ValueError(f"train.init_from: {path!r} is not a file")
+        try:
+            model = keras.models.load_model(path, compile=False)
+        except (OSError, ValueError) as error:
+            raise ValueError(f"train.init_from: {path!r} cannot be loaded: {error}") from None
+        try:
+            load_into_supernet(self.model, model, full_arch(self.spec))
+        except ValueError as error:
+            raise ValueError(
+                f"train.init_from: {path!r} is not the full network of this spec: {error}"
+            ) from None
+
+    # -- the step ---------------------------------------------------------------------
+
+    def _rows(self, batch, step, warm: bool):
+        """(super-network inputs, paired): the sampled rows; paired: after `batch` copies
+        of the full network (the step trains it too, or distils from it)."""
+        config = self.config
+        full = {k: tf.repeat(v, batch, axis=0) for k, v in self._full_rows.items()}
+        if warm:
+            return full, False
+        # Progressive shrinking runs over the steps after the warm start.
+        warm_steps = min(config.warm_start_steps, self.total_steps - 1)
+        floor = shrinking_floor(
+            step - warm_steps, self.total_steps - warm_steps, config.progressive_shrinking
+        )
+        rows = self.sampler.sample(batch, replica_seed(config.seed, step), floor)
+        if not (config.full_network or config.distill):
+            return rows, False
+        return {k: tf.concat([full[k], rows[k]], 0) for k in rows}, True
+
+    def _replica_step(self, images, labels, step, warm=False):
+        config = self.config
+        batch = tf.shape(images)[0]
+        rows, paired = self._rows(batch, step, warm)
+        with tf.GradientTape() as tape:
+            inputs = tf.concat([images, images], 0) if paired else images
+            outputs = self.model({"image": inputs, **rows}, training=True)
+            teacher = None
+            if paired:
+                teacher, outputs = outputs[:batch], outputs[batch:]
+            if self.task == "depth":
+                loss = self._depth_loss(labels, outputs, teacher)
+            else:
+                per_example = self._classification_loss(labels, outputs, teacher)
+                loss = tf.nn.compute_average_loss(per_example, global_batch_size=config.batch_size)
+            if config.weight_decay:
+                l2 = config.weight_decay * tf.add_n([tf.nn.l2_loss(v) for v in self._decayed])
+                loss += tf.nn.scale_regularization_loss(l2)
+        variables = self.model.trainable_variables
+        grads = tape.gradient(loss, variables)
+        self.optimizer.apply_gradients(zip(grads, variables, strict=True))
+        return loss, self._score_sum(labels, outputs)
+
+    def _classification_loss(self, labels, logits, teacher):
+        """Cross-entropy per example, plus distillation from and training of the teacher
+        (the full network's logits on the same images) when they are on."""
+        config, num_classes = self.config, self.spec.num_classes
+        target = tf.one_hot(tf.cast(labels, tf.int32), num_classes)
+        if config.label_smoothing:
+            target = target * (1 - config.label_smoothing) + config.label_smoothing / num_classes
+        per_example = keras.losses.categorical_crossentropy(target, logits, from_logits=True)
+        if teacher is not None and config.distill:
+            soft = tf.stop_gradient(tf.nn.softmax(teacher))
+            per_example += keras.losses.categorical_crossentropy(soft, logits, from_logits=True)
+        if teacher is not None and config.full_network:
+            per_example += keras.losses.categorical_crossentropy(target, teacher, from_logits=True)
+        return per_example
+
+    def _depth_loss(self, depth, prediction, teacher):
+        """The replica's share of the global loss: masked L1 on the valid pixels (the mean
+        over this replica's batch, weighted by its part of the global batch), plus the L1
+        to the full network's depth map over every pixel (distillation) and the full
+        network's own masked L1 when they are on."""
+        config = self.config
+        loss = masked_l1(depth, prediction)
+        if teacher is not None and config.distill:
+            loss += distillation_l1(teacher, prediction)
+        if teacher is not None and config.full_network:
+            loss += masked_l1(depth, teacher)
+        share = tf.cast(tf.shape(prediction)[0], tf.float32) / config.batch_size
+        return loss * share
+
+    def _score_sum(self, labels, outputs):
+        """The batch's sum of the monitored score: top-1 hits or per-image delta1."""
+        if self.task == "depth":
+            metrics, _ = per_image_metrics(outputs, labels)
+            return tf.reduce_sum(metrics[:, 1])
+        predicted = tf.argmax(outputs, -1, output_type=tf.int32)
+        return tf.reduce_sum(tf.cast(tf.equal(predicted, tf.cast(labels, tf.int32)), tf.float32))
+
+    def _distributed_step(self, batch, step, warm=False):
+        images, labels = batch
+        loss, hits = self.strategy.run(self._replica_step, args=(images, labels, step, warm))
+        total = tf.distribute.ReduceOp.SUM
+        return self.strategy.reduce(total, loss, None), self.strategy.reduce(total, hits, None)
+
+    # -- data and monitoring ------------------------------------------------------------
+
+    def _epoch_data(self, epoch: int, skip: int):
+        config = self.config
+        if callable(self.train_data):  # data.Datasets.train_for_epoch: order fixed per epoch
+            ds = self.train_data(epoch)
+        else:
+            ds = self.train_data.shuffle(
+                min(self.num_train, 4096), seed=config.seed + epoch, reshuffle_each_iteration=False
+            )
+        ds = ds.repeat().batch(config.batch_size, drop_remainder=True)
+        ds = ds.skip(skip).take(self.steps_per_epoch - skip).prefetch(tf.data.AUTOTUNE)
+        return self.strategy.experimental_distribute_dataset(ds)
+
+    def monitor_archs(self) -> dict:
+        rng = np.random.default_rng(self.config.seed)
+        archs = {"full": full_arch(self.spec), "smallest": smallest_arch(self.spec)}
+        for i in range(self.config.monitor_archs):
+            archs[f"random{i}"] = random_arch(self.spec, rng)
+        return archs
+
+    def _evaluate(self, evaluator) -> dict:
+        return {name: evaluator.accuracy(a) for name, a in self.monitor_archs().items()}
+
+    # -- the loop -------------------------------------------------------------------------
+
+    def run(self, on_step=None) -> TrainResult:
+        """Trains to `config.epochs`, resuming from the last checkpoint if there is one.
+        on_step(step) is called after every step (progress hooks, tests)."""
+        config, log = self.config, self.log
+        chief = distribute.is_chief(self.strategy)
+        log_path = os.path.join(self.workdir, LOG_FILE)
+        if chief:  # drops a line torn by a kill, so the next entry starts a fresh line
+            atomic_files.read_journal(log_path)
+        if self.manager.latest_checkpoint:
+            self.checkpoint.restore(
+                self.manager.latest_checkpoint
+            ).assert_existing_objects_matched()
+            log(f"resumed from {self.manager.latest_checkpoint}")
+        step = int(self.optimizer.iterations.numpy())
+        total_steps = config.epochs * self.steps_per_epoch
+        writer = tf.summary.create_file_writer(os.path.join(self.workdir, "tensorboard"))
+        evaluator = SubnetEvaluator(
+            self.model, self.held_out, config.eval_batch_size, config.max_eval_examples
+        )
+        monitor, start, images_seen = {}, time.perf_counter(), 0
+        while step < total_steps:
+            epoch, skip = divmod(step, self.steps_per_epoch)
+            bar = keras.utils.Progbar(
+                self.steps_per_epoch, verbose=1 if chief and self.progress else 0
+            )
+            bar.update(skip)
+            loss_sum = hits_sum = 0.0
+            for batch in self._epoch_data(epoch, skip):
+                step_fn = self._warm_step_fn if step < config.warm_start_steps else self._step_fn
+                loss, hits = step_fn(batch, tf.constant(step, tf.int64))
+                loss = float(loss)
+                if not math.isfinite(loss):
+                    raise NonFiniteLossError(
+                        f"loss became {loss} at step {step} (epoch {epoch}); lower the learning "
+                        f"rate or check the data; the last checkpoint is kept in {self.workdir}"
+                    )
+                step += 1
+                images_seen += config.batch_size
+                loss_sum, hits_sum = loss_sum + loss, hits_sum + float(hits)
+                bar.update(step - epoch * self.steps_per_epoch, [("loss", loss)])
+                if config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0:
+                    self.manager.save(checkpoint_number=step)
+                if on_step is not None:
+                    on_step(step)
+            self.manager.save(checkpoint_number=step)
+            done = step - epoch * self.steps_per_epoch - skip
+            monitor = self._evaluate(evaluator)
+            train_key, held_out_key = f"train_{self.score_name}", f"held_out_{self.score_name}"
+            entry = {
+                "epoch": epoch + 1,
+                "step": step,
+                "loss": loss_sum / max(done, 1),
+                train_key: hits_sum / max(done * config.batch_size, 1),
+                "learning_rate": float(self.optimizer.learning_rate),
+                held_out_key: monitor,
+            }
+            if chief:
+                with writer.as_default(step=step):
+                    tf.summary.scalar("loss", entry["loss"])
+                    tf.summary.scalar(train_key, entry[train_key])
+                    tf.summary.scalar("learning_rate", entry["learning_rate"])
+                    for name, acc in monitor.items():
+                        tf.summary.scalar(f"{held_out_key}/{name}", acc)
+                atomic_files.append_line(log_path, entry)
+            log(
+                f"epoch {epoch + 1}/{config.epochs}: loss {entry['loss']:.4f}, held-out "
+                + f"{self.score_name} "
+                + ", ".join(f"{k} {v:.3f}" for k, v in monitor.items())
+            )
+        seconds = time.perf_counter() - start
+        supernet_dir = os.path.join(self.workdir, "supernet")
+        if config.ema_decay:
+            self.optimizer.finalize_variable_values(self.model.trainable_variables)
+        if chief:
+            checkpoint.save_supernet(self.model, supernet_dir)
+        return TrainResult(
+            supernet_dir=supernet_dir,
+            steps=step,
+            seconds=seconds,
+            images_per_second=images_seen / seconds if seconds > 0 else 0.0,
+            monitor=monitor,
+        )
