@@ -458,93 +458,115 @@ def _validate_network(spec: NetworkSpec) -> None:
     outputs = {}  # skip sources: a top-level conv/pointwise layer -> (channels, size)
     target = None  # the layer whose output the current tensor is (upsampled or not)
     for index, node in enumerate(spec.nodes):
-        if not isinstance(node, LayerSpec | BlockSpec | PoolSpec | UpsampleSpec | SkipSpec):
-            raise TypeError(
-                f"nodes[{index}]: {node!r} is not a LayerSpec, BlockSpec, PoolSpec, "
-                "UpsampleSpec or SkipSpec"
-            )
+        _check_node_type(index, node)
         if isinstance(node, PoolSpec):
             if pooled:
                 raise ValueError(f"{node.name}: the network pools twice")
             pooled, size, target = node, 1, None
-            continue
-        if isinstance(node, UpsampleSpec | SkipSpec):
-            if node.name in seen:
-                raise ValueError(f"{node.name}: duplicate name (layer, upsample and skip names)")
-            seen.add(node.name)
-            if pooled:
-                raise ValueError(
-                    f"{node.name}: {node.to_json()['type']} after the global pool; the "
-                    "classification head allows only 'pointwise' and 'fc' layers"
-                )
+        elif isinstance(node, UpsampleSpec | SkipSpec):
+            _check_upsample_or_skip(node, seen, pooled)
             if isinstance(node, UpsampleSpec):
                 size *= 2
             else:
                 _check_skip(spec, node, target, outputs, channels, size)
                 target = None
-            continue
-        block_in = channels
-        layers = node.layers if isinstance(node, BlockSpec) else (node,)
-        for layer in layers:
-            if layer.name in seen:
-                raise ValueError(f"{layer.name}: duplicate layer name")
-            seen.add(layer.name)
-            residual_projection = (
-                isinstance(node, BlockSpec) and node.residual and layer is node.projection
-            )
-            if layer.kind == "depthwise" and layer.filters != channels:
-                raise ValueError(
-                    f"{layer.name}.filters: {layer.filters}, but a depthwise layer has one "
-                    f"filter per input channel and its input has {channels} channels"
-                )
-            if (
-                0 in layer.widths
-                and layer.kind != "se"
-                and layer.bypass_limit == 0
-                and not residual_projection
-            ):
-                raise ValueError(
-                    f"{layer.name}.widths: width 0 is allowed but bypass_limit is 0, so removing "
-                    "every filter would disconnect the network; give it a bypass limit > 0"
-                )
-            if layer.kind == "fc" and not pooled:
-                raise ValueError(f"{layer.name}: an fc layer must follow the global pool")
-            if pooled and (layer.kind != "fc" and layer.kind != "pointwise"):
-                raise ValueError(
-                    f"{layer.name}.kind: {layer.kind!r} after the global pool; allowed are "
-                    "'pointwise' and 'fc'"
-                )
-            if layer.kind not in ("se", "depthwise"):
-                channels = int(max(min(channels, layer.bypass_limit), layer.filters))
-            if layer.kind != "fc":
-                size = _out_size(size, layer.strides)
-        if isinstance(node, BlockSpec) and node.residual and node.projection.filters != block_in:
-            raise ValueError(
-                f"{node.name}.residual: the block's input has {block_in} channels but its "
-                f"projection has {node.projection.filters} filters; a residual block must "
-                "keep the width"
-            )
-        target = None
-        if isinstance(node, LayerSpec) and node.kind in SKIP_KINDS and not pooled:
-            outputs[node.name] = (channels, size)
-            target = node.name
+        else:
+            channels, size = _walk_layers(node, seen, channels, size, pooled)
+            target = None
+            if isinstance(node, LayerSpec) and node.kind in SKIP_KINDS and not pooled:
+                outputs[node.name] = (channels, size)
+                target = node.name
     last = spec.nodes[-1] if spec.nodes else None
     if spec.num_classes is not None:
-        if spec.dense_channels is not None:
-            raise ValueError(
-                f"{spec.name}: num_classes {spec.num_classes} and dense_channels "
-                f"{spec.dense_channels} are both set; a network is a classifier or a "
-                "dense predictor"
-            )
-        if not (isinstance(last, LayerSpec) and last.kind == "fc"):
-            raise ValueError(f"{spec.name}: num_classes is set but the last node is not an fc")
-        if last.widths != (spec.num_classes,) or last.filters != spec.num_classes:
-            raise ValueError(
-                f"{last.name}.widths: {last.widths}; the classifier must keep all "
-                f"{spec.num_classes} classes"
-            )
+        _check_classifier(spec, last)
     if spec.dense_channels is not None:
         _check_dense_head(spec, last, pooled, size)
+
+
+def _check_node_type(index: int, node) -> None:
+    if not isinstance(node, LayerSpec | BlockSpec | PoolSpec | UpsampleSpec | SkipSpec):
+        raise TypeError(
+            f"nodes[{index}]: {node!r} is not a LayerSpec, BlockSpec, PoolSpec, "
+            "UpsampleSpec or SkipSpec"
+        )
+
+
+def _check_upsample_or_skip(node: UpsampleSpec | SkipSpec, seen: set, pooled) -> None:
+    """An upsample or a skip: a name of its own (added to `seen`), before the global pool."""
+    if node.name in seen:
+        raise ValueError(f"{node.name}: duplicate name (layer, upsample and skip names)")
+    seen.add(node.name)
+    if pooled:
+        raise ValueError(
+            f"{node.name}: {node.to_json()['type']} after the global pool; the "
+            "classification head allows only 'pointwise' and 'fc' layers"
+        )
+
+
+def _walk_layers(node: LayerSpec | BlockSpec, seen: set, channels: int, size: int, pooled):
+    """Checks the layers of `node` (a layer or a block), adding their names to `seen`;
+    returns the (channels, size) of the node's output at full width."""
+    block_in = channels
+    layers = node.layers if isinstance(node, BlockSpec) else (node,)
+    for layer in layers:
+        if layer.name in seen:
+            raise ValueError(f"{layer.name}: duplicate layer name")
+        seen.add(layer.name)
+        _check_layer(node, layer, channels, pooled)
+        if layer.kind not in ("se", "depthwise"):
+            channels = int(max(min(channels, layer.bypass_limit), layer.filters))
+        if layer.kind != "fc":
+            size = _out_size(size, layer.strides)
+    if isinstance(node, BlockSpec) and node.residual and node.projection.filters != block_in:
+        raise ValueError(
+            f"{node.name}.residual: the block's input has {block_in} channels but its "
+            f"projection has {node.projection.filters} filters; a residual block must "
+            "keep the width"
+        )
+    return channels, size
+
+
+def _check_layer(node: LayerSpec | BlockSpec, layer: LayerSpec, channels: int, pooled) -> None:
+    """One layer of `node` whose input has `channels` channels."""
+    residual_projection = isinstance(node, BlockSpec) and node.residual and layer is node.projection
+    if layer.kind == "depthwise" and layer.filters != channels:
+        raise ValueError(
+            f"{layer.name}.filters: {layer.filters}, but a depthwise layer has one "
+            f"filter per input channel and its input has {channels} channels"
+        )
+    if (
+        0 in layer.widths
+        and layer.kind != "se"
+        and layer.bypass_limit == 0
+        and not residual_projection
+    ):
+        raise ValueError(
+            f"{layer.name}.widths: width 0 is allowed but bypass_limit is 0, so removing "
+            "every filter would disconnect the network; give it a bypass limit > 0"
+        )
+    if layer.kind == "fc" and not pooled:
+        raise ValueError(f"{layer.name}: an fc layer must follow the global pool")
+    if pooled and (layer.kind != "fc" and layer.kind != "pointwise"):
+        raise ValueError(
+            f"{layer.name}.kind: {layer.kind!r} after the global pool; allowed are "
+            "'pointwise' and 'fc'"
+        )
+
+
+def _check_classifier(spec: NetworkSpec, last) -> None:
+    if spec.dense_channels is not None:
+        raise ValueError(
+            f"{spec.name}: num_classes {spec.num_classes} and dense_channels "
+            f"{spec.dense_channels} are both set; a network is a classifier or a "
+            "dense predictor"
+        )
+    if not (isinstance(last, LayerSpec) and last.kind == "fc"):
+        raise ValueError(f"{spec.name}: num_classes is set but the last node is not an fc")
+    if last.widths != (spec.num_classes,) or last.filters != spec.num_classes:
+        raise ValueError(
+            f"{last.name}.widths: {last.widths}; the classifier must keep all "
+            f"{spec.num_classes} classes"
+        )
 
 
 SKIP_KINDS = ("conv", "pointwise")
