@@ -11,7 +11,8 @@
 - sampling: which sub-network each image of a batch trains (`OrderedDropoutSampler`,
   `SamplingConfig`, `replica_seed`).
 - training: the trainer inside a tf.distribute strategy, resumable (`SupernetTrainer`,
-  `TrainConfig`, `make_optimizer`, `check_batch_size`, `check_run_record`).
+  `TrainConfig`, `make_optimizer`, `check_batch_size`, `check_steps_per_epoch`,
+  `check_run_record`).
 - distribute: the strategy a run trains under, by name (`make_strategy`, `is_chief`,
   `worker_id`).
 - checkpoint: super-network checkpoints and exported sub-networks on disk

@@ -199,6 +199,19 @@ def check_batch_size(batch_size: int, replicas: int) -> int:
     return batch_size // replicas
 
 
+def check_steps_per_epoch(config: TrainConfig, num_train: int, replicas: int) -> int:
+    """The steps of one epoch: `config.steps_per_epoch`, else as many full batches as
+    `num_train` examples hold; the batch must divide among the replicas and fit the data."""
+    check_batch_size(config.batch_size, replicas)
+    steps = config.steps_per_epoch or num_train // config.batch_size
+    if steps < 1:
+        raise ValueError(
+            f"train.batch_size: {config.batch_size} is larger than the {num_train} "
+            "training examples"
+        )
+    return steps
+
+
 # What a run writes besides run.json and held_out_split.json; removed by overwrite.
 OUTPUTS = ("checkpoints", "tensorboard", "supernet", LOG_FILE)
 
@@ -238,13 +251,7 @@ class SupernetTrainer:
         self.strategy = strategy or tf.distribute.MirroredStrategy()
         self.log = log if distribute.is_chief(self.strategy) else (lambda *a, **k: None)
         replicas = self.strategy.num_replicas_in_sync
-        check_batch_size(config.batch_size, replicas)
-        self.steps_per_epoch = config.steps_per_epoch or num_train // config.batch_size
-        if self.steps_per_epoch < 1:
-            raise ValueError(
-                f"train.batch_size: {config.batch_size} is larger than the {num_train} "
-                "training examples"
-            )
+        self.steps_per_epoch = check_steps_per_epoch(config, num_train, replicas)
         self.total_steps = config.epochs * self.steps_per_epoch
         self.train_data, self.held_out, self.num_train = train, held_out, num_train
         record = {
@@ -257,30 +264,41 @@ class SupernetTrainer:
         if distribute.is_chief(self.strategy):
             check_run_record(workdir, record, overwrite)
         keras.utils.set_random_seed(config.seed)  # the same initial weights on every worker
+        self._build_model()
+        self.sampler = OrderedDropoutSampler(spec, config.sampling())
+        self._decayed = [v for v in self.model.trainable_variables if "kernel" in v.path]
+        self._full_rows = arch_inputs(spec, [full_arch(spec)])
+        self._make_checkpoint_manager()
+        self._step_fn = tf.function(self._distributed_step)
+        self._warm_step_fn = tf.function(
+            lambda batch, step: self._distributed_step(batch, step, True)
+        )
+
+    def _build_model(self) -> None:
+        """The super-network and its optimizer, under the strategy's scope."""
+        config = self.config
         with self.strategy.scope():
-            self.model = build_supernet(spec)
+            self.model = build_supernet(self.spec)
             for bn in batch_norm_layers(self.model):
                 bn.momentum = config.bn_momentum
             if config.init_from is not None:
                 self._init_from(config.init_from)
             self.optimizer = make_optimizer(config, self.steps_per_epoch)
             self.optimizer.build(self.model.trainable_variables)
-        self.sampler = OrderedDropoutSampler(spec, config.sampling())
-        self._decayed = [v for v in self.model.trainable_variables if "kernel" in v.path]
-        self._full_rows = arch_inputs(spec, [full_arch(spec)])
-        ckpt_dir = os.path.join(workdir, "checkpoints")
+
+    def _make_checkpoint_manager(self) -> None:
+        """Checkpoints of the model and optimizer: in checkpoints/ on the chief, in a
+        directory of its own on every other worker."""
+        ckpt_dir = os.path.join(self.workdir, "checkpoints")
         if not distribute.is_chief(self.strategy):
-            ckpt_dir = os.path.join(workdir, f".worker{distribute.worker_id(self.strategy)}")
+            worker = distribute.worker_id(self.strategy)
+            ckpt_dir = os.path.join(self.workdir, f".worker{worker}")
         # Keras 3 models are not tracked by tf.train.Checkpoint, so their variables (BN
         # statistics included) are listed explicitly; the order is fixed by the spec.
         self.checkpoint = tf.train.Checkpoint(
             model_weights=[w.value for w in self.model.weights], optimizer=self.optimizer
         )
         self.manager = tf.train.CheckpointManager(self.checkpoint, ckpt_dir, max_to_keep=2)
-        self._step_fn = tf.function(self._distributed_step)
-        self._warm_step_fn = tf.function(
-            lambda batch, step: self._distributed_step(batch, step, True)
-        )
 
     def _init_from(self, path: str) -> None:
         """The full network's weights from a plain model trained alone (TrainConfig.init_from)."""
@@ -411,7 +429,7 @@ class SupernetTrainer:
     def run(self, on_step=None) -> TrainResult:
         """Trains to `config.epochs`, resuming from the last checkpoint if there is one.
         on_step(step) is called after every step (progress hooks, tests)."""
-        config, log = self.config, self.log
+        config = self.config
         chief = distribute.is_chief(self.strategy)
         log_path = os.path.join(self.workdir, LOG_FILE)
         if chief:  # drops a line torn by a kill, so the next entry starts a fresh line
@@ -420,7 +438,7 @@ class SupernetTrainer:
             self.checkpoint.restore(
                 self.manager.latest_checkpoint
             ).assert_existing_objects_matched()
-            log(f"resumed from {self.manager.latest_checkpoint}")
+            self.log(f"resumed from {self.manager.latest_checkpoint}")
         step = int(self.optimizer.iterations.numpy())
         total_steps = config.epochs * self.steps_per_epoch
         writer = tf.summary.create_file_writer(os.path.join(self.workdir, "tensorboard"))
@@ -430,53 +448,13 @@ class SupernetTrainer:
         monitor, start, images_seen = {}, time.perf_counter(), 0
         while step < total_steps:
             epoch, skip = divmod(step, self.steps_per_epoch)
-            bar = keras.utils.Progbar(
-                self.steps_per_epoch, verbose=1 if chief and self.progress else 0
-            )
-            bar.update(skip)
-            loss_sum = hits_sum = 0.0
-            for batch in self._epoch_data(epoch, skip):
-                step_fn = self._warm_step_fn if step < config.warm_start_steps else self._step_fn
-                loss, hits = step_fn(batch, tf.constant(step, tf.int64))
-                loss = float(loss)
-                if not math.isfinite(loss):
-                    raise NonFiniteLossError(
-                        f"loss became {loss} at step {step} (epoch {epoch}); lower the learning "
-                        f"rate or check the data; the last checkpoint is kept in {self.workdir}"
-                    )
-                step += 1
-                images_seen += config.batch_size
-                loss_sum, hits_sum = loss_sum + loss, hits_sum + float(hits)
-                bar.update(step - epoch * self.steps_per_epoch, [("loss", loss)])
-                if config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0:
-                    self.manager.save(checkpoint_number=step)
-                if on_step is not None:
-                    on_step(step)
-            self.manager.save(checkpoint_number=step)
+            step, loss_sum, hits_sum = self._train_epoch(epoch, skip, on_step)
             done = step - epoch * self.steps_per_epoch - skip
+            images_seen += done * config.batch_size
+            self.manager.save(checkpoint_number=step)
             monitor = self._evaluate(evaluator)
-            train_key, held_out_key = f"train_{self.score_name}", f"held_out_{self.score_name}"
-            entry = {
-                "epoch": epoch + 1,
-                "step": step,
-                "loss": loss_sum / max(done, 1),
-                train_key: hits_sum / max(done * config.batch_size, 1),
-                "learning_rate": float(self.optimizer.learning_rate),
-                held_out_key: monitor,
-            }
-            if chief:
-                with writer.as_default(step=step):
-                    tf.summary.scalar("loss", entry["loss"])
-                    tf.summary.scalar(train_key, entry[train_key])
-                    tf.summary.scalar("learning_rate", entry["learning_rate"])
-                    for name, acc in monitor.items():
-                        tf.summary.scalar(f"{held_out_key}/{name}", acc)
-                atomic_files.append_line(log_path, entry)
-            log(
-                f"epoch {epoch + 1}/{config.epochs}: loss {entry['loss']:.4f}, held-out "
-                + f"{self.score_name} "
-                + ", ".join(f"{k} {v:.3f}" for k, v in monitor.items())
-            )
+            entry = self._epoch_entry(epoch, step, done, loss_sum, hits_sum, monitor)
+            self._log_epoch(writer, log_path, entry)
         seconds = time.perf_counter() - start
         supernet_dir = os.path.join(self.workdir, "supernet")
         if config.ema_decay:
@@ -489,4 +467,61 @@ class SupernetTrainer:
             seconds=seconds,
             images_per_second=images_seen / seconds if seconds > 0 else 0.0,
             monitor=monitor,
+        )
+
+    def _train_epoch(self, epoch: int, skip: int, on_step) -> tuple[int, float, float]:
+        """Trains the rest of `epoch` after its first `skip` steps; returns (the step
+        reached, the sum of the steps' losses, the sum of their scores)."""
+        config = self.config
+        chief = distribute.is_chief(self.strategy)
+        bar = keras.utils.Progbar(self.steps_per_epoch, verbose=1 if chief and self.progress else 0)
+        bar.update(skip)
+        step = epoch * self.steps_per_epoch + skip
+        loss_sum = hits_sum = 0.0
+        for batch in self._epoch_data(epoch, skip):
+            step_fn = self._warm_step_fn if step < config.warm_start_steps else self._step_fn
+            loss, hits = step_fn(batch, tf.constant(step, tf.int64))
+            loss = float(loss)
+            if not math.isfinite(loss):
+                raise NonFiniteLossError(
+                    f"loss became {loss} at step {step} (epoch {epoch}); lower the learning "
+                    f"rate or check the data; the last checkpoint is kept in {self.workdir}"
+                )
+            step += 1
+            loss_sum, hits_sum = loss_sum + loss, hits_sum + float(hits)
+            bar.update(step - epoch * self.steps_per_epoch, [("loss", loss)])
+            if config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0:
+                self.manager.save(checkpoint_number=step)
+            if on_step is not None:
+                on_step(step)
+        return step, loss_sum, hits_sum
+
+    def _epoch_entry(self, epoch, step, done, loss_sum, hits_sum, monitor) -> dict:
+        """The log entry of `epoch`, `done` steps of which this run trained."""
+        return {
+            "epoch": epoch + 1,
+            "step": step,
+            "loss": loss_sum / max(done, 1),
+            f"train_{self.score_name}": hits_sum / max(done * self.config.batch_size, 1),
+            "learning_rate": float(self.optimizer.learning_rate),
+            f"held_out_{self.score_name}": monitor,
+        }
+
+    def _log_epoch(self, writer, log_path: str, entry: dict) -> None:
+        """An epoch's entry in the JSON-lines log and TensorBoard (on the chief) and in
+        the log."""
+        train_key, held_out_key = f"train_{self.score_name}", f"held_out_{self.score_name}"
+        monitor = entry[held_out_key]
+        if distribute.is_chief(self.strategy):
+            with writer.as_default(step=entry["step"]):
+                tf.summary.scalar("loss", entry["loss"])
+                tf.summary.scalar(train_key, entry[train_key])
+                tf.summary.scalar("learning_rate", entry["learning_rate"])
+                for name, acc in monitor.items():
+                    tf.summary.scalar(f"{held_out_key}/{name}", acc)
+            atomic_files.append_line(log_path, entry)
+        self.log(
+            f"epoch {entry['epoch']}/{self.config.epochs}: loss {entry['loss']:.4f}, held-out "
+            + f"{self.score_name} "
+            + ", ".join(f"{k} {v:.3f}" for k, v in monitor.items())
         )
