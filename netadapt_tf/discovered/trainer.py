@@ -54,7 +54,7 @@ from netadapt_tf.space.subnet import resolve
 from netadapt_tf.space.task import DEFAULT_SCORE, task_of
 from netadapt_tf.supernet import checkpoint, distribute
 from netadapt_tf.supernet.network import arch_inputs, build_supernet
-from netadapt_tf.supernet.training import TrainConfig, check_batch_size, make_optimizer
+from netadapt_tf.supernet.training import TrainConfig, check_steps_per_epoch, make_optimizer
 
 MODES = ("scratch", "inherit", "trajectory")
 
@@ -173,43 +173,14 @@ class DiscoveredTrainer:
         self.arch = self._check_inputs(arch, trajectory, supernet_dir, initial_model, teacher_model)
         self.trajectory = tuple(trajectory) if options.mode == "trajectory" else ()
         replicas = self.strategy.num_replicas_in_sync
-        check_batch_size(config.batch_size, replicas)
-        self.steps_per_epoch = config.steps_per_epoch or num_train // config.batch_size
-        if self.steps_per_epoch < 1:
-            raise ValueError(
-                f"train.batch_size: {config.batch_size} is larger than the {num_train} "
-                "training examples"
-            )
+        self.steps_per_epoch = check_steps_per_epoch(config, num_train, replicas)
         self.phases = self._plan()
         paths = {"supernet_checkpoint": supernet_dir, "initial_model": initial_model}
         paths["teacher_model"] = teacher_model
-        record = {
-            "spec": spec.to_json(),
-            "spec_fingerprint": spec.fingerprint(),
-            "arch": self.arch.to_json(),
-            "initial_arch": self.initial_arch.to_json() if self.trajectory else None,
-            "trajectory": [a.to_json() for a in self.trajectory] or None,
-            "train": dataclasses.asdict(config),
-            "discovered": dataclasses.asdict(options),
-            "sources": {k: v and os.path.abspath(v) for k, v in paths.items()},
-            "data": data_record or {},
-            "replicas": replicas,
-        }
+        record = self._run_record(paths, data_record, replicas)
         keras.utils.set_random_seed(config.seed)
         with self.strategy.scope():  # loading fails here, before the work dir is touched
-            if template is not None:
-                self.supernet = template if supernet_dir else None
-                self.template = template
-            else:
-                self.supernet = (
-                    checkpoint.load_supernet(supernet_dir, spec) if supernet_dir else None
-                )
-                self.template = self.supernet or build_supernet(spec)
-            self.initial = None
-            if self.trajectory and initial_model:
-                template = export_subnetwork(self.template, self.initial_arch)
-                self.initial = check_initial_model(initial_model, template)
-            self.teacher = self._make_teacher(teacher_model) if config.distill else None
+            self._load_models(supernet_dir, initial_model, teacher_model, template)
         if chief:
             run_record.check(
                 workdir, record, overwrite, TrainConfig, DiscoveredOptions, outputs=OUTPUT_FILES
@@ -218,6 +189,38 @@ class DiscoveredTrainer:
         self.augment = recipe.make_augmenter(
             options.rand_augment_magnitude, options.mixup_alpha, options.cutmix_alpha, config.seed
         )
+
+    def _run_record(self, paths: dict, data_record: dict | None, replicas: int) -> dict:
+        """What run.json holds: the settings a resumed run must share."""
+        return {
+            "spec": self.spec.to_json(),
+            "spec_fingerprint": self.spec.fingerprint(),
+            "arch": self.arch.to_json(),
+            "initial_arch": self.initial_arch.to_json() if self.trajectory else None,
+            "trajectory": [a.to_json() for a in self.trajectory] or None,
+            "train": dataclasses.asdict(self.config),
+            "discovered": dataclasses.asdict(self.options),
+            "sources": {k: v and os.path.abspath(v) for k, v in paths.items()},
+            "data": data_record or {},
+            "replicas": replicas,
+        }
+
+    def _load_models(self, supernet_dir, initial_model, teacher_model, template) -> None:
+        """The super-network (or None), the template the plain models are cut from, the
+        saved initial model (or None) and the teacher (or None); under the strategy."""
+        if template is not None:
+            self.supernet = template if supernet_dir else None
+            self.template = template
+        else:
+            self.supernet = (
+                checkpoint.load_supernet(supernet_dir, self.spec) if supernet_dir else None
+            )
+            self.template = self.supernet or build_supernet(self.spec)
+        self.initial = None
+        if self.trajectory and initial_model:
+            initial_template = export_subnetwork(self.template, self.initial_arch)
+            self.initial = check_initial_model(initial_model, initial_template)
+        self.teacher = self._make_teacher(teacher_model) if self.config.distill else None
 
     # -- checks and plan ----------------------------------------------------------------
 
@@ -461,43 +464,18 @@ class DiscoveredTrainer:
         phase, config = self.phases[index], self.config
         if not phase.final:  # EMA is for the converged network; steps in between are short
             config = dataclasses.replace(config, ema_decay=0.0)
-        sub = resolve(self.spec, phase.arch)
-        rates = recipe.stochastic_depth_rates(sub, self.options.stochastic_depth)
-        rates = rates if self.options.stochastic_depth else {}
-        with self.strategy.scope():
-            plain = self._start_model(index)
-            model = recipe.with_stochastic_depth(plain, rates) if rates else plain
-            optimizer = make_optimizer(config, self.steps_per_epoch)
-            optimizer.build(model.trainable_variables)
+        plain, model, optimizer, rates = self._phase_models(index, config)
         if on_phase is not None:
             on_phase(index, phase.arch, plain)
-        ckpt = tf.train.Checkpoint(
-            model_weights=[w.value for w in model.weights], optimizer=optimizer
-        )
-        directory = os.path.join(self.workdir, "checkpoints", f"phase{index:03d}")
-        manager = tf.train.CheckpointManager(ckpt, directory, max_to_keep=2)
-        if manager.latest_checkpoint:
-            ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-            self.log(f"phase {index}: resumed from {manager.latest_checkpoint}")
+        manager = self._phase_checkpoint_manager(index, model, optimizer)
         step_fn = self._step_function(model, optimizer)
         step = int(optimizer.iterations.numpy())
         while step < phase.steps:
             end = min(phase.steps, (step // self.steps_per_epoch + 1) * self.steps_per_epoch)
-            first, loss_sum, hits_sum = step, 0.0, 0.0
-            for batch in self._batches(phase.start + step, end - step):
-                loss, hits = step_fn(batch)
-                loss = float(loss)
-                if not math.isfinite(loss):
-                    raise FloatingPointError(
-                        f"phase {index}: loss became {loss} at step {step}; lower the learning "
-                        f"rate; the last checkpoint is kept in {directory}"
-                    )
-                step += 1
-                loss_sum, hits_sum = loss_sum + loss, hits_sum + float(hits)
-                if config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0:
-                    manager.save(checkpoint_number=step)
-                if on_step is not None:
-                    on_step(index, step)
+            first = step
+            step, loss_sum, hits_sum = self._train_steps(
+                index, step, end, step_fn, manager, on_step
+            )
             manager.save(checkpoint_number=step)
             entry = {
                 "phase": index,
@@ -523,3 +501,50 @@ class DiscoveredTrainer:
             os.makedirs(os.path.dirname(self._phase_weights(index)), exist_ok=True)
             atomic_files.write_with(self._phase_weights(index), plain.save_weights)
         return plain, model, rates
+
+    def _phase_models(self, index: int, config: TrainConfig):
+        """(plain model, model trained: the plain one with stochastic depth if on,
+        its optimizer, stochastic depth rates) of phase `index`, under the strategy."""
+        sub = resolve(self.spec, self.phases[index].arch)
+        rates = recipe.stochastic_depth_rates(sub, self.options.stochastic_depth)
+        rates = rates if self.options.stochastic_depth else {}
+        with self.strategy.scope():
+            plain = self._start_model(index)
+            model = recipe.with_stochastic_depth(plain, rates) if rates else plain
+            optimizer = make_optimizer(config, self.steps_per_epoch)
+            optimizer.build(model.trainable_variables)
+        return plain, model, optimizer, rates
+
+    def _phase_checkpoint_manager(self, index: int, model, optimizer):
+        """The checkpoint manager of phase `index`, restored from its last checkpoint if
+        there is one."""
+        ckpt = tf.train.Checkpoint(
+            model_weights=[w.value for w in model.weights], optimizer=optimizer
+        )
+        directory = os.path.join(self.workdir, "checkpoints", f"phase{index:03d}")
+        manager = tf.train.CheckpointManager(ckpt, directory, max_to_keep=2)
+        if manager.latest_checkpoint:
+            ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+            self.log(f"phase {index}: resumed from {manager.latest_checkpoint}")
+        return manager
+
+    def _train_steps(self, index, step, end, step_fn, manager, on_step):
+        """Trains phase `index` from `step` to `end`; returns (the step reached, the sum
+        of the steps' losses, the sum of their scores)."""
+        loss_sum, hits_sum = 0.0, 0.0
+        for batch in self._batches(self.phases[index].start + step, end - step):
+            loss, hits = step_fn(batch)
+            loss = float(loss)
+            if not math.isfinite(loss):
+                raise FloatingPointError(
+                    f"phase {index}: loss became {loss} at step {step}; lower the learning "
+                    f"rate; the last checkpoint is kept in {manager.directory}"
+                )
+            step += 1
+            loss_sum, hits_sum = loss_sum + loss, hits_sum + float(hits)
+            every = self.config.checkpoint_every_steps
+            if every and step % every == 0:
+                manager.save(checkpoint_number=step)
+            if on_step is not None:
+                on_step(index, step)
+        return step, loss_sum, hits_sum
