@@ -52,6 +52,22 @@ def _materialize(dataset: tf.data.Dataset, batch_size: int, max_examples: int | 
     return batches
 
 
+def _recalibration_images(dataset: tf.data.Dataset, num_batches: int, batch_size: int):
+    """The full batches of images among the first `num_batches` batches of `dataset`."""
+    data = dataset.take(num_batches * batch_size)
+    images = [
+        batch.astype(np.float32)
+        for batch, _, valid in _materialize(data, batch_size, None)
+        if valid.all()
+    ]
+    if not images:
+        raise ValueError(
+            f"recalibration_data: fewer than batch_size={batch_size} images, so no "
+            "full batch to recalibrate BN on; lower batch_size or give more images"
+        )
+    return images
+
+
 def batch_norm_layers(supernet: SuperNetwork) -> list[keras.layers.BatchNormalization]:
     return [m.bn for m in supernet.super_layers.values() if m.bn is not None]
 
@@ -99,19 +115,19 @@ class SubnetEvaluator:
         self.num_examples = int(sum(v.sum() for _, _, v in self.batches))
         self.recal_batches = []
         if recalibration_batches:
-            data = recalibration_data.take(recalibration_batches * batch_size)
-            self.recal_batches = [
-                images.astype(np.float32)
-                for images, _, valid in _materialize(data, batch_size, None)
-                if valid.all()
-            ]
-            if not self.recal_batches:
-                raise ValueError(
-                    f"recalibration_data: fewer than batch_size={batch_size} images, so no "
-                    "full batch to recalibrate BN on; lower batch_size or give more images"
-                )
+            self.recal_batches = _recalibration_images(
+                recalibration_data, recalibration_batches, batch_size
+            )
         self._bn = batch_norm_layers(supernet)
-        spec = supernet.spec
+        self.traces = 0
+        self.fast = bool(fast)
+        self.sliced = SlicedForward(supernet) if self.fast else None
+        self._make_forward_functions()
+
+    def _make_forward_functions(self) -> None:
+        """The traced functions over fixed-size batches: the masked super-network's
+        forward and BN recalibration step and, when `fast`, the sliced forward's."""
+        spec, batch_size = self.supernet.spec, self.batch_size
         size, channels = spec.input_size, spec.input_channels
         num_layers = len(spec.layer_names())
         image_spec = tf.TensorSpec([batch_size, size, size, channels], tf.float32)
@@ -119,33 +135,19 @@ class SubnetEvaluator:
             label_spec = tf.TensorSpec([batch_size, size, size, spec.dense_channels], tf.float32)
         else:
             label_spec = tf.TensorSpec([batch_size], tf.int32)
+        valid_spec = tf.TensorSpec([batch_size], tf.float32)
         row_spec = tf.TensorSpec([batch_size, num_layers], tf.int32)
         self._correct = tf.function(
             self._correct_impl,
-            input_signature=[
-                image_spec,
-                label_spec,
-                tf.TensorSpec([batch_size], tf.float32),
-                row_spec,
-                row_spec,
-            ],
+            input_signature=[image_spec, label_spec, valid_spec, row_spec, row_spec],
         )
         self._recalibrate_step = tf.function(
             self._recalibrate_impl, input_signature=[image_spec, row_spec, row_spec]
         )
-        self.traces = 0
-        self.fast = bool(fast)
-        self.sliced = None
         if self.fast:
-            self.sliced = SlicedForward(supernet)
             sizes_spec = tf.TensorSpec([num_layers, 4], tf.int32)
             stats_spec = tf.TensorSpec([2, self.sliced.statistics_size], tf.float32)
-            batch = [
-                image_spec,
-                label_spec,
-                tf.TensorSpec([batch_size], tf.float32),
-                sizes_spec,
-            ]
+            batch = [image_spec, label_spec, valid_spec, sizes_spec]
             # autograph=False: the sliced forward is plain graph code (its branches are tf.cond).
             self._correct_sliced = tf.function(
                 self._correct_sliced_impl, input_signature=batch, autograph=False
