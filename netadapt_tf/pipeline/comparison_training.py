@@ -46,59 +46,92 @@ def train_column(
         raise ValueError(f"mode: {mode!r} is not one of {comparison.COLUMNS}")
     workdir = pathlib.Path(workdir)
     results = workdir / comparison.RESULTS_FILE
-    runs = []
-    if results.exists():
-        recorded_mode, runs = comparison.read_results(results)
-        if recorded_mode != mode:
-            raise ValueError(
-                f"workdir: {results} holds the {recorded_mode!r} column, not {mode!r}; use "
-                "another work directory"
-            )
+    runs = _recorded_runs(results, mode)
     done = {(run.name, run.seed) for run in runs}
     source = supernet_dir if mode == "inherit" else None
     strategy = tf.distribute.MirroredStrategy()
+    shared = {
+        "options": DiscoveredOptions(mode=mode),
+        "supernet_dir": source,
+        "strategy": strategy,
+        "data_record": data_record,
+        "log": log,
+    }
     template = None
+    for network, arch, seed in _runs_to_train(spec, networks, arch_dir, done):
+        start = time.perf_counter()
+        if template is None:  # built once: the weights every inherit run starts from
+            template = _load_template(spec, source, strategy)
+        run = _train_run(
+            spec,
+            arch,
+            datasets,
+            network.name,
+            start,
+            config=dataclasses.replace(config, seed=seed),
+            workdir=str(workdir / network.name / f"seed{seed}"),
+            template=template,
+            **shared,
+        )
+        runs.append(run)
+        comparison.write_results(results, mode, runs)
+        log(
+            f"{mode} {network.name} seed {seed}: accuracy {run.accuracy:.4f} on "
+            f"{run.examples} images, {run.seconds:.0f} s"
+        )
+        gc.collect()  # the run's trainer: its model and traced steps are not needed again
+    return runs
+
+
+def _runs_to_train(spec: NetworkSpec, networks, arch_dir, done: set):
+    """(network, its arch, seed) of every run not in `done`; every network's arch file is
+    read, trained or not."""
     for network in networks:
         arch = load_arch(pathlib.Path(arch_dir) / network.arch, spec)
         for seed in network.seeds:
-            if (network.name, seed) in done:
-                continue
-            start = time.perf_counter()
-            if template is None:  # built once: the weights every inherit run starts from
-                with strategy.scope():
-                    template = (
-                        checkpoint.load_supernet(source, spec) if source else build_supernet(spec)
-                    )
-            trainer = DiscoveredTrainer(
-                spec,
-                arch,
-                datasets.train_for_epoch,
-                datasets.validation,
-                datasets.num_train,
-                dataclasses.replace(config, seed=seed),
-                DiscoveredOptions(mode=mode),
-                str(workdir / network.name / f"seed{seed}"),
-                supernet_dir=source,
-                strategy=strategy,
-                data_record=data_record,
-                saved_model=False,  # the comparison needs model.keras only
-                log=log,
-                template=template,
-            )
-            result = trainer.run()
-            run = comparison.Run(
-                name=network.name,
-                seed=seed,
-                accuracy=result.validation_accuracy,
-                examples=result.validation_examples,
-                seconds=round(time.perf_counter() - start, 1),
-            )
-            runs.append(run)
-            comparison.write_results(results, mode, runs)
-            log(
-                f"{mode} {network.name} seed {seed}: accuracy {run.accuracy:.4f} on "
-                f"{run.examples} images, {run.seconds:.0f} s"
-            )
-            del trainer  # its model and traced steps are not needed again
-            gc.collect()
+            if (network.name, seed) not in done:
+                yield network, arch, seed
+
+
+def _recorded_runs(results: pathlib.Path, mode: str) -> list[comparison.Run]:
+    """The runs `results` holds (none if it does not exist), which must be of `mode`."""
+    if not results.exists():
+        return []
+    recorded_mode, runs = comparison.read_results(results)
+    if recorded_mode != mode:
+        raise ValueError(
+            f"workdir: {results} holds the {recorded_mode!r} column, not {mode!r}; use "
+            "another work directory"
+        )
     return runs
+
+
+def _load_template(spec: NetworkSpec, supernet_dir: str | None, strategy):
+    """The super-network in `supernet_dir`, or a fresh one of `spec`, under `strategy`."""
+    with strategy.scope():
+        return (
+            checkpoint.load_supernet(supernet_dir, spec) if supernet_dir else build_supernet(spec)
+        )
+
+
+def _train_run(spec, arch, datasets, name: str, start: float, *, config, **kwargs):
+    """Trains `arch` with a DiscoveredTrainer given `config` and `kwargs`; returns the Run
+    of network `name`, its seconds counted from `start` (time.perf_counter)."""
+    trainer = DiscoveredTrainer(
+        spec,
+        arch,
+        datasets.train_for_epoch,
+        datasets.validation,
+        datasets.num_train,
+        config=config,
+        saved_model=False,  # the comparison needs model.keras only
+        **kwargs,
+    )
+    result = trainer.run()
+    return comparison.Run(
+        name=name,
+        seed=config.seed,
+        accuracy=result.validation_accuracy,
+        examples=result.validation_examples,
+        seconds=round(time.perf_counter() - start, 1),
+    )
