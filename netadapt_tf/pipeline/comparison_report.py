@@ -226,50 +226,8 @@ def plot(found: dict, path: pathlib.Path) -> pathlib.Path | None:
     FigureCanvasAgg(figure)
     for i, column in enumerate(columns, start=1):
         axes = figure.add_subplot(1, len(columns), i)
-        accuracies = found["columns"][column]
-        curve = sorted(_curve(found, column), key=lambda p: p[1])
-        if curve:
-            axes.plot(
-                [p[1] for p in curve],
-                [100 * p[2] for p in curve],
-                "o-",
-                color="tab:gray",
-                label="uniform width curve",
-            )
-            for ratio, x, y, _ in curve:
-                axes.annotate(
-                    f"{ratio:g}",
-                    (x, 100 * y),
-                    textcoords="offset points",
-                    xytext=(4, -10),
-                    fontsize=7,
-                )
-        marks = (
-            ("initial", "uniform_1", "s", "tab:blue"),
-            ("discovered", "discovered", "*", "tab:red"),
-            ("random-search pick", "random", "^", "tab:green"),
-        )
-        for label, name, marker, color in marks:
-            m = found["measured"].get(name)
-            if m is None or not accuracies.get(name):
-                continue
-            values = accuracies[name]
-            axes.plot(
-                [m.host_ms] * len(values),
-                [100 * v for v in values],
-                marker,
-                color=color,
-                alpha=0.4,
-                markersize=6,
-            )
-            axes.plot(
-                [m.host_ms],
-                [100 * comparison.mean(values)],
-                marker,
-                color=color,
-                markersize=12 if marker == "*" else 8,
-                label=label,
-            )
+        _plot_curve(axes, sorted(_curve(found, column), key=lambda p: p[1]))
+        _plot_networks(axes, found["measured"], found["columns"][column])
         axes.set_xlabel("host latency, LiteRT 1 thread (ms)")
         axes.set_ylabel("test accuracy (%)")
         axes.set_title(
@@ -283,6 +241,57 @@ def plot(found: dict, path: pathlib.Path) -> pathlib.Path | None:
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     return path
+
+
+def _plot_curve(axes, curve) -> None:
+    """The uniform width curve, (ratio, latency, accuracy, _) points by latency, if any."""
+    if not curve:
+        return
+    axes.plot(
+        [p[1] for p in curve],
+        [100 * p[2] for p in curve],
+        "o-",
+        color="tab:gray",
+        label="uniform width curve",
+    )
+    for ratio, x, y, _ in curve:
+        axes.annotate(
+            f"{ratio:g}",
+            (x, 100 * y),
+            textcoords="offset points",
+            xytext=(4, -10),
+            fontsize=7,
+        )
+
+
+def _plot_networks(axes, measured: dict, accuracies: dict) -> None:
+    """The initial, discovered and random-search networks: each run, faint, and their mean."""
+    marks = (
+        ("initial", "uniform_1", "s", "tab:blue"),
+        ("discovered", "discovered", "*", "tab:red"),
+        ("random-search pick", "random", "^", "tab:green"),
+    )
+    for label, name, marker, color in marks:
+        m = measured.get(name)
+        if m is None or not accuracies.get(name):
+            continue
+        values = accuracies[name]
+        axes.plot(
+            [m.host_ms] * len(values),
+            [100 * v for v in values],
+            marker,
+            color=color,
+            alpha=0.4,
+            markersize=6,
+        )
+        axes.plot(
+            [m.host_ms],
+            [100 * comparison.mean(values)],
+            marker,
+            color=color,
+            markersize=12 if marker == "*" else 8,
+            label=label,
+        )
 
 
 def section(directory: pathlib.Path, target_fraction: float | None) -> list[str]:

@@ -175,9 +175,17 @@ def write_report(workdir, settings: dict, shipped) -> pathlib.Path:
         "",
         *time_breakdown(stages, _discovered_seconds(workdir, shipped)),
         "",
-        "## Search",
-        "",
+        *_search_section(search, random),
+        *comparison_report.section(workdir / "comparison", _target_fraction(search)),
+        *_shipped_section(shipped, exported),
+        *_architecture_section(shipped),
     ]
+    return atomic_files.write_text(workdir / "report.md", "\n".join(lines))
+
+
+def _search_section(search: dict, random: dict | None) -> list[str]:
+    """The report's search section: the search's summary and the random search's."""
+    lines = ["## Search", ""]
     if search:
         initial, found = search.get("initial", {}), search.get("discovered", {})
         lines += [
@@ -202,9 +210,15 @@ def write_report(workdir, settings: dict, shipped) -> pathlib.Path:
             f"{_num(random['discovered']['resource'])} {random.get('unit')}.",
             "",
         ]
-    lines += comparison_report.section(workdir / "comparison", _target_fraction(search))
-    lines += ["## The shipped discovered network", ""]
-    lines += [
+    return lines
+
+
+def _shipped_section(shipped: pathlib.Path, exported: dict | None) -> list[str]:
+    """The report's section on the exported discovered network (`shipped`: its training
+    directory; `exported`: the export summary, if written)."""
+    return [
+        "## The shipped discovered network",
+        "",
         "The inherit column's discovered network (seed "
         f"{shipped.name.removeprefix('seed')}), exported to TFLite; accuracy on the test "
         "split, latency: host LiteRT, 1 thread, wall-clock median.",
@@ -212,12 +226,15 @@ def write_report(workdir, settings: dict, shipped) -> pathlib.Path:
         *shipping_table(shipped, exported),
         "",
     ]
+
+
+def _architecture_section(shipped: pathlib.Path) -> list[str]:
+    """The report's section with the discovered network's architecture.md, if trained."""
     table = shipped / "architecture.md"
-    lines += ["## Discovered architecture", ""]
+    lines = ["## Discovered architecture", ""]
     if table.exists():  # its headings go one level down, under this section
         text = table.read_text().strip()
         lines += ["##" + line if line.startswith("#") else line for line in text.splitlines()]
     else:
         lines += ["Not trained yet."]
-    lines += [""]
-    return atomic_files.write_text(workdir / "report.md", "\n".join(lines))
+    return lines + [""]
