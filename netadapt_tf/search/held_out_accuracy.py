@@ -154,12 +154,32 @@ def held_out_accuracy(
     """Loads the super-network and the held-out data, checking that they belong together
     (classes, held-out split) before any weight is loaded. Without a record of the split
     the checkpoint was trained with, refuses unless `allow_unrecorded_split`."""
-    from netadapt_tf.judge.evaluation import SubnetEvaluator
-
     spec = checkpoint.read_spec(checkpoint_dir)
     depth_metric = check_depth_metric(spec, settings.depth_metric, "depth_metric")
     recorded_in = split_record(checkpoint_dir, allow_unrecorded_split)  # before loading data
     config = data_config(checkpoint_dir, spec, settings.batch_size, data_overrides or {})
+    datasets = _load_held_out_data(checkpoint_dir, spec, config)
+    if recorded_in is not None:
+        data.check_split(recorded_in, datasets.split)
+    supernet = checkpoint.load_supernet(checkpoint_dir, spec)
+    judge = _make_judge(supernet, datasets, settings, depth_metric)
+    recorded_data = {k: v for k, v in config.to_json().items() if k != "data_dir"}
+    fingerprint = {
+        "judge": "held_out_top1" if depth_metric is None else f"held_out_{depth_metric}",
+        "spec": spec.fingerprint(),
+        "weights_sha256": _sha256(pathlib.Path(checkpoint_dir) / checkpoint.WEIGHTS_FILE),
+        "data": recorded_data,
+        "split": datasets.split.to_json(),
+        "settings": settings.to_json(),
+    }
+    if recorded_in is None:  # a search resumed later must not take the split as checked
+        fingerprint["split_unrecorded"] = True
+    return HeldOutAccuracy(spec, judge, fingerprint, judge.num_examples)
+
+
+def _load_held_out_data(checkpoint_dir, spec: NetworkSpec, config: data.DataConfig):
+    """The datasets of `config`, which must suit the super-network of `spec` in
+    `checkpoint_dir` (its task and classes) and hold held-out examples."""
     task = task_of(spec)
     try:
         datasets = data.load(config, task=task)
@@ -177,9 +197,14 @@ def held_out_accuracy(
             f"dataset: held_out is {config.held_out!r}, so there are no held-out examples to "
             "judge samples on"
         )
-    if recorded_in is not None:
-        data.check_split(recorded_in, datasets.split)
-    supernet = checkpoint.load_supernet(checkpoint_dir, spec)
+    return datasets
+
+
+def _make_judge(supernet, datasets, settings: EvalSettings, depth_metric: str | None):
+    """The SubnetEvaluator of `supernet` on the held-out split, through the sliced forward;
+    refuses fewer full recalibration batches than `settings` asks for."""
+    from netadapt_tf.judge.evaluation import SubnetEvaluator
+
     judge = SubnetEvaluator(
         supernet,
         datasets.held_out,
@@ -198,15 +223,4 @@ def held_out_accuracy(
             f"{len(judge.recal_batches)} full batches ({datasets.num_train} images); lower "
             "--recalibration_batches or --eval_batch_size"
         )
-    recorded_data = {k: v for k, v in config.to_json().items() if k != "data_dir"}
-    fingerprint = {
-        "judge": "held_out_top1" if depth_metric is None else f"held_out_{depth_metric}",
-        "spec": spec.fingerprint(),
-        "weights_sha256": _sha256(pathlib.Path(checkpoint_dir) / checkpoint.WEIGHTS_FILE),
-        "data": recorded_data,
-        "split": datasets.split.to_json(),
-        "settings": settings.to_json(),
-    }
-    if recorded_in is None:  # a search resumed later must not take the split as checked
-        fingerprint["split_unrecorded"] = True
-    return HeldOutAccuracy(spec, judge, fingerprint, judge.num_examples)
+    return judge
