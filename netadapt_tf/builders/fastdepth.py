@@ -41,40 +41,14 @@ def build(
     """Channels are int(filters * width_multiplier), as in MobileNetV1's reference code;
     the output map has one channel. `num_classes` exists for builders.rebuild and must be
     None."""
-    if num_classes is not None:
-        raise ValueError(
-            f"num_classes: {num_classes!r} is not allowed for fastdepth, a dense-prediction "
-            "network (one depth channel per pixel); allowed: None"
-        )
-    if input_size % DOWNSAMPLING:
-        raise ValueError(
-            f"input_size: {input_size} is not allowed for fastdepth; allowed: a multiple of "
-            f"{DOWNSAMPLING} (the encoder halves it five times and the decoder doubles it back)"
-        )
+    _check_arguments(input_size, num_classes)
     stem = int(32 * width_multiplier)
     f = LayerFactory(
         num_widths, channel_bypass, stem // 2 if bypass_base is None else bypass_base, tie_depthwise
     )
-    total = 2
-    nodes = [f.layer("stem", "conv", stem, total, kernel_size=3, strides=2, activation="relu")]
-    channels = stem
-    for i, (filters, stride) in enumerate(BLOCKS, start=1):
-        total *= stride
-        nodes.append(f.depthwise(f"block{i}/depthwise", channels, 3, stride, "relu"))
-        filters = int(filters * width_multiplier)
-        pw = f.layer(f"block{i}/pointwise", "pointwise", filters, total, activation="relu")
-        nodes.append(pw)
-        channels = out_channels(pw, channels)
-    for stage, filters in enumerate(DECODER, start=1):
-        name = f"decode{stage}"
-        nodes.append(f.depthwise(f"{name}/depthwise", channels, DECODER_KERNEL, 1, "relu"))
-        filters = int(filters * width_multiplier)
-        pw = f.layer(f"{name}/pointwise", "pointwise", filters, total, activation="relu")
-        channels = out_channels(pw, channels)
-        nodes += [pw, UpsampleSpec(f"{name}/upsample")]
-        total //= 2
-        if stage in SKIPS:
-            nodes.append(SkipSpec(f"{name}/skip", f"block{SKIPS[stage]}/pointwise", pw.name))
+    nodes, channels, total = _encoder(f, stem, width_multiplier)
+    decoder, total = _decoder(f, channels, total, width_multiplier)
+    nodes += decoder
     nodes.append(
         f.layer("output", "pointwise", 1, total, bypass_limit=0, activation="relu"),
     )
@@ -93,6 +67,52 @@ def build(
         dense_channels=1,
         origin=origin,
     )
+
+
+def _check_arguments(input_size: int, num_classes) -> None:
+    if num_classes is not None:
+        raise ValueError(
+            f"num_classes: {num_classes!r} is not allowed for fastdepth, a dense-prediction "
+            "network (one depth channel per pixel); allowed: None"
+        )
+    if input_size % DOWNSAMPLING:
+        raise ValueError(
+            f"input_size: {input_size} is not allowed for fastdepth; allowed: a multiple of "
+            f"{DOWNSAMPLING} (the encoder halves it five times and the decoder doubles it back)"
+        )
+
+
+def _encoder(f: LayerFactory, stem: int, width_multiplier: float) -> tuple[list, int, int]:
+    """MobileNetV1 without pool and classifier: (nodes, output channels at full width,
+    total stride)."""
+    total = 2
+    nodes = [f.layer("stem", "conv", stem, total, kernel_size=3, strides=2, activation="relu")]
+    channels = stem
+    for i, (filters, stride) in enumerate(BLOCKS, start=1):
+        total *= stride
+        nodes.append(f.depthwise(f"block{i}/depthwise", channels, 3, stride, "relu"))
+        filters = int(filters * width_multiplier)
+        pw = f.layer(f"block{i}/pointwise", "pointwise", filters, total, activation="relu")
+        nodes.append(pw)
+        channels = out_channels(pw, channels)
+    return nodes, channels, total
+
+
+def _decoder(f: LayerFactory, channels: int, total: int, width_multiplier: float):
+    """The NNConv5 stages, with their skips, after the encoder's output (`channels`
+    channels, total stride `total`): (nodes, total stride after them)."""
+    nodes = []
+    for stage, filters in enumerate(DECODER, start=1):
+        name = f"decode{stage}"
+        nodes.append(f.depthwise(f"{name}/depthwise", channels, DECODER_KERNEL, 1, "relu"))
+        filters = int(filters * width_multiplier)
+        pw = f.layer(f"{name}/pointwise", "pointwise", filters, total, activation="relu")
+        channels = out_channels(pw, channels)
+        nodes += [pw, UpsampleSpec(f"{name}/upsample")]
+        total //= 2
+        if stage in SKIPS:
+            nodes.append(SkipSpec(f"{name}/skip", f"block{SKIPS[stage]}/pointwise", pw.name))
+    return nodes, total
 
 
 def _tie(nodes: list) -> list:

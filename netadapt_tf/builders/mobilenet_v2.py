@@ -33,30 +33,8 @@ def build(
     )
     total = 2
     layer = f.layer("stem", "conv", stem, total, kernel_size=3, strides=2, activation="relu6")
-    nodes = [layer]
-    channels = out_channels(layer, 3)
-    index = 0
-    for t, c, n, s in _STAGES:
-        filters = make_divisible(int(c * width_multiplier), 8)
-        for r in range(n):
-            index += 1
-            stride = s if r == 0 else 1
-            total *= stride
-            block = f.inverted_residual(
-                f"block{index}",
-                channels,
-                None if t == 1 else t * channels,
-                filters,
-                3,
-                stride,
-                "relu6",
-                None,
-                total,
-            )
-            nodes.append(block)
-            channels = out_channels(block.projection, block.depthwise.filters)
-            if block.residual:
-                channels = max(channels, block.projection.filters)
+    blocks, total = _blocks(f, out_channels(layer, 3), total, width_multiplier)
+    nodes = [layer, *blocks]
     last = 1280 if width_multiplier <= 1.0 else make_divisible(1280 * width_multiplier, 8)
     nodes += [
         f.layer("last_conv", "pointwise", last, total, activation="relu6"),
@@ -78,3 +56,31 @@ def build(
             tie_depthwise,
         ),
     )
+
+
+def _blocks(f: LayerFactory, channels: int, total: int, width_multiplier: float):
+    """The inverted residual blocks of _STAGES after the stem (`channels` output channels
+    at full width, total stride `total`): (blocks, total stride after them)."""
+    blocks, index = [], 0
+    for t, c, n, s in _STAGES:
+        filters = make_divisible(int(c * width_multiplier), 8)
+        for r in range(n):
+            index += 1
+            stride = s if r == 0 else 1
+            total *= stride
+            block = f.inverted_residual(
+                f"block{index}",
+                channels,
+                None if t == 1 else t * channels,
+                filters,
+                3,
+                stride,
+                "relu6",
+                None,
+                total,
+            )
+            blocks.append(block)
+            channels = out_channels(block.projection, block.depthwise.filters)
+            if block.residual:
+                channels = max(channels, block.projection.filters)
+    return blocks, total
