@@ -131,6 +131,29 @@ def run_flow(flow: demo_config.FlowConfig, w: pathlib.Path, seed: int) -> pathli
     print("3) train, search, compare at equal training, ship (each step a tool)")
     runner = StageRunner(w)
     ckpt = str(w / "supernet" / "supernet")
+    train_and_search(runner, flow, w, seed, ckpt)
+    compare(runner, flow, w, seed, ckpt)
+    shipped = w / "comparison" / "inherit" / "discovered" / f"seed{seed + flow.seed_offsets[0]}"
+    runner.run_tool(
+        "export_discovered",
+        "export_tflite",
+        f"--keras_model={shipped / 'model.keras'}",
+        f"--arch={shipped / 'arch.json'}",
+        f"--spec={ckpt}",
+        f"--output_dir={w / 'export_discovered'}",
+        f"--seed={seed}",
+        *flow.export_flags,
+        *flow.qat_flags,
+        outputs=[w / "export_discovered"],
+    )
+    return demo_report.write_report(w, dataclasses.asdict(flow), shipped)
+
+
+def train_and_search(
+    runner: StageRunner, flow: demo_config.FlowConfig, w: pathlib.Path, seed: int, ckpt: str
+) -> None:
+    """The super-network (checkpoint `ckpt`), the latency table, the MCD search and the
+    random search with as many judged samples."""
     runner.run_tool(
         "train_supernet",
         "train_supernet",
@@ -167,6 +190,13 @@ def run_flow(flow: demo_config.FlowConfig, w: pathlib.Path, seed: int) -> pathli
         f"--samples_per_iteration={judged_samples(w)}",
         outputs=[w / "search_random"],
     )
+
+
+def compare(
+    runner: StageRunner, flow: demo_config.FlowConfig, w: pathlib.Path, seed: int, ckpt: str
+) -> None:
+    """The comparison at equal training: plans the networks, trains both columns side by
+    side and measures every network."""
     comparison_dir = w / "comparison"
     networks = comparison_dir / comparison.NETWORKS_FILE
     runner.run_step(
@@ -211,20 +241,6 @@ def run_flow(flow: demo_config.FlowConfig, w: pathlib.Path, seed: int) -> pathli
         *flow.measure_flags,
         outputs=[comparison_dir / comparison.MEASURED_FILE],
     )
-    shipped = comparison_dir / "inherit" / "discovered" / f"seed{seed + flow.seed_offsets[0]}"
-    runner.run_tool(
-        "export_discovered",
-        "export_tflite",
-        f"--keras_model={shipped / 'model.keras'}",
-        f"--arch={shipped / 'arch.json'}",
-        f"--spec={ckpt}",
-        f"--output_dir={w / 'export_discovered'}",
-        f"--seed={seed}",
-        *flow.export_flags,
-        *flow.qat_flags,
-        outputs=[w / "export_discovered"],
-    )
-    return demo_report.write_report(w, dataclasses.asdict(flow), shipped)
 
 
 def main(argv: list[str]) -> int:
