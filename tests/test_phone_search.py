@@ -16,6 +16,7 @@ import subprocess
 import sys
 
 import pytest
+from phone_helpers import fake_adb_path
 from training_helpers import trainer_workdir
 
 from netadapt_tf import data
@@ -25,7 +26,6 @@ from netadapt_tf.space.arch import full_arch
 from netadapt_tf.space.spec import NetworkSpec, PoolSpec
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-FAKE_ADB = REPO / "tests" / "fake_adb"
 PROPS = {
     "ro.product.cpu.abi": "arm64-v8a",
     "ro.product.cpu.abilist": "arm64-v8a,armeabi-v7a",
@@ -97,9 +97,7 @@ def _search(root: pathlib.Path, checkpoint, workdir, **scenario) -> subprocess.C
         "PYTHONPATH": str(REPO),
         "TF_CPP_MIN_LOG_LEVEL": "3",
         "FAKE_ADB_SCENARIO": str(root / "scenario.json"),
-        "PATH": os.pathsep.join(
-            [str(FAKE_ADB), os.path.dirname(sys.executable), os.environ["PATH"]]
-        ),
+        "PATH": fake_adb_path(),
     }
     args = [f"--supernet_checkpoint={checkpoint}", f"--workdir={workdir}", *SEARCH]
     return subprocess.run(
