@@ -1,5 +1,5 @@
-"""A tiny learnable dataset and super-network for training tests, and a trainer's work
-directory for the tests of the programs that read one."""
+"""A tiny learnable dataset and super-network for training tests, the settings of their short
+runs, and a trainer's work directory for the tests of the programs that read one."""
 
 import dataclasses
 import pathlib
@@ -15,6 +15,18 @@ from netadapt_tf.supernet.training import TrainConfig, check_run_record
 
 NUM_CLASSES = 4
 SIZE = 16
+
+# TrainConfig fields of the short runs of test_training.py and of the run its worker kills:
+# two epochs of shallow_spec(), a checkpoint every two steps.
+TRAIN_CONFIG = {
+    "epochs": 2,
+    "batch_size": 16,
+    "ema_decay": 0.0,
+    "monitor_archs": 1,
+    "max_eval_examples": 32,
+    "eval_batch_size": 32,
+    "checkpoint_every_steps": 2,
+}
 
 
 def tiny_spec():
