@@ -12,6 +12,7 @@ import shlex
 import sys
 
 import pytest
+from phone_helpers import FAKE_ADB_DIR, PROPS, FakePhones
 
 from netadapt_tf.latency.adb import (
     AdbBenchmarkBackend,
@@ -22,56 +23,9 @@ from netadapt_tf.latency.adb import (
 from netadapt_tf.latency.benchmark_log import BenchmarkLogError, BenchmarkRun
 from netadapt_tf.metrics.measurement_cache import MeasurementCache
 
-FAKE_ADB_DIR = pathlib.Path(__file__).resolve().parent / "fake_adb"
 FIXTURES = pathlib.Path(__file__).resolve().parent / "fixtures" / "benchmark_model"
 BINARY = "/data/local/tmp/benchmark_model"
-PROPS = {
-    "ro.build.fingerprint": "google/sailfish/sailfish:10/QP1A.191005.007.A3/5972272:user/rel",
-    "ro.product.cpu.abi": "arm64-v8a",
-    "ro.product.cpu.abilist": "arm64-v8a,armeabi-v7a,armeabi",
-    "ro.product.manufacturer": "Google",
-    "ro.product.model": "Pixel",
-}
 REMOTE_NAME = re.compile(r"/data/local/tmp/netadapt_[0-9a-f]{12}_(.+)$")
-
-
-class FakePhones:
-    """Writes the fake adb's scenario and reads back what it was asked to do."""
-
-    def __init__(self, tmp_path, monkeypatch):
-        self.root = tmp_path / "phone"
-        self.root.mkdir()
-        self.log = tmp_path / "adb_calls.jsonl"
-        self.scenario_path = tmp_path / "scenario.json"
-        self.scenario = {
-            "log": str(self.log),
-            "device_root": str(self.root),
-            "devices": {"SER1": "device"},
-            "props": PROPS,
-            "binary": "ok",
-            "benchmark_output": "synthetic",
-        }
-        self.update()
-        monkeypatch.setenv("FAKE_ADB_SCENARIO", str(self.scenario_path))
-        # The fake's `#!/usr/bin/env python3` then finds this interpreter's python3.
-        path = [str(FAKE_ADB_DIR), os.path.dirname(sys.executable), os.environ["PATH"]]
-        monkeypatch.setenv("PATH", os.pathsep.join(path))
-
-    def update(self, **changes):
-        self.scenario.update(changes)
-        self.scenario_path.write_text(json.dumps(self.scenario), encoding="utf-8")
-
-    def calls(self, kind=None):
-        if not self.log.exists():
-            return []
-        calls = [json.loads(line) for line in self.log.read_text(encoding="utf-8").splitlines()]
-        return [call for call in calls if kind is None or call["kind"] == kind]
-
-    def kinds(self):
-        return [call["kind"] for call in self.calls()]
-
-    def files_on_phone(self):
-        return sorted(str(p.relative_to(self.root)) for p in self.root.rglob("*") if p.is_file())
 
 
 @pytest.fixture

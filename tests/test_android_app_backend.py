@@ -1,14 +1,12 @@
 """The harness app's host driver (android_app.py) against the stand-in adb, with the
 `am instrument -r` outputs of tests/fixtures/am_instrument/ and synthetic harness results."""
 
-import io
 import json
 import pathlib
-import zipfile
 
 import numpy as np
 import pytest
-from test_adb_backend import PROPS, FakePhones
+from phone_helpers import PROPS, FakePhones, fake_apk
 
 from netadapt_tf.latency.adb_client import DeviceError, DeviceLostError, choose_serials
 from netadapt_tf.latency.android_app import (
@@ -238,20 +236,9 @@ def test_phone_and_harness_checked_up_front(phones, sleeps, tmp_path, changes, m
     assert "push" not in phones.kinds() and "instrument" not in phones.kinds()
 
 
-def _apk(tmp_path, name, abis):
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("AndroidManifest.xml", b"\x03\x00")
-        for abi in abis:
-            archive.writestr(f"lib/{abi}/libtensorflowlite_jni.so", b"\x7fELF")
-    path = tmp_path / name
-    path.write_bytes(buffer.getvalue())
-    return path
-
-
 def test_install_checks_the_abi_first(phones, sleeps, tmp_path):
-    apk = _apk(tmp_path, "app.apk", ["arm64-v8a", "armeabi-v7a"])
-    test_apk = _apk(tmp_path, "test.apk", [])
+    apk = fake_apk(tmp_path, "app.apk", ["arm64-v8a", "armeabi-v7a"])
+    test_apk = fake_apk(tmp_path, "test.apk", [])
     assert apk_abis(apk) == {"arm64-v8a", "armeabi-v7a"}
     backend = _backend(sleeps)
     backend.install(apk, test_apk, "SER1")

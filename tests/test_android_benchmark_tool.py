@@ -11,8 +11,7 @@ import sys
 import keras
 import numpy as np
 import pytest
-from test_adb_backend import FakePhones
-from test_android_app_backend import _apk
+from phone_helpers import FakePhones, fake_apk
 
 from netadapt_tf.latency import harness_build
 from netadapt_tf.latency.output_parity import compare_outputs, host_outputs, make_inputs
@@ -99,7 +98,7 @@ def test_parity_sees_wrong_outputs(model_file):
 
 def test_installs_given_apks_on_every_phone(phones, tmp_path):
     phones.update(devices={"A": "device", "B": "device"})
-    apk, test_apk = _apk(tmp_path, "app.apk", ["arm64-v8a"]), _apk(tmp_path, "t.apk", [])
+    apk, test_apk = fake_apk(tmp_path, "app.apk", ["arm64-v8a"]), fake_apk(tmp_path, "t.apk", [])
     done = _run("--serial=all", f"--apk={apk}", f"--test_apk={test_apk}", "--install_only")
     assert done.returncode == 0, done.stderr[-3000:]
     assert [(c["serial"], c["argv"][-1]) for c in phones.calls("install")] == [

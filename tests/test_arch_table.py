@@ -1,5 +1,7 @@
 """The architecture table (paper Tables 8-10 layout) of known archs, row by row."""
 
+from fastdepth_helpers import table_10_arch
+
 from netadapt_tf import builders
 from netadapt_tf.space.arch import full_arch
 from netadapt_tf.space.arch_table import architecture_markdown, architecture_table, table_rows
@@ -81,8 +83,6 @@ PAPER_TABLE_10 = """
 
 
 def test_the_table_10_network_gives_the_papers_table_10_row_for_row():
-    from test_fastdepth import table_10_arch
-
     spec = builders.build("fastdepth", num_widths=17)  # 17 widths hold Table 10's 28
     rows = table_rows(spec, table_10_arch(spec))
     numbered = [r for r in rows if r.index is not None]

@@ -3,7 +3,6 @@ search it, train the discovered network by trajectory knowledge transfer, export
 and run that on LiteRT; and the checks that refuse data, checkpoints and flags of the other
 task before any work."""
 
-import dataclasses
 import json
 import os
 import pathlib
@@ -14,12 +13,10 @@ import keras
 import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
+from training_helpers import trainer_workdir
 
 from netadapt_tf import builders, data
 from netadapt_tf.space.arch import full_arch
-from netadapt_tf.supernet.checkpoint import save_supernet
-from netadapt_tf.supernet.network import build_supernet
-from netadapt_tf.supernet.training import TrainConfig, check_run_record
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 DEPTH = builders.build("fastdepth", input_size=32, width_multiplier=0.25)
@@ -58,28 +55,12 @@ def _json(stdout: str) -> dict:
     return json.loads(stdout[stdout.index("\n{") + 1 :] if not stdout.startswith("{") else stdout)
 
 
-def _trainer_workdir(root: pathlib.Path, spec, config: data.DataConfig) -> pathlib.Path:
-    """A work directory as tools/train_supernet.py leaves it (weights untrained)."""
-    save_supernet(build_supernet(spec), root / "supernet")
-    split = data.load(config).split
-    data.write_split(root, split)
-    record = {
-        "spec": spec.to_json(),
-        "spec_fingerprint": spec.fingerprint(),
-        "train": dataclasses.asdict(TrainConfig()),
-        "data": {"config": config.to_json(), "split": split.to_json()},
-        "replicas": 1,
-    }
-    check_run_record(str(root), record, overwrite=False)
-    return root
-
-
 @pytest.fixture(scope="module")
 def checkpoints(tmp_path_factory) -> dict:
     root = tmp_path_factory.mktemp("trained")
     return {
-        "depth": _trainer_workdir(root / "depth", DEPTH, ROOMS) / "supernet",
-        "classification": _trainer_workdir(root / "classes", CLASSIFIER, CLASSES) / "supernet",
+        "depth": trainer_workdir(root / "depth", DEPTH, ROOMS) / "supernet",
+        "classification": trainer_workdir(root / "classes", CLASSIFIER, CLASSES) / "supernet",
     }
 
 

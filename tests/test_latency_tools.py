@@ -11,7 +11,7 @@ import sys
 
 import numpy as np
 import pytest
-from test_adb_backend import FakePhones
+from phone_helpers import FakePhones
 
 from netadapt_tf import builders
 from netadapt_tf.shipping import tflite

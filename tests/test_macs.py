@@ -4,6 +4,7 @@ import keras
 import numpy as np
 import pytest
 from conftest import small_spec
+from macs_helpers import folded_params, keras_macs
 
 from netadapt_tf import builders
 from netadapt_tf.graphs.export import export_subnetwork
@@ -58,31 +59,6 @@ def test_params_match_keras_applications(name):
         if isinstance(layer, keras.layers.BatchNormalization)
     )
     assert ours == ref.count_params() - 3 * bn
-
-
-def keras_macs(model: keras.Model) -> int:
-    """MACs read independently from the layers and shapes of a plain Keras model."""
-    total = 0
-    for layer in model.layers:
-        if isinstance(layer, keras.layers.DepthwiseConv2D):
-            _, h, w, c = layer.output.shape
-            total += h * w * layer.kernel_size[0] * layer.kernel_size[1] * c
-        elif isinstance(layer, keras.layers.Conv2D):
-            _, h, w, m = layer.output.shape
-            c = layer.input.shape[-1]
-            total += h * w * layer.kernel_size[0] * layer.kernel_size[1] * c * m
-        elif isinstance(layer, keras.layers.Dense):
-            total += layer.input.shape[-1] * layer.units
-    return total
-
-
-def folded_params(model: keras.Model) -> int:
-    bn = sum(
-        layer.gamma.shape[0]
-        for layer in model.layers
-        if isinstance(layer, keras.layers.BatchNormalization)
-    )
-    return model.count_params() - 3 * bn
 
 
 @pytest.mark.parametrize("name", sorted(builders.BUILDERS))

@@ -1,15 +1,14 @@
 """The MCD optimizer on a tiny MobileNetV1 with MACs and a synthetic accuracy: targets,
 the reduction schedule, the shrink rule, residual ties, samplers, failures, bad input."""
 
-import functools
 import threading
 
 import numpy as np
 import pytest
+from search_helpers import SPEC, accuracy, resource, small_config
 
 from netadapt_tf import builders
 from netadapt_tf.search import (
-    MCDConfig,
     MCDOptimizer,
     SearchStalledError,
     StartFailedError,
@@ -17,39 +16,10 @@ from netadapt_tf.search import (
     search_units,
 )
 from netadapt_tf.search.units import apply_move
-from netadapt_tf.space import macs
 from netadapt_tf.space.arch import full_arch, smallest_arch
 
-SPEC = builders.build("mobilenet_v1", input_size=16, num_classes=4, width_multiplier=0.25)
 FULL_MACS = 285376  # pinned: the full tiny network
 SMALLEST_MACS = 12
-_FILTERS = {layer.name: layer.filters for layer in SPEC.layers()}
-# Pointwise layers matter three times more than the others, later layers more than early.
-_PREFERENCE = {
-    name: (3.0 if "pointwise" in name else 1.0) * (1 + i % 4) for i, name in enumerate(_FILTERS)
-}
-
-
-@functools.cache
-def resource(arch) -> float:
-    return float(macs.count(SPEC, arch).macs)
-
-
-def accuracy(arch) -> float:
-    """Deterministic: the preference-weighted share of filters kept."""
-    return round(sum(_PREFERENCE[c.name] * c.width / _FILTERS[c.name] for c in arch.choices), 9)
-
-
-def small_config(**fields) -> MCDConfig:
-    base = dict(
-        samples_per_iteration=4,
-        layers_per_sample=3,
-        initial_reduction=0.15,
-        decay=0.8,
-        target_fraction=0.5,
-        seed=3,
-    )
-    return MCDConfig(**{**base, **fields})
 
 
 def changed_layers(before, after) -> set[str]:

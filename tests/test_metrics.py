@@ -3,11 +3,11 @@
 import json
 import os
 import pathlib
-import sys
 
 import numpy as np
 import pytest
 from conftest import small_spec
+from phone_helpers import FakePhones
 
 from netadapt_tf.latency.adb import AdbBenchmarkBackend, AdbSettings
 from netadapt_tf.metrics import (
@@ -176,29 +176,19 @@ def test_arch_key_names_the_space_and_the_choices(spec):
 
 
 def test_adb_metric_exports_pushes_and_parses(spec, tmp_path, monkeypatch):
-    log, root = tmp_path / "calls.jsonl", tmp_path / "phone"
-    root.mkdir()
-    scenario = {
-        "log": str(log),
-        "device_root": str(root),
-        "devices": {"SER1": "device"},
-        "props": {"ro.product.cpu.abi": "arm64-v8a", "ro.product.model": "Pixel"},
-        "binary": "ok",
-        "benchmark_output": str(TESTS / "fixtures/benchmark_model/android_adb_taskset_2020.txt"),
-    }
-    (tmp_path / "scenario.json").write_text(json.dumps(scenario))
-    monkeypatch.setenv("FAKE_ADB_SCENARIO", str(tmp_path / "scenario.json"))
-    path = [str(TESTS / "fake_adb"), os.path.dirname(sys.executable), os.environ["PATH"]]
-    monkeypatch.setenv("PATH", os.pathsep.join(path))
+    phones = FakePhones(tmp_path, monkeypatch)
+    phones.update(
+        props={"ro.product.cpu.abi": "arm64-v8a", "ro.product.model": "Pixel"},
+        benchmark_output=str(TESTS / "fixtures/benchmark_model/android_adb_taskset_2020.txt"),
+    )
     backend = AdbBenchmarkBackend(AdbSettings(serials=("SER1",), num_runs=7))
     metric = AdbLatencyMetric(spec, backend)
     archs = [full_arch(spec), smallest_arch(spec)]
     assert metric(archs[0]) == pytest.approx(33.2094)
     assert metric.measure_many(archs) == [pytest.approx(33.2094)] * 2
-    pushed = [json.loads(line) for line in log.read_text().splitlines()]
-    pushes = [c for c in pushed if c["kind"] == "push"]
+    pushes = phones.calls("push")
     assert len(pushes) == 3 and all(".tflite" in " ".join(c["argv"]) for c in pushes)
-    assert list(root.rglob("*.tflite")) == []  # removed from the phone
+    assert list(phones.root.rglob("*.tflite")) == []  # removed from the phone
     fingerprint = metric.fingerprint()
     assert fingerprint["backend"]["device"]["model"] == "Pixel"
     assert fingerprint["backend"]["benchmark_flags"]["num_runs"] == 7

@@ -7,7 +7,6 @@ in the middle of its second iteration and resumed. Both must record the same his
 the resumed run must not measure again what the killed one had cached.
 """
 
-import dataclasses
 import json
 import os
 import pathlib
@@ -17,18 +16,16 @@ import subprocess
 import sys
 
 import pytest
+from phone_helpers import fake_adb_path
+from training_helpers import trainer_workdir
 
 from netadapt_tf import data
 from netadapt_tf.builders.common import LayerFactory, out_channels
 from netadapt_tf.metrics.subnet_tflite import SubnetConverter
 from netadapt_tf.space.arch import full_arch
 from netadapt_tf.space.spec import NetworkSpec, PoolSpec
-from netadapt_tf.supernet.checkpoint import save_supernet
-from netadapt_tf.supernet.network import build_supernet
-from netadapt_tf.supernet.training import TrainConfig, check_run_record
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-FAKE_ADB = REPO / "tests" / "fake_adb"
 PROPS = {
     "ro.product.cpu.abi": "arm64-v8a",
     "ro.product.cpu.abilist": "arm64-v8a,armeabi-v7a",
@@ -79,20 +76,7 @@ def tiny_spec() -> NetworkSpec:
 @pytest.fixture(scope="module")
 def checkpoint(tmp_path_factory) -> pathlib.Path:
     """A trainer's work directory (untrained weights) as tools/search.py reads it."""
-    root = tmp_path_factory.mktemp("train")
-    spec = tiny_spec()
-    save_supernet(build_supernet(spec), root / "supernet")
-    split = data.load(DATA).split
-    data.write_split(root, split)
-    record = {
-        "spec": spec.to_json(),
-        "spec_fingerprint": spec.fingerprint(),
-        "train": dataclasses.asdict(TrainConfig()),
-        "data": {"config": DATA.to_json(), "split": split.to_json()},
-        "replicas": 1,
-    }
-    check_run_record(str(root), record, overwrite=False)
-    return root / "supernet"
+    return trainer_workdir(tmp_path_factory.mktemp("train"), tiny_spec(), DATA) / "supernet"
 
 
 def _search(root: pathlib.Path, checkpoint, workdir, **scenario) -> subprocess.CompletedProcess:
@@ -113,9 +97,7 @@ def _search(root: pathlib.Path, checkpoint, workdir, **scenario) -> subprocess.C
         "PYTHONPATH": str(REPO),
         "TF_CPP_MIN_LOG_LEVEL": "3",
         "FAKE_ADB_SCENARIO": str(root / "scenario.json"),
-        "PATH": os.pathsep.join(
-            [str(FAKE_ADB), os.path.dirname(sys.executable), os.environ["PATH"]]
-        ),
+        "PATH": fake_adb_path(),
     }
     args = [f"--supernet_checkpoint={checkpoint}", f"--workdir={workdir}", *SEARCH]
     return subprocess.run(

@@ -12,28 +12,13 @@ import subprocess
 import sys
 
 import pytest
-from test_mcd import SPEC, accuracy, resource, small_config
+from search_helpers import RESOURCE, SPEC, accuracy, make_driver, small_config
 
 from netadapt_tf import builders
 from netadapt_tf.common.strict_json import RecordError
-from netadapt_tf.search import SearchDriver
 from netadapt_tf.space.arch import full_arch, load_arch
 
-RESOURCE = {"metric": "macs", "counter": "netadapt_tf.macs/1", "spec": SPEC.fingerprint()}
 FILES = ("history.jsonl", "trajectory.json", "discovered_arch.json")
-
-
-def make_driver(workdir, config=None, judge=accuracy, spec=SPEC, **options):
-    settings = dict(
-        resource_fingerprint=RESOURCE,
-        accuracy_fingerprint={"judge": "synthetic/1"},
-        log=lambda line: None,
-        plot=False,
-        tensorboard=False,
-    )
-    return SearchDriver(
-        spec, config or small_config(), judge, resource, workdir, **{**settings, **options}
-    )
 
 
 def _lines(path) -> list[dict]:

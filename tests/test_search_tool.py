@@ -1,7 +1,6 @@
 """tools/search.py on an untrained tiny super-network and synthetic data, and the checks that
 refuse a checkpoint, dataset or metric that does not fit before any search starts."""
 
-import dataclasses
 import json
 import os
 import pathlib
@@ -9,6 +8,7 @@ import subprocess
 import sys
 
 import pytest
+from training_helpers import trainer_workdir
 
 from netadapt_tf import builders, data
 from netadapt_tf.search.held_out_accuracy import EvalSettings, held_out_accuracy
@@ -16,7 +16,6 @@ from netadapt_tf.search.resources import make_resource
 from netadapt_tf.space.arch import full_arch, load_arch
 from netadapt_tf.supernet.checkpoint import save_supernet
 from netadapt_tf.supernet.network import build_supernet
-from netadapt_tf.supernet.training import TrainConfig, check_run_record
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 TOOL = REPO / "tools" / "search.py"
@@ -48,21 +47,8 @@ def _run(*args) -> subprocess.CompletedProcess:
 
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory) -> pathlib.Path:
-    """A trainer's work directory, as tools/train_supernet.py leaves it (weights untrained):
-    supernet/ (the checkpoint), run.json (with the data config) and held_out_split.json."""
-    root = tmp_path_factory.mktemp("train")
-    save_supernet(build_supernet(SPEC), root / "supernet")
-    split = data.load(DATA).split
-    data.write_split(root, split)
-    record = {
-        "spec": SPEC.to_json(),
-        "spec_fingerprint": SPEC.fingerprint(),
-        "train": dataclasses.asdict(TrainConfig()),
-        "data": {"config": DATA.to_json(), "split": split.to_json()},
-        "replicas": 1,
-    }
-    check_run_record(str(root), record, overwrite=False)
-    return root
+    """A trainer's work directory, as tools/train_supernet.py leaves it (weights untrained)."""
+    return trainer_workdir(tmp_path_factory.mktemp("train"), SPEC, DATA)
 
 
 @pytest.mark.slow

@@ -9,9 +9,8 @@ import pathlib
 
 import numpy as np
 import pytest
-from test_lookup_table import GRID, FakeBackend, _tiny_spec
-from test_mcd import SPEC, small_config
-from test_search_driver import make_driver
+from lookup_table_helpers import GRID, FakeBackend, tiny_spec
+from search_helpers import SPEC, make_driver, small_config
 
 from netadapt_tf import builders, data
 from netadapt_tf.common import atomic_files, run_record
@@ -232,7 +231,7 @@ def test_held_out_split_records(tmp_path):
 
 
 def test_latency_tables(tmp_path):
-    tiny = _tiny_spec()
+    tiny = tiny_spec()
     backend = FakeBackend(tiny)
     path = tmp_path / "table.json"
     build_table(tiny, backend, path, GRID)

@@ -9,7 +9,7 @@ import sys
 import numpy as np
 import pytest
 import tensorflow as tf
-from training_helpers import shallow_spec, tiny_data, tiny_spec
+from training_helpers import TRAIN_CONFIG, shallow_spec, tiny_data, tiny_spec
 
 from netadapt_tf.judge.evaluation import batch_norm_layers
 from netadapt_tf.supernet import checkpoint
@@ -76,19 +76,8 @@ def test_progressive_shrinking_offers_only_the_wider_widths_balanced():
     assert shrinking_floor(10, 100, 0.0) is None
 
 
-CONFIG = {
-    "epochs": 2,
-    "batch_size": 16,
-    "ema_decay": 0.0,
-    "monitor_archs": 1,
-    "max_eval_examples": 32,
-    "eval_batch_size": 32,
-    "checkpoint_every_steps": 2,
-}
-
-
 def _trainer(workdir, **overrides):
-    config = TrainConfig(**{**CONFIG, **overrides})
+    config = TrainConfig(**{**TRAIN_CONFIG, **overrides})
     data = tiny_data(96)
     return SupernetTrainer(shallow_spec(), data.take(64), data.skip(64), 64, config, str(workdir))
 
@@ -174,7 +163,7 @@ def test_bad_settings_fail_before_training(tmp_path):
     (tmp_path / "y" / "checkpoints").mkdir()
     (tmp_path / "y" / "checkpoints" / "ckpt-1.index").write_text("old")
     data = tiny_data(96)
-    config = TrainConfig(**{**CONFIG, "batch_size": 8})
+    config = TrainConfig(**{**TRAIN_CONFIG, "batch_size": 8})
     SupernetTrainer(shallow_spec(), data, data, 64, config, str(tmp_path / "y"), overwrite=True)
     assert not (tmp_path / "y" / "checkpoints" / "ckpt-1.index").exists()
 

@@ -1,14 +1,32 @@
-"""A tiny learnable dataset and super-network for training tests."""
+"""A tiny learnable dataset and super-network for training tests, the settings of their short
+runs, and a trainer's work directory for the tests of the programs that read one."""
 
 import dataclasses
+import pathlib
 
 import numpy as np
 import tensorflow as tf
 
-from netadapt_tf import builders
+from netadapt_tf import builders, data
+from netadapt_tf.space.spec import NetworkSpec
+from netadapt_tf.supernet.checkpoint import save_supernet
+from netadapt_tf.supernet.network import build_supernet
+from netadapt_tf.supernet.training import TrainConfig, check_run_record
 
 NUM_CLASSES = 4
 SIZE = 16
+
+# TrainConfig fields of the short runs of test_training.py and of the run its worker kills:
+# two epochs of shallow_spec(), a checkpoint every two steps.
+TRAIN_CONFIG = {
+    "epochs": 2,
+    "batch_size": 16,
+    "ema_decay": 0.0,
+    "monitor_archs": 1,
+    "max_eval_examples": 32,
+    "eval_batch_size": 32,
+    "checkpoint_every_steps": 2,
+}
 
 
 def tiny_spec():
@@ -39,3 +57,22 @@ def tiny_data(n: int = 256, seed: int = 0):
     for c in range(NUM_CLASSES):
         images[labels == c, :, :, c % 3] += 1.0 + c // 3
     return tf.data.Dataset.from_tensor_slices((images, labels))
+
+
+def trainer_workdir(
+    root: pathlib.Path, spec: NetworkSpec, data_config: data.DataConfig
+) -> pathlib.Path:
+    """`root` made a work directory as tools/train_supernet.py leaves it, weights untrained:
+    supernet/ (the checkpoint), run.json (with the data config) and held_out_split.json."""
+    save_supernet(build_supernet(spec), root / "supernet")
+    split = data.load(data_config).split
+    data.write_split(root, split)
+    record = {
+        "spec": spec.to_json(),
+        "spec_fingerprint": spec.fingerprint(),
+        "train": dataclasses.asdict(TrainConfig()),
+        "data": {"config": data_config.to_json(), "split": split.to_json()},
+        "replicas": 1,
+    }
+    check_run_record(str(root), record, overwrite=False)
+    return root

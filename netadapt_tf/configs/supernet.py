@@ -136,7 +136,8 @@ def nyu_fastdepth_paper() -> SupernetConfig:
 
 
 def depth_quick() -> SupernetConfig:
-    """A tiny FastDepth on the procedural rooms for tests and demos on a CPU."""
+    """A tiny FastDepth on the procedural rooms for tests and demos on a CPU: the demo's
+    recipe (fashion_mnist_demo) at its own budget, batch and learning rate."""
     return SupernetConfig(
         model=ModelConfig("fastdepth", 32, None, width_multiplier=0.25),
         data=DataConfig(
@@ -147,22 +148,14 @@ def depth_quick() -> SupernetConfig:
             held_out=64,
             synthetic_examples=512,
         ),
-        train=TrainConfig(
+        train=dataclasses.replace(
+            fashion_mnist_demo().train,
             epochs=20,
             batch_size=32,
             learning_rate=2.0,  # Adam 0.06 at batch 32: the output layer must reach metres
-            optimizer="adam",
             lr_decay=0.9,
-            lr_decay_epochs=1.0,
-            ema_decay=0.0,
-            weight_decay=1e-5,
             eval_batch_size=32,
             max_eval_examples=64,
-            width_correlation=1.0,
-            free_layer_probability=0.3,
-            full_network=True,
-            distill=True,
-            bn_momentum=0.9,
         ),
     )
 

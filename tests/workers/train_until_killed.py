@@ -7,8 +7,7 @@ import signal
 import sys
 
 import tensorflow as tf
-from test_training import CONFIG
-from training_helpers import shallow_spec, tiny_data
+from training_helpers import TRAIN_CONFIG, shallow_spec, tiny_data
 
 from netadapt_tf.supernet.training import SupernetTrainer, TrainConfig
 
@@ -22,7 +21,7 @@ def on_step(step):
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-config = TrainConfig(**CONFIG)
+config = TrainConfig(**TRAIN_CONFIG)
 data = tiny_data(96)
 trainer = SupernetTrainer(shallow_spec(), data.take(64), data.skip(64), 64, config, workdir)
 result = trainer.run(on_step=on_step)
