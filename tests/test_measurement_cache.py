@@ -222,6 +222,23 @@ def test_concurrent_processes_different_keys(tmp_path):
 
 # The child blocks inside `put` at the given step (after writing the temporary file, or after
 # fsync but before the rename), says so, and is then killed with SIGKILL.
+def test_a_writer_process_imports_the_cache_without_tensorflow():
+    """Writer processes (the concurrent tests above, phone workers) import the cache alone:
+    `netadapt_tf.metrics` loads its metrics on first use, so no TensorFlow comes with it."""
+    code = (
+        "import sys; import netadapt_tf.metrics.measurement_cache; "
+        "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
+    import netadapt_tf.metrics as metrics
+
+    assert metrics.MacsMetric.__module__ == "netadapt_tf.metrics.base"
+    assert sorted(metrics.__all__) == sorted(set(metrics.__all__)) and len(metrics.__all__) == 14
+    with pytest.raises(AttributeError, match="has no attribute 'Nope'"):
+        metrics.Nope  # noqa: B018
+
+
 _KILLED_WRITER = """
 import os, sys, time
 from netadapt_tf.metrics import measurement_cache
