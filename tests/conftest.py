@@ -30,6 +30,23 @@ def _seeded_test():
 
 SMALL = {"input_size": 32, "num_classes": 10, "width_multiplier": 0.25}
 
+# The builders whose per-builder checks (export, sliced forward, TFLite, QAT rebuild parity)
+# run in the quick tier: the paper's initial network (inverted-residual blocks, SE, h-swish,
+# channel bypass, superkernels) and FastDepth (plain layers as MobileNetV1 has them, decoder,
+# upsampling, skips). The other builders add no node type of their own; their runs of the
+# same checks are in the slow tier, which CI runs too.
+QUICK_BUILDERS = ("fastdepth", "netadaptv2_mobilenet_v3")
+
+
+def per_builder(names=None):
+    """pytest params over `names` (default: every builder), the ones outside
+    QUICK_BUILDERS marked slow."""
+    names = sorted(builders.BUILDERS) if names is None else names
+    return [
+        pytest.param(name, marks=() if name in QUICK_BUILDERS else pytest.mark.slow)
+        for name in names
+    ]
+
 
 def small_spec(name: str, **options):
     """A tiny super-network of builder `name` (8-32 channels, 32 px; dense-prediction

@@ -7,9 +7,8 @@ import contextlib
 import keras
 import numpy as np
 import pytest
-from conftest import randomize_non_kernel_weights, small_spec
+from conftest import per_builder, randomize_non_kernel_weights, small_spec
 
-from netadapt_tf import builders
 from netadapt_tf.graphs.export import export_subnetwork, load_into_supernet, max_abs_diff
 from netadapt_tf.space.arch import full_arch, random_arch, smallest_arch
 from netadapt_tf.space.spec import BlockSpec
@@ -42,7 +41,7 @@ def restored(supernet):
             w.assign(value)
 
 
-@pytest.fixture(scope="module", params=sorted(builders.BUILDERS))
+@pytest.fixture(scope="module", params=per_builder())
 def supernet(request):
     return shared_supernet(request.param)
 
@@ -100,7 +99,9 @@ def test_a_layer_at_width_zero_adds_no_convolution(supernet, images):
         assert layer.name.replace("/", "__") not in names
 
 
-@pytest.mark.parametrize("name", ["mobilenet_v2", "mobilenet_v3_large", "netadaptv2_mobilenet_v3"])
+@pytest.mark.parametrize(
+    "name", per_builder(["mobilenet_v2", "mobilenet_v3_large", "netadaptv2_mobilenet_v3"])
+)
 def test_a_whole_block_at_width_zero_adds_nothing(name, images):
     supernet = shared_supernet(name)
     spec = supernet.spec

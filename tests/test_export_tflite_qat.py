@@ -10,7 +10,7 @@ import sys
 
 import numpy as np
 import pytest
-from conftest import random_bn_offsets, randomize_non_kernel_weights
+from conftest import per_builder, random_bn_offsets, randomize_non_kernel_weights
 
 from netadapt_tf import builders
 from netadapt_tf.data import synthetic
@@ -84,7 +84,7 @@ def test_qat_int8_runs_in_litert_close_to_float(v3_network):
     assert "tf_keras" not in sys.modules
 
 
-@pytest.mark.parametrize("builder", ["mobilenet_v3_large", "netadaptv2_mobilenet_v3"])
+@pytest.mark.parametrize("builder", per_builder(["mobilenet_v3_large", "netadaptv2_mobilenet_v3"]))
 def test_tf_keras_rebuild_equals_keras3(builder):
     network = _network(builder, seed=2)
     images = np.random.default_rng(0).uniform(0, 1, (4, 16, 16, 3)).astype(np.float32)

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 import tensorflow as tf
-from conftest import randomize_non_kernel_weights
+from conftest import per_builder, randomize_non_kernel_weights
 from training_helpers import tiny_data
 
 from netadapt_tf import builders
@@ -77,7 +77,7 @@ def extreme_archs(spec):
     ]
 
 
-@pytest.mark.parametrize("name", BUILDERS)
+@pytest.mark.parametrize("name", per_builder(BUILDERS))
 def test_sliced_forward_equals_the_masked_supernet_and_the_export(name):
     supernet = tiny_supernet(name)
     spec = supernet.spec

@@ -5,7 +5,7 @@ import os
 import keras
 import numpy as np
 import pytest
-from conftest import random_bn_offsets, randomize_non_kernel_weights, small_spec
+from conftest import per_builder, random_bn_offsets, randomize_non_kernel_weights, small_spec
 
 from netadapt_tf import builders
 from netadapt_tf.graphs.export import export_subnetwork
@@ -58,7 +58,7 @@ def _tiny_model():
     return keras.Model(inputs, keras.layers.Conv2D(4, 3)(inputs))
 
 
-@pytest.mark.parametrize("name", sorted(builders.BUILDERS))
+@pytest.mark.parametrize("name", per_builder())
 def test_float32_parity_for_every_builder(name):
     model = _exported(name)
     images = _images(model)
