@@ -13,9 +13,11 @@ import keras
 import numpy as np
 import pytest
 from ai_edge_litert.interpreter import Interpreter
+from lookup_table_helpers import GRID, FakeBackend
 from training_helpers import trainer_workdir
 
 from netadapt_tf import builders, data
+from netadapt_tf.metrics import LookupTableMetric, build_table
 from netadapt_tf.space.arch import full_arch
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
@@ -104,6 +106,31 @@ def test_the_search_refuses_a_checkpoint_or_flag_of_the_other_task(checkpoints, 
         assert done.returncode == 1, done.stderr[-2000:]
         assert message in done.stderr
         assert not (workdir / "search.json").exists()
+
+
+def test_a_latency_table_makes_the_depth_search_latency_guided(tmp_path):
+    spec = builders.build("fastdepth", input_size=32, width_multiplier=0.25, num_widths=3)
+    checkpoint = trainer_workdir(tmp_path / "train", spec, ROOMS) / "supernet"
+    table = build_table(spec, FakeBackend(spec), tmp_path / "table.json", GRID)
+    done = _run(
+        "search",
+        "--preset=depth_quick",  # MAC-guided; the table alone switches it to latency
+        f"--supernet_checkpoint={checkpoint}",
+        f"--latency_table={tmp_path / 'table.json'}",
+        "--target_fraction=0.8",
+        "--samples_per_iteration=2",
+        "--layers_per_sample=2",
+        "--max_iterations=1",
+        "--recalibration_batches=1",
+        f"--workdir={tmp_path / 'search'}",
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    record = json.loads((tmp_path / "search" / "search.json").read_text())
+    assert record["resource"]["backend"] == "lookup_table"
+    summary = _json(done.stdout)
+    assert summary["initial"]["resource"] == pytest.approx(
+        LookupTableMetric(table)(full_arch(spec))
+    )
 
 
 def test_train_discovered_refuses_classification_data_for_a_depth_network(checkpoints, tmp_path):

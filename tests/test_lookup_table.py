@@ -24,7 +24,9 @@ from netadapt_tf.metrics import (
     build_table,
 )
 from netadapt_tf.metrics.lut_space import configurations, entry_model, grid_points, plan_space
+from netadapt_tf.search import MCDConfig, MCDOptimizer
 from netadapt_tf.space.arch import Arch, LayerChoice, full_arch, random_arch, smallest_arch
+from netadapt_tf.space.spec import SkipSpec, UpsampleSpec
 from netadapt_tf.space.subnet import resolve
 from netadapt_tf.supernet.network import build_supernet
 
@@ -197,3 +199,56 @@ def test_host_table_orders_clearly_different_networks(tmp_path):
     assert measured["full"] > 1.5 * measured["little"]
     assert predicted["full"] > predicted["little"] and predicted["big"] > predicted["little"]
     assert predicted["full"] == pytest.approx(measured["full"], rel=0.5)
+
+
+@pytest.fixture(scope="module")
+def depth_table(tmp_path_factory):
+    """A complete fake-measured table of a tiny FastDepth (3 widths per layer)."""
+    spec = small_spec("fastdepth", num_widths=3)
+    path = tmp_path_factory.mktemp("depth") / "fastdepth.json"
+    build_table(spec, FakeBackend(spec), path, GRID)
+    return LookupTable.load(path, spec)
+
+
+def test_a_fastdepth_table_covers_the_decoder_and_predicts(depth_table):
+    spec = depth_table.spec
+    group_of = depth_table.plan.group_of
+    dense_nodes = [n.name for n in spec.nodes if isinstance(n, (UpsampleSpec, SkipSpec))]
+    assert len(dense_nodes) == 8  # 5 upsamplings, 3 skips
+    for name in dense_nodes:
+        assert group_of[name] == f"{name.split('/')[-1]}:{name}"
+    decoder = [layer.name for layer in spec.layers() if not layer.name.startswith(("stem", "b"))]
+    assert len(decoder) == 11 and all(group_of[name].startswith("layer:") for name in decoder)
+    metric = LookupTableMetric(depth_table)
+    full = full_arch(spec)
+    half_decoder = full.with_choices({n: {"width": spec.layer(n).widths[1]} for n in decoder[:-1]})
+    members = {c.member for c in configurations(depth_table.plan, spec, half_decoder)}
+    assert set(dense_nodes) <= members and set(decoder) <= members
+    predicted = [metric(a) for a in (full, half_decoder, smallest_arch(spec))]
+    assert all(np.isfinite(predicted)) and min(predicted) > 0
+    assert predicted[0] > predicted[1] > predicted[2]
+
+
+@pytest.mark.parametrize("sampler", ["mcd", "single_layer"])
+def test_a_latency_guided_search_step_on_fastdepth(depth_table, sampler):
+    spec = depth_table.spec
+    metric = LookupTableMetric(depth_table)
+    filters = {layer.name: layer.filters for layer in spec.layers()}
+
+    def accuracy(arch):  # the share of filters kept, a stand-in for delta1
+        return sum(c.width / filters[c.name] for c in arch.choices) / len(filters)
+
+    fields = {} if sampler == "single_layer" else dict(samples_per_iteration=3, layers_per_sample=2)
+    config = MCDConfig(
+        initial_reduction=0.1, decay=0.9, target_fraction=0.5, max_iterations=1, seed=0,
+        sampler=sampler, **fields,
+    )  # fmt: skip
+    optimizer = MCDOptimizer(spec, config, accuracy, metric)
+    assert any(unit.name.startswith("skip:") for unit in optimizer.units)
+    result = optimizer.run()
+    (iteration,) = result.iterations
+    start = result.state.initial.resource
+    assert start == pytest.approx(metric(full_arch(spec)))
+    assert iteration.count("ok") > 0
+    assert result.state.best_resource <= 0.9 * start + 1e-12
+    assert metric(result.arch) == pytest.approx(result.state.best_resource)

@@ -148,3 +148,53 @@ def test_write_tflite_is_atomic(tmp_path, monkeypatch):
         tflite.write_tflite(b"second", path)
     assert path.read_bytes() == b"first"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.tflite"]
+
+
+def test_unusable_scales_are_the_ones_xnnpack_refuses():
+    def tensor(name, *scales):
+        return {"name": name, "quantization_parameters": {"scales": np.array(scales, np.float32)}}
+
+    details = [
+        tensor("float"),  # not quantized
+        tensor("fine", 1e-8, 0.5),
+        tensor("zero", 0.5, 0.0),
+        tensor("subnormal", 1e-40),
+        tensor("infinite", np.inf),
+    ]
+    found = tflite.unusable_scales(details)
+    assert [name for name, _ in found] == ["zero", "subnormal", "infinite"]
+    assert found[0][1] == 0.0 and 0 < found[1][1] < 1.2e-38
+
+
+class _RefusingInterpreter:
+    """LiteRT whose XNNPACK-delegated interpreter cannot be prepared; `scales` are what the
+    delegate-free one reports."""
+
+    scales = (0.0,)
+
+    def __init__(self, model_content, num_threads=1, experimental_op_resolver_type=None):
+        self.delegated = experimental_op_resolver_type is None
+
+    def allocate_tensors(self):
+        raise RuntimeError("failed to create XNNPACK runtime\nNode number 7 failed to prepare.")
+
+    def get_tensor_details(self):
+        scales = np.array(self.scales, np.float32)
+        return [{"name": "decode5/act", "quantization_parameters": {"scales": scales}}]
+
+
+def test_a_model_xnnpack_refuses_is_a_value_error_naming_the_cause(monkeypatch):
+    monkeypatch.setattr(tflite, "Interpreter", _RefusingInterpreter)
+    with pytest.raises(ValueError) as refused:
+        tflite.make_interpreter(b"model")
+    assert str(refused.value) == (
+        "TFLite model: XNNPACK refused it (failed to create XNNPACK runtime Node number 7 "
+        "failed to prepare.); quantized tensors with scales it cannot use (it needs finite, "
+        "normal, positive ones): 'decode5/act' (scale 0). Their values are (near) zero on "
+        "every calibration example, as in a barely trained network; train the network "
+        "longer, calibrate on other images, or export without int8 (e.g. "
+        "--quantizations=float32,float16)"
+    )
+    monkeypatch.setattr(_RefusingInterpreter, "scales", (0.5,))
+    with pytest.raises(ValueError, match=r"^TFLite model: LiteRT \(XNNPACK delegate\) could not "):
+        tflite.run_tflite(b"model", np.zeros((1, 4), np.float32))

@@ -10,6 +10,8 @@ Example:
 
   python tools/search.py --preset=depth_quick --supernet_checkpoint=workdir/depth/supernet \
       --workdir=workdir/depth_search
+  python tools/search.py --preset=depth_quick --supernet_checkpoint=workdir/depth/supernet \
+      --latency_table=fastdepth_host.json --target_fraction=0.7 --workdir=workdir/depth_latency
 
 A depth super-network (fastdepth) is searched with a depth preset (depth_quick,
 nyu_fastdepth_paper), its samples judged by delta1 or, with --depth_metric=rmse, by RMSE
@@ -19,7 +21,8 @@ directory written by the trainer (spec.json and weights). The data
 config defaults to the one the trainer recorded next to it, and the held-out split must be
 the recorded one; a checkpoint without the trainer's split record is refused unless
 --allow_unrecorded_split (the search then cannot check that it judges on held-out images).
-Presets live in netadapt_tf/configs/search.py; flags override their fields. Rerun the same
+Presets live in netadapt_tf/configs/search.py; flags override their fields (a
+--latency_table without --metric makes any preset's search latency-guided). Rerun the same
 command to resume an interrupted search; a work directory made with other settings is
 refused unless --overwrite. See docs/search.md.
 
@@ -55,7 +58,12 @@ _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Start afresh in a work direc
 _ARCH = cli_flags.define_arch_flag(False, "Arch JSON to start from (default: the full network).")
 # The resource.
 _METRIC = flags.DEFINE_enum("metric", None, list(resources.METRICS), "Resource to minimize.")
-_TABLE = flags.DEFINE_string("latency_table", None, "Latency lookup table for --metric=table.")
+_TABLE = flags.DEFINE_string(
+    "latency_table",
+    None,
+    "Latency lookup table for --metric=table (without --metric, it selects --metric=table "
+    "over the preset's metric).",
+)
 _PHONE_BACKEND = flags.DEFINE_enum(
     "adb_backend",
     "benchmark_model",
@@ -163,7 +171,8 @@ def resolve_preset() -> presets.SearchPreset:
             }
         ),
     )
-    return presets.SearchPreset(search, _METRIC.value or preset.metric, evaluation, preset.task)
+    metric = _METRIC.value or ("table" if _TABLE.value else preset.metric)
+    return presets.SearchPreset(search, metric, evaluation, preset.task)
 
 
 def main(argv):

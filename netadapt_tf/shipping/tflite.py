@@ -184,13 +184,62 @@ def write_tflite(model_bytes: bytes, path: str | os.PathLike) -> None:
     atomic_files.write_bytes(path, model_bytes)
 
 
+_SMALLEST_NORMAL = float(np.finfo(np.float32).tiny)
+
+
+def unusable_scales(tensor_details: list[dict]) -> list[tuple[str, float]]:
+    """(tensor name, scale) of every quantized tensor whose scale XNNPACK refuses: one that is
+    not finite, not positive or below float32's smallest normal number (it requires finite,
+    normal, positive scales). A tensor that is zero on every calibration example gets a tiny
+    scale from the converter; one that small appears where activations vanish, e.g. in a
+    barely trained network."""
+    found = []
+    for detail in tensor_details:
+        for scale in np.asarray(detail["quantization_parameters"]["scales"], np.float64):
+            if not np.isfinite(scale) or scale < _SMALLEST_NORMAL:
+                found.append((detail["name"], float(scale)))
+                break
+    return found
+
+
 def make_interpreter(model_bytes: bytes, num_threads: int = 1) -> Interpreter:
-    """An allocated LiteRT interpreter (with its default XNNPACK delegate) for the model."""
+    """An allocated LiteRT interpreter (with its default XNNPACK delegate) for the model.
+
+    When that fails, a ValueError says why where it can: quantization scales that XNNPACK
+    refuses (unusable_scales), named, with what to do; otherwise it carries LiteRT's error.
+    """
     if isinstance(num_threads, bool) or not isinstance(num_threads, int) or num_threads < 1:
         raise ValueError(f"num_threads: {num_threads!r} must be an integer >= 1")
-    interpreter = Interpreter(model_content=bytes(model_bytes), num_threads=num_threads)
-    interpreter.allocate_tensors()
+    try:
+        interpreter = Interpreter(model_content=bytes(model_bytes), num_threads=num_threads)
+        interpreter.allocate_tensors()
+    except (RuntimeError, ValueError) as error:
+        raise ValueError(_refusal(model_bytes, error)) from error
     return interpreter
+
+
+def _refusal(model_bytes: bytes, error: Exception) -> str:
+    """The message for a model that LiteRT with XNNPACK could not prepare."""
+    reason = " ".join(str(error).split())[:600]
+    try:
+        plain = Interpreter(
+            model_content=bytes(model_bytes),
+            experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
+        )
+        bad = unusable_scales(plain.get_tensor_details())
+    except (RuntimeError, ValueError):
+        bad = []
+    if not bad:
+        return f"TFLite model: LiteRT (XNNPACK delegate) could not prepare it: {reason}"
+    names = ", ".join(f"{name!r} (scale {scale:.3g})" for name, scale in bad[:3])
+    more = f" and {len(bad) - 3} more" if len(bad) > 3 else ""
+    return (
+        f"TFLite model: XNNPACK refused it ({reason}); quantized tensors with scales it "
+        f"cannot use (it needs finite, normal, positive ones): {names}{more}. Their values "
+        "are (near) zero on every calibration example, as in a barely trained network; "
+        "train the network longer, calibrate on other images, or export without int8 "
+        "(e.g. --quantizations=float32,float16)"
+    )
 
 
 def _quantize(x: np.ndarray, detail: dict) -> np.ndarray:
