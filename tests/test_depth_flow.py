@@ -8,6 +8,7 @@ import json
 import numpy as np
 import pytest
 import tensorflow as tf
+from training_helpers import shallow_depth_spec
 
 from netadapt_tf import builders, data, depth
 from netadapt_tf.configs import search as search_presets
@@ -20,6 +21,10 @@ from netadapt_tf.supernet.network import arch_inputs, build_supernet
 from netadapt_tf.supernet.training import SupernetTrainer, TrainConfig
 
 SPEC = builders.build("fastdepth", input_size=32, width_multiplier=0.25)
+# The judge and trainer tests trace every layer: they run on FastDepth cut to half its layers
+# (every node type kept); the full tiny FastDepth runs the sliced forward and the export in
+# test_sliced_forward.py and test_export.py.
+SHALLOW = shallow_depth_spec()
 CLASSIFIER = builders.build("mobilenet_v1", input_size=16, num_classes=4, width_multiplier=0.25)
 ROOMS = data.DataConfig(
     name="procedural_depth",
@@ -104,19 +109,19 @@ def test_presets_of_the_depth_flow():
 
 def test_judge_reads_depth_metrics_alike_through_both_forwards(rooms):
     tf.keras.utils.set_random_seed(0)
-    supernet = build_supernet(SPEC)
-    arch = random_arch(SPEC, np.random.default_rng(3))
+    supernet = build_supernet(SHALLOW)
+    arch = random_arch(SHALLOW, np.random.default_rng(3))
     masked = SubnetEvaluator(supernet, rooms.held_out, batch_size=8)
     fast = SubnetEvaluator(supernet, rooms.held_out, batch_size=8, fast=True)
     assert masked.num_examples == 16
-    for a in (full_arch(SPEC), arch):
+    for a in (full_arch(SHALLOW), arch):
         want = masked.depth_metrics(a)
         got = fast.depth_metrics(a)
         assert want.num_images == 16 and got.num_images == 16
         for name in depth.METRIC_NAMES:
             assert getattr(got, name) == pytest.approx(getattr(want, name), rel=1e-4, abs=1e-5)
     # The masked judge's figures are the task layer's, on the super-network's depth maps.
-    rows = arch_inputs(SPEC, [arch])
+    rows = arch_inputs(SHALLOW, [arch])
 
     def predict(images):
         n = len(images)
@@ -134,7 +139,7 @@ def test_judge_reads_depth_metrics_alike_through_both_forwards(rooms):
 
 def test_judge_recalibrates_depth_networks_alike_through_both_forwards(rooms):
     tf.keras.utils.set_random_seed(1)
-    supernet = build_supernet(SPEC)
+    supernet = build_supernet(SHALLOW)
     kw = {
         "batch_size": 8,
         "recalibration_data": rooms.train_for_epoch(0),
@@ -143,7 +148,7 @@ def test_judge_recalibrates_depth_networks_alike_through_both_forwards(rooms):
     }
     masked = SubnetEvaluator(supernet, rooms.held_out, **kw)
     fast = SubnetEvaluator(supernet, rooms.held_out, fast=True, **kw)
-    arch = smallest_arch(SPEC)
+    arch = smallest_arch(SHALLOW)
     plain = masked.depth_metrics(arch, recalibrate=False)
     recalibrated = masked.depth_metrics(arch)
     assert recalibrated.rmse != pytest.approx(plain.rmse, rel=1e-3)
@@ -174,7 +179,7 @@ def test_trainer_takes_depth_steps_with_distillation(rooms, tmp_path):
         max_eval_examples=16,
     )
     trainer = SupernetTrainer(
-        SPEC,
+        SHALLOW,
         rooms.train_for_epoch,
         rooms.held_out,
         rooms.num_train,

@@ -49,6 +49,18 @@ def shallow_spec():
     )
 
 
+def shallow_depth_spec():
+    """FastDepth at width 0.25 and 32x32 cut to the encoder down to 4x4 (stem, blocks 1-5)
+    and the decoder stages that climb back from there (decode3-5, with the skips from blocks
+    3 and 1, and the output): every node type of the dense network in half its layers, for
+    tests whose cost is tracing the judge's or the trainer's step."""
+    spec = builders.build("fastdepth", input_size=32, width_multiplier=0.25)
+    keep = {"stem", "block1", "block2", "block3", "block4", "block5"}
+    keep |= {"decode3", "decode4", "decode5", "output"}
+    nodes = tuple(n for n in spec.nodes if n.name.split("/")[0] in keep)
+    return dataclasses.replace(spec, name="shallow_fastdepth", nodes=nodes, origin=())
+
+
 def tiny_data(n: int = 256, seed: int = 0):
     """Images whose colour tells the class."""
     rng = np.random.default_rng(seed)
