@@ -74,23 +74,10 @@ def _fixed(spec, fraction) -> Arch:
     return arch.with_choices(changes)
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    kind, _, value = _VARIANT.value.partition("=")
-    if kind not in ("full", "uniform", "floor", "shrink", "fixed"):
-        raise app.UsageError(f"--variant: {_VARIANT.value!r} is not one of full, uniform, ...")
-    (x, y), (xe, ye) = _data()
-    spec = builders.build(
-        _MODEL.value, width_multiplier=_WIDTH.value, input_size=32, num_classes=10, dropout=0.0
-    )
-    keras.utils.set_random_seed(_SEED.value)
-    net = build_supernet(spec)
-    for bn in batch_norm_layers(net):
-        bn.momentum = _BN.value
+def _train_step(net, spec, kind, value, batch, steps):
+    """One traced training step of the variant `kind` (`value`: its floor or width)."""
     sampler = OrderedDropoutSampler(spec)
     optimizer = keras.optimizers.Adam(_LR.value)
-    batch, steps = _BATCH.value, _STEPS.value
     fixed = None
     if kind in ("full", "fixed"):
         arch = full_arch(spec) if kind == "full" else _fixed(spec, float(value))
@@ -116,31 +103,56 @@ def main(argv):
         optimizer.apply_gradients(zip(grads, net.trainable_variables, strict=True))
         return loss
 
+    return step
+
+
+def _report(net, spec, xe, ye, step_index, loss, seconds):
+    """The accuracies of the full, smallest, near-full and random sub-networks."""
+
     def accuracy(arch, batch_bn=False):
         rows = {k: np.repeat(v, len(xe), 0) for k, v in arch_inputs(spec, [arch]).items()}
         logits = net({"image": xe, **rows}, training=batch_bn)
         return float(np.mean(np.argmax(logits, -1) == ye))
 
+    judge = np.random.default_rng(1)
+    near = [_near(spec, judge) for _ in range(3)]
+    rand = [random_arch(spec, judge) for _ in range(3)]
+    return {
+        "variant": _VARIANT.value,
+        "step": step_index,
+        "loss": round(loss, 3),
+        "full": accuracy(full_arch(spec)),
+        "full_batch_bn": accuracy(full_arch(spec), True),
+        "smallest_batch_bn": accuracy(smallest_arch(spec), True),
+        "near3_batch_bn": [accuracy(a, True) for a in near],
+        "random_batch_bn": [accuracy(a, True) for a in rand],
+        "seconds": round(seconds),
+    }
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    kind, _, value = _VARIANT.value.partition("=")
+    if kind not in ("full", "uniform", "floor", "shrink", "fixed"):
+        raise app.UsageError(f"--variant: {_VARIANT.value!r} is not one of full, uniform, ...")
+    (x, y), (xe, ye) = _data()
+    spec = builders.build(
+        _MODEL.value, width_multiplier=_WIDTH.value, input_size=32, num_classes=10, dropout=0.0
+    )
+    keras.utils.set_random_seed(_SEED.value)
+    net = build_supernet(spec)
+    for bn in batch_norm_layers(net):
+        bn.momentum = _BN.value
+    batch, steps = _BATCH.value, _STEPS.value
+    step = _train_step(net, spec, kind, value, batch, steps)
     rng = np.random.default_rng(_SEED.value)
     start, report = time.perf_counter(), {}
     for i in range(steps):
         index = rng.integers(0, len(x), batch)
         loss = float(step(x[index], y[index], tf.constant(i, tf.int64)))
         if (i + 1) % _EVERY.value == 0 or i == steps - 1:
-            judge = np.random.default_rng(1)
-            near = [_near(spec, judge) for _ in range(3)]
-            rand = [random_arch(spec, judge) for _ in range(3)]
-            report = {
-                "variant": _VARIANT.value,
-                "step": i + 1,
-                "loss": round(loss, 3),
-                "full": accuracy(full_arch(spec)),
-                "full_batch_bn": accuracy(full_arch(spec), True),
-                "smallest_batch_bn": accuracy(smallest_arch(spec), True),
-                "near3_batch_bn": [accuracy(a, True) for a in near],
-                "random_batch_bn": [accuracy(a, True) for a in rand],
-                "seconds": round(time.perf_counter() - start),
-            }
+            report = _report(net, spec, xe, ye, i + 1, loss, time.perf_counter() - start)
             if not _JSON.value:
                 print(json.dumps(report), flush=True)
     if _JSON.value:

@@ -239,12 +239,8 @@ def _spec(tie_depthwise: bool):
     )
 
 
-def main(argv):
-    if len(argv) > 1:
-        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    start = time.perf_counter()
-    log = (lambda *a: None) if _JSON.value else print
-    spec = _spec(_TIE.value)
+def _ground_truth(spec, schedule, datasets, data_tag, log):
+    """The span and decision sets and their stand-alone accuracies (cached)."""
     search = MCDConfig(
         samples_per_iteration=1,
         layers_per_sample=_L.value,
@@ -257,14 +253,9 @@ def main(argv):
         spec, search, _PARENT.value, _DECISION.value, _SEED.value + 100
     )
     fraction = jq.mac_fraction(spec)
-    schedule = jq.StandaloneSchedule(_SA_STEPS.value, _SA_BATCH.value, _SA_LR.value)
-    preset = presets.get_config(_PRESET.value)
-    keras.utils.set_random_seed(_SEED.value)
-    data_config, datasets = _datasets(preset.train.batch_size)
     os.makedirs(os.path.dirname(_CACHE.value) or ".", exist_ok=True)
     cache = jq.StandaloneCache(_CACHE.value)
     arrays = _arrays(datasets)
-    data_tag = data_config.to_json() | {"data_dir": None}
     log(f"stand-alone: {len(span)} span and {len(candidates)} decision archs x {_SEEDS.value}")
     span_alone = _standalone(spec, span, schedule, arrays, data_tag, cache, log)
     decision_alone = _standalone(spec, candidates, schedule, arrays, data_tag, cache, log)
@@ -279,44 +270,68 @@ def main(argv):
         "ceiling_tau": jq.seed_ceiling(span_alone),
         "decision_ceiling_tau": jq.seed_ceiling(decision_alone),
     }
+    sets = {"span": span, "candidates": candidates, "fraction": fraction, "arrays": arrays}
+    return result, sets, span_alone, decision_alone
+
+
+def _judged(sets, schedule, preset, datasets, span_alone, decision_alone):
+    """Train the super-network and compare its readings with the stand-alone accuracies."""
+    keras.utils.set_random_seed(_SEED.value)
+    tie = _TIE.value if _SUPER_TIE.value is None else _SUPER_TIE.value
+    trained_spec = _spec(tie)
+    init_from, init_seconds = None, 0.0
+    if _INIT_ALONE.value:
+        init_from, init_seconds = _full_alone(trained_spec, schedule, sets["arrays"])
+    supernet, seconds, train = _train_supernet(trained_spec, preset, datasets, init_from)
+
+    def same(archs):  # the sets' archs as sub-networks of the trained super-network
+        fingerprint = trained_spec.fingerprint()
+        return [dataclasses.replace(a, fingerprint=fingerprint) for a in archs]
+
+    span, fraction = sets["span"], sets["fraction"]
+    span_read = _readings(supernet, datasets, same(span))
+    decision_read = _readings(supernet, datasets, same(sets["candidates"]))
+    span_report = jq.rank_report(span_read, span_alone, [fraction(a) for a in span])
+    decision = jq.decision_report(decision_read, decision_alone)
+    return {
+        "recipe": dataclasses.asdict(train) | {"tie_depthwise": tie},
+        "judge": {
+            "held_out_examples": min(_JUDGE.value, datasets.num_held_out),
+            "recalibration_batches": _RECAL.value,
+            "recalibration_average": _AVERAGE.value,
+        },
+        "span_read": np.round(span_read, 4).tolist(),
+        "decision_read": np.round(decision_read, 4).tolist(),
+        "span_tau": span_report["tau"],
+        "span_spearman": span_report["spearman"],
+        "span_macs_tau": span_report["macs_tau"],
+        "read_gap": span_report["read_gap"],
+        "seed_sd": span_report["seed_sd"],
+        "decision_tau": decision["tau"],
+        "decision_regret": decision["regret"],
+        "decision_random_regret": decision["random_regret"],
+        "full_gap": float((span_alone[:, 0].mean() - span_read[0]) * 100),
+        "supernet_seconds": round(seconds, 1),
+        "init_seconds": round(init_seconds, 1),  # the full network trained alone
+    }
+
+
+def main(argv):
+    if len(argv) > 1:
+        raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    start = time.perf_counter()
+    log = (lambda *a: None) if _JSON.value else print
+    spec = _spec(_TIE.value)
+    schedule = jq.StandaloneSchedule(_SA_STEPS.value, _SA_BATCH.value, _SA_LR.value)
+    preset = presets.get_config(_PRESET.value)
+    keras.utils.set_random_seed(_SEED.value)
+    data_config, datasets = _datasets(preset.train.batch_size)
+    data_tag = data_config.to_json() | {"data_dir": None}
+    result, sets, span_alone, decision_alone = _ground_truth(
+        spec, schedule, datasets, data_tag, log
+    )
     if not _GROUND.value:
-        keras.utils.set_random_seed(_SEED.value)
-        tie = _TIE.value if _SUPER_TIE.value is None else _SUPER_TIE.value
-        trained_spec = _spec(tie)
-        init_from, init_seconds = None, 0.0
-        if _INIT_ALONE.value:
-            init_from, init_seconds = _full_alone(trained_spec, schedule, arrays)
-        supernet, seconds, train = _train_supernet(trained_spec, preset, datasets, init_from)
-
-        def same(archs):  # the sets' archs as sub-networks of the trained super-network
-            fingerprint = trained_spec.fingerprint()
-            return [dataclasses.replace(a, fingerprint=fingerprint) for a in archs]
-
-        span_read = _readings(supernet, datasets, same(span))
-        decision_read = _readings(supernet, datasets, same(candidates))
-        span_report = jq.rank_report(span_read, span_alone, [fraction(a) for a in span])
-        decision = jq.decision_report(decision_read, decision_alone)
-        result |= {
-            "recipe": dataclasses.asdict(train) | {"tie_depthwise": tie},
-            "judge": {
-                "held_out_examples": min(_JUDGE.value, datasets.num_held_out),
-                "recalibration_batches": _RECAL.value,
-                "recalibration_average": _AVERAGE.value,
-            },
-            "span_read": np.round(span_read, 4).tolist(),
-            "decision_read": np.round(decision_read, 4).tolist(),
-            "span_tau": span_report["tau"],
-            "span_spearman": span_report["spearman"],
-            "span_macs_tau": span_report["macs_tau"],
-            "read_gap": span_report["read_gap"],
-            "seed_sd": span_report["seed_sd"],
-            "decision_tau": decision["tau"],
-            "decision_regret": decision["regret"],
-            "decision_random_regret": decision["random_regret"],
-            "full_gap": float((span_alone[:, 0].mean() - span_read[0]) * 100),
-            "supernet_seconds": round(seconds, 1),
-            "init_seconds": round(init_seconds, 1),  # the full network trained alone
-        }
+        result |= _judged(sets, schedule, preset, datasets, span_alone, decision_alone)
     result["total_seconds"] = round(time.perf_counter() - start, 1)
     if _JSON.value:
         print(json.dumps(result))
