@@ -3,6 +3,7 @@ distillation loss, the trainer's depth step, the judge's depth metrics (sliced a
 forward, BN recalibration) and the checks that refuse data, checkpoints and flags of the
 other task before any work."""
 
+import dataclasses
 import json
 
 import numpy as np
@@ -104,6 +105,17 @@ def test_presets_of_the_depth_flow():
     assert (search.search.samples_per_iteration, search.search.decay) == (150, 0.98)
     assert search.search.initial_reduction == 0.015
     assert search_presets.get_config("depth_quick").task == "depth"
+    by_macs = search_presets.get_config("depth_quick")
+    by_latency = search_presets.get_config("depth_quick_latency")
+    assert (by_macs.metric, by_latency.metric) == ("macs", "table")
+    assert (by_latency.search.initial_reduction, by_latency.search.decay) == (0.03, 0.98)
+    assert by_latency.search.max_iterations == 20
+    # Everything else is depth_quick's.
+    assert (
+        dataclasses.replace(by_latency.search, initial_reduction=0.1, decay=0.9, max_iterations=6)
+        == by_macs.search
+    )
+    assert (by_latency.evaluation, by_latency.task) == (by_macs.evaluation, "depth")
     assert search_presets.get_config("demo").task == "classification"
 
 

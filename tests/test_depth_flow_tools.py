@@ -99,6 +99,10 @@ def test_the_search_refuses_a_checkpoint_or_flag_of_the_other_task(checkpoints, 
             ["--preset=depth_quick", f"--supernet_checkpoint={depth}", "--dataset=synthetic"],
             "DataConfig.name: 'synthetic' is a classification dataset without depth maps",
         ),
+        (  # the latency preset without its table
+            ["--preset=depth_quick_latency", f"--supernet_checkpoint={depth}"],
+            "metric: 'table' needs a latency table file (--latency_table)",
+        ),
     ]
     for i, (args, message) in enumerate(cases):
         workdir = tmp_path / str(i)

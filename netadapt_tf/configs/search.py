@@ -14,6 +14,10 @@ The paper's settings (Sec. 4.1.1 and 4.2.1, all with a reduction decay of 0.98):
   judged by delta1 on the 2K held-out images (--depth_metric=rmse: by RMSE).
 * `depth_quick`: the tiny FastDepth of the supernet preset `depth_quick` on the procedural
   rooms, MAC-guided, a few iterations of 4 samples: for tests and demos on a CPU.
+* `depth_quick_latency`: `depth_quick` searched by a latency lookup table (--latency_table)
+  with the paper's kind of schedule (3% first reduction, decay 0.98, up to 20 iterations):
+  on a host table of that network the 10% steps of `depth_quick` took whole layers out and
+  held-out delta1 from 0.78 to 0.22 in 3 iterations (docs/depth.md).
 
 A preset of one task (`task`) refuses a super-network of the other before any work.
 
@@ -113,6 +117,16 @@ def depth_quick() -> SearchPreset:
     )
 
 
+def depth_quick_latency() -> SearchPreset:
+    """depth_quick by latency (a lookup table: --latency_table) in steps of 3% decayed by
+    0.98, at most 20 iterations, to 70% of the initial latency."""
+    quick = depth_quick()
+    search = dataclasses.replace(
+        quick.search, initial_reduction=0.03, decay=0.98, max_iterations=20
+    )
+    return dataclasses.replace(quick, search=search, metric="table")
+
+
 def demo() -> SearchPreset:
     """Half the MACs of the Fashion-MNIST demo super-network in about 7 iterations of 16
     samples, each judged on all 5,000 held-out images (binomial sd of a reading about 0.6
@@ -144,6 +158,7 @@ PRESETS = {
     "paper_macs": paper_macs,
     "nyu_fastdepth_paper": nyu_fastdepth_paper,
     "depth_quick": depth_quick,
+    "depth_quick_latency": depth_quick_latency,
     "demo": demo,
 }
 
