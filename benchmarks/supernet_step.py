@@ -1,18 +1,25 @@
 """Training-step time of the super-network against the plain network it contains.
 
-Variants, same builder, batch and optimizer, timed interleaved in one process:
+Variants, same builder, global batch and optimizer, timed interleaved in one process:
   plain     the full network exported as a plain Keras model (what one trains without NAS)
   od        super-network with ordered dropout only (no bypass, fixed kernels)
   od_bypass ordered dropout and channel-level bypass (fixed kernels)
   full      ordered dropout, bypass and superkernel (what tools/train_supernet.py trains)
-Prints images/s per variant and ratios to plain; --json prints one object with key `ratio`
-(full / plain) and the per-variant figures.
+Each variant runs the trainers' step (a `strategy.run` inside `tf.function`, sub-networks
+drawn for the global batch, supernet/sampling.replica_rows) on every core (one replica per
+core, supernet/distribute.use_cores; `--cores` caps them) and, for plain, od_bypass and full,
+on one core (one replica, the process pinned to one CPU for those rounds). Prints images/s
+per variant, the spread over rounds and the ratios; --json prints one object with keys
+`ratio` (full / plain, every core), `superkernel_ratio` (full / od_bypass), `cores_speedup`
+(plain, every core over one) and the per-variant figures.
 
-  python benchmarks/supernet_step.py [--model=netadaptv2_mobilenet_v3] [--json]
+  python benchmarks/supernet_step.py [--model=netadaptv2_mobilenet_v3] [--cores=0] [--json]
 """
 
+import contextlib
 import dataclasses
 import json
+import os
 import statistics
 import time
 
@@ -25,8 +32,9 @@ from netadapt_tf import builders
 from netadapt_tf.graphs.export import export_subnetwork
 from netadapt_tf.space.arch import full_arch
 from netadapt_tf.space.spec import BlockSpec, LayerSpec, NetworkSpec
+from netadapt_tf.supernet import distribute
 from netadapt_tf.supernet.network import build_supernet
-from netadapt_tf.supernet.sampling import OrderedDropoutSampler
+from netadapt_tf.supernet.sampling import OrderedDropoutSampler, replica_rows
 
 _MODEL = flags.DEFINE_string("model", "netadaptv2_mobilenet_v3", "Builder.")
 _WIDTH = flags.DEFINE_float("width_multiplier", 0.5, "Width multiplier.")
@@ -34,7 +42,10 @@ _SIZE = flags.DEFINE_integer("input_size", 64, "Input size.")
 _BATCH = flags.DEFINE_integer("batch_size", 64, "Batch size.")
 _STEPS = flags.DEFINE_integer("steps", 6, "Timed steps per round and variant.")
 _ROUNDS = flags.DEFINE_integer("rounds", 5, "Interleaved rounds.")
+_CORES = flags.DEFINE_integer("cores", 0, "Cores (replicas) to train on; 0: every core.")
 _JSON = flags.DEFINE_bool("json", False, "Print JSON.")
+
+ONE_CORE = ("plain", "od_bypass", "full")  # the variants also timed on one core
 
 
 def fixed_kernels(spec: NetworkSpec) -> NetworkSpec:
@@ -53,22 +64,29 @@ def fixed_kernels(spec: NetworkSpec) -> NetworkSpec:
     return dataclasses.replace(spec, nodes=tuple(nodes))
 
 
-def _step_fn(model, forward, optimizer):
-    @tf.function
-    def step(images, labels, seed):
+def _step_fn(strategy, model, forward, optimizer, batch_size: int):
+    """The trainers' distributed step: per-replica loss over the global batch, summed."""
+
+    def replica_step(images, labels, seed):
         with tf.GradientTape() as tape:
             logits = forward(images, seed)
-            loss = tf.reduce_mean(
-                keras.losses.sparse_categorical_crossentropy(labels, logits, from_logits=True)
+            per_example = keras.losses.sparse_categorical_crossentropy(
+                labels, logits, from_logits=True
             )
+            loss = tf.nn.compute_average_loss(per_example, global_batch_size=batch_size)
         grads = tape.gradient(loss, model.trainable_variables)
         optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
         return loss
 
+    @tf.function
+    def step(images, labels, seed):
+        loss = strategy.run(replica_step, args=(images, labels, seed))
+        return strategy.reduce(tf.distribute.ReduceOp.SUM, loss, None)
+
     return step
 
 
-def make_variants(batch_size: int) -> dict:
+def make_variants(strategy, names, batch_size: int) -> dict:
     options = dict(
         input_size=_SIZE.value, num_classes=10, width_multiplier=_WIDTH.value, dropout=0.0
     )
@@ -76,62 +94,134 @@ def make_variants(batch_size: int) -> dict:
     no_bypass = fixed_kernels(builders.build(_MODEL.value, channel_bypass=False, **options))
     specs = {"od": no_bypass, "od_bypass": fixed_kernels(spec), "full": spec}
     variants = {}
-    plain = export_subnetwork(build_supernet(spec), full_arch(spec))
-    variants["plain"] = _step_fn(
-        plain, lambda x, seed: plain(x, training=True), keras.optimizers.RMSprop(1e-3)
-    )
-    for name, s in specs.items():
-        model = build_supernet(s)
-        sampler = OrderedDropoutSampler(s)
+    with strategy.scope():
+        for name in names:
+            if name == "plain":
+                model = export_subnetwork(build_supernet(spec), full_arch(spec))
+                distribute.sync_batch_norm(model, strategy)  # as the trainers do
 
-        def forward(x, seed, model=model, sampler=sampler):
-            return model({"image": x, **sampler.sample(batch_size, seed)}, training=True)
+                def forward(x, seed, model=model):
+                    return model(x, training=True)
 
-        variants[name] = _step_fn(model, forward, keras.optimizers.RMSprop(1e-3))
+            else:
+                model = build_supernet(specs[name])
+                sampler = OrderedDropoutSampler(specs[name])
+
+                def forward(x, seed, model=model, sampler=sampler):
+                    rows = replica_rows(sampler, tf.shape(x)[0], 0, seed[1])
+                    return model({"image": x, **rows}, training=True)
+
+            optimizer = keras.optimizers.RMSprop(1e-3)
+            optimizer.build(model.trainable_variables)
+            variants[name] = _step_fn(strategy, model, forward, optimizer, batch_size)
     return variants
+
+
+def _pin(cpus: set) -> None:
+    """Every thread of this process onto `cpus` (threads made later inherit it)."""
+    for task in os.listdir("/proc/self/task"):
+        with contextlib.suppress(OSError):  # a thread that ended meanwhile
+            os.sched_setaffinity(int(task), cpus)
+
+
+def _time(timed: dict, batch: int) -> dict:
+    """Seconds per step of every (mode, variant), rounds interleaved; the one-core rounds
+    run with the process pinned to its first CPU."""
+    rng = np.random.default_rng(0)
+    images = rng.normal(size=(batch, _SIZE.value, _SIZE.value, 3)).astype(np.float32)
+    labels = rng.integers(0, 10, batch).astype(np.int32)
+    every = os.sched_getaffinity(0)
+    inputs = {}
+    for (mode, _), (strategy, _) in timed.items():
+        if mode not in inputs:
+            ds = tf.data.Dataset.from_tensors((images, labels)).unbatch().batch(batch)
+            x, y = next(iter(strategy.experimental_distribute_dataset(ds)))
+            inputs[mode] = (x, y)
+    seconds = {key: [] for key in timed}
+    for r in range(-1, _ROUNDS.value):  # round -1 traces and warms up
+        for (mode, name), (_, step) in timed.items():
+            _pin({min(every)} if mode == "one_core" else every)
+            x, y = inputs[mode]
+            start = time.perf_counter()
+            for i in range(_STEPS.value if r >= 0 else 2):
+                loss = step(x, y, tf.constant([r, i], tf.int64))
+            float(loss)
+            if r >= 0:
+                seconds[(mode, name)].append((time.perf_counter() - start) / _STEPS.value)
+    _pin(every)
+    return seconds
 
 
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
+    if _CORES.value < 0:
+        raise app.UsageError(f"--cores: {_CORES.value} must be >= 0 (0: every core)")
+    devices = distribute.use_cores(_CORES.value)  # before TensorFlow runs anything
     batch = _BATCH.value
-    rng = np.random.default_rng(0)
-    images = tf.constant(rng.normal(size=(batch, _SIZE.value, _SIZE.value, 3)), tf.float32)
-    labels = tf.constant(rng.integers(0, 10, batch), tf.int32)
-    variants = make_variants(batch)
-    seconds = {name: [] for name in variants}
-    for step in variants.values():  # trace and warm up
-        for i in range(2):
-            float(step(images, labels, tf.constant([0, i], tf.int64)))
-    for r in range(_ROUNDS.value):
-        for name, step in variants.items():
-            start = time.perf_counter()
-            for i in range(_STEPS.value):
-                loss = step(images, labels, tf.constant([r, i], tf.int64))
-            float(loss)
-            seconds[name].append((time.perf_counter() - start) / _STEPS.value)
-    median = {name: statistics.median(s) for name, s in seconds.items()}
+    strategies = {
+        "all_cores": distribute.mirrored(),
+        "one_core": tf.distribute.MirroredStrategy([devices[0] if devices else "/cpu:0"]),
+    }
+    names = {"all_cores": ("plain", "od", "od_bypass", "full"), "one_core": ONE_CORE}
+    timed = {}
+    for mode, strategy in strategies.items():
+        for name, step in make_variants(strategy, names[mode], batch).items():
+            timed[(mode, name)] = (strategy, step)
+    seconds = _time(timed, batch)
+    result = summarize(seconds, batch, strategies["all_cores"].num_replicas_in_sync)
+    if _JSON.value:
+        print(json.dumps(result))
+        return
+    for mode in strategies:
+        for name, ms in result[mode]["step_ms"].items():
+            fig = result[mode]
+            print(
+                f"{mode:>9} {name:>10}: {ms:8.1f} ms/step (rounds {fig['spread_ms'][name]}) "
+                f"{fig['images_per_s'][name]:8.1f} images/s  x{fig['ratio_to_plain'][name]:.3f}"
+            )
+    print(f"bypass on top of ordered dropout: x{result['bypass_over_od']:.3f} (paper: 1.19)")
+    print(f"superkernel / fixed kernels: x{result['superkernel_ratio']:.3f} (target <= 1.1)")
+    print(f"super-network / plain: x{result['ratio']:.3f} (target <= 1.15)")
+    print(
+        f"plain step, {result['replicas']} cores over one: x{result['cores_speedup']:.3f} "
+        "(target >= 1.7 on 2 cores)"
+    )
+
+
+def summarize(seconds: dict, batch: int, replicas: int) -> dict:
+    """Medians per (mode, variant), the rounds' spread and the ratios."""
     result = {
         "model": _MODEL.value,
         "width_multiplier": _WIDTH.value,
         "input_size": _SIZE.value,
         "batch_size": batch,
-        "step_ms": {k: round(v * 1000, 2) for k, v in median.items()},
-        "images_per_s": {k: round(batch / v, 1) for k, v in median.items()},
-        "ratio_to_plain": {k: round(v / median["plain"], 3) for k, v in median.items()},
-        "bypass_over_od": round(median["od_bypass"] / median["od"], 3),
-        "ratio": round(median["full"] / median["plain"], 3),
+        "replicas": replicas,
+        "rounds": _ROUNDS.value,
+        "steps": _STEPS.value,
     }
-    if _JSON.value:
-        print(json.dumps(result))
-        return
-    for name in variants:
-        print(
-            f"{name:>10}: {result['step_ms'][name]:8.1f} ms/step "
-            f"{result['images_per_s'][name]:8.1f} images/s  x{result['ratio_to_plain'][name]:.3f}"
-        )
-    print(f"bypass on top of ordered dropout: x{result['bypass_over_od']:.3f} (paper: 1.19)")
-    print(f"super-network / plain: x{result['ratio']:.3f} (target <= 1.15)")
+    median = {key: statistics.median(s) for key, s in seconds.items()}
+    for mode in ("all_cores", "one_core"):
+        keys = [key for key in seconds if key[0] == mode]
+        plain = median[(mode, "plain")]
+        result[mode] = {
+            "step_ms": {n: round(median[(m, n)] * 1000, 2) for m, n in keys},
+            "spread_ms": {
+                n: [round(min(seconds[(m, n)]) * 1000, 1), round(max(seconds[(m, n)]) * 1000, 1)]
+                for m, n in keys
+            },
+            "images_per_s": {n: round(batch / median[(m, n)], 1) for m, n in keys},
+            "ratio_to_plain": {n: round(median[(m, n)] / plain, 3) for m, n in keys},
+        }
+    every = {name: median[("all_cores", name)] for name in ("plain", "od", "od_bypass", "full")}
+    result["bypass_over_od"] = round(every["od_bypass"] / every["od"], 3)
+    result["superkernel_ratio"] = round(every["full"] / every["od_bypass"], 3)
+    result["ratio"] = round(every["full"] / every["plain"], 3)
+    result["cores_speedup"] = round(median[("one_core", "plain")] / every["plain"], 3)
+    result["one_core_superkernel_ratio"] = round(
+        median[("one_core", "full")] / median[("one_core", "od_bypass")], 3
+    )
+    return result
 
 
 if __name__ == "__main__":

@@ -249,11 +249,8 @@ def test_demo_runs_the_whole_flow_and_a_rerun_skips_finished_steps(tmp_path):
     inherit, scratch = stages["train_inherit"], stages["train_scratch"]
     assert scratch["started"] < inherit["started"] + inherit["seconds"]
     assert inherit["started"] < scratch["started"] + scratch["seconds"]
-    threads = max(1, len(os.sched_getaffinity(0)) // 2)
-    assert (
-        f"--threads={threads}" in inherit["command"]
-        and f"--threads={threads}" in (scratch["command"])
-    )
+    cores = max(1, len(os.sched_getaffinity(0)) // 2)
+    assert f"--cores={cores}" in inherit["command"] and f"--cores={cores}" in scratch["command"]
     # The random search judged as many samples as the MCD search, in one iteration.
     search = json.loads((workdir / "search" / "summary.json").read_text())
     random = json.loads((workdir / "search_random" / "summary.json").read_text())

@@ -24,7 +24,6 @@ do the steps after it (netadapt_tf/pipeline/stage_runner.py says why in each ste
 """
 
 import dataclasses
-import os
 import pathlib
 import sys
 import time
@@ -43,7 +42,7 @@ from netadapt_tf.search.driver import read_summary as read_search_summary
 from netadapt_tf.space import cost_report
 from netadapt_tf.space.arch import Arch, full_arch, load_arch, save_arch, smallest_arch
 from netadapt_tf.space.macs import count
-from netadapt_tf.supernet import checkpoint
+from netadapt_tf.supernet import checkpoint, distribute
 from netadapt_tf.supernet.network import build_supernet
 
 _SEED = flags.DEFINE_integer(
@@ -211,7 +210,7 @@ def compare(
     # The columns are independent: trained side by side, each on its share of the cores
     # (a run of these small networks keeps about 1.6 of 2 cores busy; two columns of two
     # networks took 180 s side by side against 257 s one after the other, docs/benchmarks.md).
-    threads = max(1, len(os.sched_getaffinity(0)) // len(comparison.COLUMNS))
+    cores = max(1, distribute.available_cores() // len(comparison.COLUMNS))
     runner.run_tools_together(
         [
             ToolStage(
@@ -222,7 +221,7 @@ def compare(
                     f"--mode={column}",
                     f"--supernet_checkpoint={ckpt}",
                     f"--workdir={comparison_dir / column}",
-                    f"--threads={threads}",
+                    f"--cores={cores}",
                     *flow.train_flags,
                 ),
                 outputs=(comparison_dir / column,),

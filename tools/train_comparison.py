@@ -11,19 +11,19 @@ WORKDIR/results.json. --mode=inherit starts every network from the super-network
 weights, --mode=scratch every network from fresh ones. The recipe flags are those of
 tools/train_discovered.py; the data config is the super-network trainer's, training on all
 its training images (no held-out split). Rerun the same command to go on after a kill.
---threads caps TensorFlow's threads, for columns trained side by side.
+--cores sets the CPU cores (data-parallel replicas) it trains on; the demo trains its two
+columns side by side on one core each.
 """
 
 import sys
 
-import tensorflow as tf
 from absl import app, flags
 
 from netadapt_tf import data
 from netadapt_tf.pipeline import comparison
 from netadapt_tf.pipeline.comparison_training import train_column
 from netadapt_tf.search.held_out_accuracy import data_config
-from netadapt_tf.supernet import checkpoint
+from netadapt_tf.supernet import checkpoint, distribute
 from netadapt_tf.supernet.training import TrainConfig
 
 _NETWORKS = flags.DEFINE_string("networks", None, "The comparison's networks.json.")
@@ -44,11 +44,10 @@ _EMA = flags.DEFINE_float("ema_decay", 0.9998, "EMA of weights (0: off).")
 _BN_MOMENTUM = flags.DEFINE_float("bn_momentum", 0.99, "Momentum of the moving BN statistics.")
 _EVAL_BATCH = flags.DEFINE_integer("eval_batch_size", 256, "Test batch size.", lower_bound=1)
 _MAX_EVAL = flags.DEFINE_integer("max_eval_examples", None, "Test examples (all).")
-_THREADS = flags.DEFINE_integer(
-    "threads",
+_CORES = flags.DEFINE_integer(
+    "cores",
     0,
-    "TensorFlow's intra-op and inter-op threads (0: TensorFlow's default, every core). The "
-    "demo trains its two columns at the same time with half the cores each.",
+    distribute.CORES_HELP + " The demo trains its two columns at the same time on one core each.",
     lower_bound=0,
 )
 
@@ -77,11 +76,9 @@ def train_config() -> TrainConfig:
 def main(argv: list[str]) -> int:
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}; everything is a --flag")
-    if _THREADS.value:  # before TensorFlow starts its runtime
-        tf.config.threading.set_intra_op_parallelism_threads(_THREADS.value)
-        tf.config.threading.set_inter_op_parallelism_threads(_THREADS.value)
     try:
         config = train_config()
+        distribute.use_cores(_CORES.value, config.batch_size)  # before TensorFlow runs anything
         networks = comparison.read_networks(_NETWORKS.value)
         spec = checkpoint.read_spec(_CHECKPOINT.value)
         data_cfg = data_config(_CHECKPOINT.value, spec, config.batch_size, {"held_out": 0})

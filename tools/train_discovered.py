@@ -31,6 +31,7 @@ from netadapt_tf.supernet.training import TrainConfig
 _WORKDIR = flags.DEFINE_string("workdir", None, "Work directory (checkpoints, log, outputs).")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Start afresh in a work dir of other settings.")
 _STRATEGY = flags.DEFINE_enum("strategy", "mirrored", distribute.STRATEGIES, "tf.distribute.")
+_CORES = flags.DEFINE_integer("cores", 0, distribute.CORES_HELP, lower_bound=0)
 _TPU = flags.DEFINE_string("tpu", "", "TPU name or address for --strategy=tpu.")
 # What is trained.
 _MODE = flags.DEFINE_string("mode", "inherit", "scratch, inherit or trajectory.")
@@ -144,6 +145,8 @@ def main(argv):
             stochastic_depth=_DROP_PATH.value,
         )
         config = train_config()
+        if _STRATEGY.value == "mirrored":  # before TensorFlow runs anything
+            distribute.use_cores(_CORES.value, config.batch_size)
         spec = read_spec()
         arch = cli_flags.read_arch(_ARCH.value, spec) if _ARCH.value else None
         initial = cli_flags.read_arch(_INITIAL_ARCH.value, spec) if _INITIAL_ARCH.value else None

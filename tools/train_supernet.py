@@ -32,6 +32,7 @@ _WORKDIR = flags.DEFINE_string("workdir", None, "Work directory (checkpoints, lo
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Reuse a work directory of other settings.")
 _STRATEGY = flags.DEFINE_enum("strategy", None, distribute.STRATEGIES, "tf.distribute strategy.")
 _TPU = flags.DEFINE_string("tpu", "", "TPU name or address for --strategy=tpu.")
+_CORES = flags.DEFINE_integer("cores", 0, distribute.CORES_HELP, lower_bound=0)
 # Model overrides.
 _MODEL = flags.DEFINE_string("model", None, "Builder name (overrides the preset).")
 _WIDTH = flags.DEFINE_float("width_multiplier", None, "Width multiplier.")
@@ -133,6 +134,8 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     config = resolve_config()
     try:
+        if config.strategy == "mirrored":  # before TensorFlow runs anything
+            distribute.use_cores(_CORES.value, config.train.batch_size)
         spec = config.model.build()
         task = task_of(spec)
         datasets = data.load(config.data, task=task)  # dataset errors before any training

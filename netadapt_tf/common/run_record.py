@@ -5,9 +5,9 @@ The super-network trainer (supernet/training.py) and the discovered-network trai
 fingerprint, the training config, the data config and held-out split, the replicas, and for
 a discovered network its arch, initial arch, trajectory, options and source paths. A rerun
 in the same directory must make the same record (only `train.epochs` may grow, to extend a
-run) or it is refused; the search reads the trainer's data config and split from it. Reading
-checks every field and fails with strict_json.RecordError naming the file, the field and the
-value.
+run, and the replicas may change) or it is refused; the search reads the trainer's data config
+and split from it. Reading checks every field and fails with strict_json.RecordError naming
+the file, the field and the value.
 """
 
 import json
@@ -25,8 +25,10 @@ RUN_FILE = "run.json"
 REQUIRED = ("spec", "spec_fingerprint", "train", "data", "replicas")
 # Only in the record of a discovered-network run.
 DISCOVERED_FIELDS = ("arch", "initial_arch", "trajectory", "discovered", "sources")
-# Fields that may differ on a rerun.
-MAY_GROW = (("train", "epochs"),)
+# Fields that may differ on a rerun: epochs may grow; the replicas (CPU cores or devices) may
+# change, since a step trains the same sub-networks on the same images whatever their number
+# (supernet/sampling.replica_rows) and BN statistics are summed across them.
+MAY_GROW = (("train", "epochs"), ("replicas",))
 
 
 def _path_or_none(value, field: str):

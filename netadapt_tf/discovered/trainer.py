@@ -166,7 +166,7 @@ class DiscoveredTrainer:
         self.task = task_of(spec)
         self.saved_model = saved_model
         self.train_data, self.validation = train, validation
-        self.strategy = strategy or tf.distribute.MirroredStrategy()
+        self.strategy = strategy or distribute.mirrored()
         chief = distribute.is_chief(self.strategy)
         self.chief, self.log = chief, log if chief else (lambda *a, **k: None)
         self.initial_arch = initial_arch or full_arch(spec)
@@ -511,6 +511,7 @@ class DiscoveredTrainer:
         with self.strategy.scope():
             plain = self._start_model(index)
             model = recipe.with_stochastic_depth(plain, rates) if rates else plain
+            distribute.sync_batch_norm(model, self.strategy)
             optimizer = make_optimizer(config, self.steps_per_epoch)
             optimizer.build(model.trainable_variables)
         return plain, model, optimizer, rates

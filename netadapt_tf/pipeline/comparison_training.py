@@ -17,13 +17,11 @@ import pathlib
 import time
 from collections.abc import Sequence
 
-import tensorflow as tf
-
 from netadapt_tf.discovered.trainer import DiscoveredOptions, DiscoveredTrainer
 from netadapt_tf.pipeline import comparison
 from netadapt_tf.space.arch import load_arch
 from netadapt_tf.space.spec import NetworkSpec
-from netadapt_tf.supernet import checkpoint
+from netadapt_tf.supernet import checkpoint, distribute
 from netadapt_tf.supernet.network import build_supernet
 from netadapt_tf.supernet.training import TrainConfig
 
@@ -49,7 +47,7 @@ def train_column(
     runs = _recorded_runs(results, mode)
     done = {(run.name, run.seed) for run in runs}
     source = supernet_dir if mode == "inherit" else None
-    strategy = tf.distribute.MirroredStrategy()
+    strategy = distribute.mirrored()
     shared = {
         "options": DiscoveredOptions(mode=mode),
         "supernet_dir": source,

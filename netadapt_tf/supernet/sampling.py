@@ -156,10 +156,25 @@ class OrderedDropoutSampler:
 def replica_seed(run_seed: int, step, num_replicas: int | None = None):
     """A distinct sampling seed per (step, replica), the same after a resume."""
     ctx = tf.distribute.get_replica_context()
-    replica = 0 if ctx is None else ctx.replica_id_in_sync_group
     replicas = num_replicas or (1 if ctx is None else ctx.num_replicas_in_sync)
+    replica = 0 if ctx is None or replicas == 1 else ctx.replica_id_in_sync_group
     stream = tf.cast(step, tf.int64) * replicas + tf.cast(replica, tf.int64)
     return tf.stack([tf.constant(run_seed, tf.int64), stream])
+
+
+def replica_rows(sampler, batch, run_seed: int, step, min_fraction=None) -> dict:
+    """This replica's share of a step's sub-networks: the rows are drawn for the global
+    batch (`batch` examples per replica) from a seed of (run, step) alone, and replica r
+    takes rows [r * batch, (r + 1) * batch), the examples tf.distribute gives it. So a step
+    trains the same sub-networks on the same images whatever the number of replicas (one
+    replica per CPU core, or one per GPU), and a resumed run draws them again."""
+    ctx = tf.distribute.get_replica_context()
+    replicas = 1 if ctx is None else ctx.num_replicas_in_sync
+    rows = sampler.sample(batch * replicas, replica_seed(run_seed, step, 1), min_fraction)
+    if replicas == 1:
+        return rows
+    start = tf.cast(ctx.replica_id_in_sync_group, tf.int32) * batch
+    return {k: v[start : start + batch] for k, v in rows.items()}
 
 
 def shrinking_floor(step, total_steps: int, fraction: float):

@@ -34,7 +34,7 @@ from netadapt_tf.supernet.network import arch_inputs, build_supernet
 from netadapt_tf.supernet.sampling import (
     OrderedDropoutSampler,
     SamplingConfig,
-    replica_seed,
+    replica_rows,
     shrinking_floor,
 )
 
@@ -248,7 +248,7 @@ class SupernetTrainer:
         # The log's names of the score: accuracy (classification) or delta1 (depth).
         self.score_name = DEFAULT_SCORE[self.task]
         self.progress = progress
-        self.strategy = strategy or tf.distribute.MirroredStrategy()
+        self.strategy = strategy or distribute.mirrored()
         self.log = log if distribute.is_chief(self.strategy) else (lambda *a, **k: None)
         replicas = self.strategy.num_replicas_in_sync
         self.steps_per_epoch = check_steps_per_epoch(config, num_train, replicas)
@@ -329,7 +329,7 @@ class SupernetTrainer:
         floor = shrinking_floor(
             step - warm_steps, self.total_steps - warm_steps, config.progressive_shrinking
         )
-        rows = self.sampler.sample(batch, replica_seed(config.seed, step), floor)
+        rows = replica_rows(self.sampler, batch, config.seed, step, floor)
         if not (config.full_network or config.distill):
             return rows, False
         return {k: tf.concat([full[k], rows[k]], 0) for k in rows}, True
