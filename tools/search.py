@@ -33,6 +33,7 @@ docs/on_device.md), through the work directory's measurement cache. With several
 per phone; a phone lost mid-iteration hands its model to another.
 """
 
+import contextlib
 import dataclasses
 import json
 import os
@@ -48,8 +49,9 @@ from netadapt_tf.metrics import backend_flags
 from netadapt_tf.search import mcd, resources
 from netadapt_tf.search.driver import SearchDriver
 from netadapt_tf.search.held_out_accuracy import held_out_accuracy
+from netadapt_tf.search.judge_pool import JudgePool
 from netadapt_tf.space.task import DEPTH_JUDGE_METRICS, check_depth_metric, check_task
-from netadapt_tf.supernet import checkpoint
+from netadapt_tf.supernet import checkpoint, distribute
 
 _PRESET = flags.DEFINE_enum("preset", "demo", sorted(presets.PRESETS), "Search preset.")
 _CHECKPOINT = flags.DEFINE_string("supernet_checkpoint", None, "Super-network checkpoint dir.")
@@ -112,6 +114,14 @@ _UNRECORDED = flags.DEFINE_bool(
     "allow_unrecorded_split",
     False,
     "Judge even without the trainer's held-out split record next to the checkpoint.",
+)
+
+_JUDGE_WORKERS = flags.DEFINE_integer(
+    "judge_workers",
+    1,
+    "Processes judging samples at once, each holding the super-network (search/judge_pool.py); "
+    "1: judged in this process, 0: one per CPU core.",
+    lower_bound=0,
 )
 
 flags.mark_flags_as_required(["supernet_checkpoint", "workdir"])
@@ -178,6 +188,7 @@ def resolve_preset() -> presets.SearchPreset:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}; everything is a --flag")
+    pool = None
     try:
         preset = resolve_preset()
         spec = checkpoint.read_spec(_CHECKPOINT.value)
@@ -205,13 +216,17 @@ def main(argv):
                 "held_out_seed": _HELD_OUT_SEED,
             }
         )
-        accuracy = held_out_accuracy(
-            _CHECKPOINT.value, preset.evaluation, data_overrides, _UNRECORDED.value
-        )
+        judge_args = (_CHECKPOINT.value, preset.evaluation, data_overrides, _UNRECORDED.value)
+        accuracy = held_out_accuracy(*judge_args)
+        workers, judge, judge_lock = resource.workers, accuracy, resource.lock
+        judge_workers = _JUDGE_WORKERS.value or distribute.available_cores()
+        if judge_workers > 1:
+            judge = pool = JudgePool(judge_args, judge_workers)
+            workers, judge_lock = max(workers, judge_workers), contextlib.nullcontext()
         driver = SearchDriver(
             spec,
             preset.search,
-            accuracy,
+            judge,
             resource.measure,
             _WORKDIR.value,
             resource_fingerprint=resource.fingerprint,
@@ -219,8 +234,8 @@ def main(argv):
             initial_arch=initial,
             overwrite=_OVERWRITE.value,
             resource_unit=resource.unit,
-            workers=resource.workers,
-            judge_lock=resource.lock,
+            workers=workers,
+            judge_lock=judge_lock,
         )
         driver.run()
     except (
@@ -232,6 +247,9 @@ def main(argv):
     ) as error:
         print(f"search: {error}", file=sys.stderr)
         return 1
+    finally:
+        if pool is not None:
+            pool.close()
     print(json.dumps(driver.read_summary(), indent=1))
     return 0
 
