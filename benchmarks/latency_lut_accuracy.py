@@ -1,8 +1,11 @@
 """How well the per-layer latency lookup table predicts measured whole-network latency.
 
 For each case, builds (or reuses: building resumes) the table of a super-network on the host
-backend (float32 TFLite, 1 thread), then measures random sub-networks of a seed the table's
-calibration does not use, and compares. Cases:
+backend (float32 TFLite, 1 thread) or a phone (--backend=adb or android_app, docs/on_device.md;
+--table checks a table built before, e.g. the one a search will use), then measures the
+networks the project makes with a table (netadapt_tf/pipeline/table_check.py): the uniform
+width curve (10 ratios), one MCD trajectory with its candidates (guided by the table), and
+random sub-networks of a seed the table's calibration does not use, and compares. Cases:
   demo   netadaptv2_mobilenet_v3, width 0.25, 32x32 input, 10 classes
   paper  netadaptv2_mobilenet_v3, width 1.0, 224x224 input, 1000 classes (the paper's
          initial network)
@@ -21,12 +24,19 @@ prediction against one measurement (export, conversion and one timing round).
   python benchmarks/latency_lut_accuracy.py [--json] [--quick] [--cases=demo,paper]
       [--num_archs=50] [--rounds=7] [--table_dir=/tmp/netadapt_latency_tables]
 
---quick: the demo case only, 12 sub-networks, a 2-point grid and 6 calibration networks.
---json prints one object: per case `cases.<name>` and, at the top level, the figures of the
-paper case (the demo case when only it ran): `within_10pct`, `spearman`, `n`, `predict_ms`,
-`measure_ms`.
+Per set (`sets.uniform`, `sets.trajectory`, `sets.random`, the table as stored, as the search
+uses it; each network's latency the fastest of the rounds, as the demo's comparison takes
+it): `median_ratio` (predicted / measured), `within_10pct`, `spearman`, and `repeatability`,
+the same figures for the fastest of the even rounds against the fastest of the odd ones
+(the ceiling of any predictor on this machine).
+
+--quick: the demo case only, 12 random sub-networks, a 2-point grid, 6 calibration networks,
+a shorter trajectory. --json prints one object: per case `cases.<name>` and, at the top level,
+the figures of the paper case (the demo case when only it ran): `within_10pct`, `spearman`,
+`n`, `predict_ms`, `measure_ms` (random set, session calibration, as before) and `sets`.
 """
 
+import dataclasses
 import json
 import os
 import sys
@@ -37,39 +47,42 @@ from absl import app, flags
 
 from netadapt_tf import builders
 from netadapt_tf.common import atomic_files, strict_json
-from netadapt_tf.metrics import GridSettings, HostLatencyMetric, build_table
+from netadapt_tf.metrics import GridSettings, LookupTable, backend_flags, build_table
 from netadapt_tf.metrics.agreement import relative_errors, share_within, spearman
 from netadapt_tf.metrics.cached import arch_digest
 from netadapt_tf.metrics.lookup_table import calibration_set
+from netadapt_tf.pipeline import table_check
 from netadapt_tf.shipping import tflite
-from netadapt_tf.space.arch import random_arch
 
 CASES = {
     "demo": {"input_size": 32, "num_classes": 10, "width_multiplier": 0.25},
     "paper": {"input_size": 224, "num_classes": 1000, "width_multiplier": 1.0},
 }
 
+backend_flags.define_backend_flags(("host", "adb", "android_app"))
+# The benchmark's own defaults for two of those flags (set in main: absl validates the
+# flags as soon as a default changes, before they are parsed).
+_DEFAULTS = {"clock": "thread_cpu", "warmup_runs": 10}
 _JSON = flags.DEFINE_bool("json", False, "Print one JSON object instead of text.")
 _QUICK = flags.DEFINE_bool("quick", False, "Demo case only, small grid, 12 sub-networks.")
 _CASES = flags.DEFINE_list("cases", ["demo", "paper"], f"Cases to run, of {sorted(CASES)}.")
 _NUM_ARCHS = flags.DEFINE_integer("num_archs", 50, "Random sub-networks per case.", lower_bound=2)
-_ROUNDS = flags.DEFINE_integer("rounds", 7, "Timing rounds per sub-network.", lower_bound=1)
+_ROUNDS = flags.DEFINE_integer("rounds", 6, "Timing rounds per sub-network.", lower_bound=1)
+_TABLE = flags.DEFINE_string(
+    "table", None, "Check this table (built for the one case run) instead of building one."
+)
 _SEED = flags.DEFINE_integer("seed", 2024, "Seed of the random sub-networks.")
 _TABLE_DIR = flags.DEFINE_string(
     "table_dir", "/tmp/netadapt_latency_tables", "Where the tables are kept (and resumed)."
 )
 _MAX_X = flags.DEFINE_integer("max_x_points", 4, "Grid points along input channels.")
-_NUM_RUNS = flags.DEFINE_integer("num_runs", 50, "Timed invocations per measurement.")
-_CLOCK = flags.DEFINE_enum(
-    "clock", "thread_cpu", ["wall", "thread_cpu"], "Host clock (see metrics/host.py)."
-)
 
 
 def _parse_times(data) -> dict:
     return strict_json.mapping(data, "times", lambda v, f: strict_json.number(v, f, minimum=0))
 
 
-def converted(host: HostLatencyMetric, archs, directory: str) -> tuple[list[bytes], float]:
+def converted(host, archs, directory: str) -> tuple[list[bytes], float]:
     """The TFLite model of each arch and the seconds one export and conversion took, kept in
     `directory` so that a rerun only times them."""
     os.makedirs(directory, exist_ok=True)
@@ -90,24 +103,6 @@ def converted(host: HostLatencyMetric, archs, directory: str) -> tuple[list[byte
             models.append(handle.read())
     names = [f"{arch_digest(arch)[:20]}_{host.converter.quantization}" for arch in archs]
     return models, float(np.mean([times[n] for n in names]))
-
-
-def measure_archs(host: HostLatencyMetric, archs, rounds: int, directory: str) -> dict:
-    """Converts each arch once (or reads it), times it in `rounds` interleaved rounds."""
-    models, convert_s = converted(host, archs, directory)
-    per_round = []
-    timing_s = 0.0
-    for _ in range(rounds):
-        start = time.perf_counter()
-        per_round.append([host.measure_tflite(m).latency_ms for m in models])
-        timing_s += time.perf_counter() - start
-    per_round = np.array(per_round)
-    return {
-        "rounds": per_round,
-        "latency_ms": np.median(per_round, axis=0),
-        "measure_ms": 1000 * (convert_s + timing_s / rounds / len(archs)),
-        "convert_ms": 1000 * convert_s,
-    }
 
 
 def agreement(predicted: np.ndarray, latency: np.ndarray) -> dict:
@@ -140,30 +135,61 @@ def split_half_spearman(rounds: np.ndarray) -> float | None:
     return spearman(np.median(rounds[0::2], axis=0), np.median(rounds[1::2], axis=0))
 
 
-def run_case(name: str, grid: GridSettings, num_archs: int) -> dict:
-    spec = builders.build("netadaptv2_mobilenet_v3", **CASES[name])
-    host = HostLatencyMetric(spec, num_runs=_NUM_RUNS.value, warmup_runs=10, clock=_CLOCK.value)
+def _table(name: str, spec, backend, grid: GridSettings) -> tuple[LookupTable, str]:
+    """--table (checked against this spec and backend), or the case's table built (or
+    resumed) in --table_dir."""
+    if _TABLE.value:
+        return LookupTable.load(_TABLE.value, spec, backend.fingerprint()), _TABLE.value
     os.makedirs(_TABLE_DIR.value, exist_ok=True)
+    measured_by = backend.settings.clock if flags.FLAGS.backend == "host" else flags.FLAGS.backend
     path = os.path.join(
-        _TABLE_DIR.value, f"{name}_{spec.fingerprint()}_x{grid.max_x_points}_{_CLOCK.value}.json"
+        _TABLE_DIR.value, f"{name}_{spec.fingerprint()}_x{grid.max_x_points}_{measured_by}.json"
     )
     table = build_table(
-        spec, host, path, grid, progress=lambda m: print(f"[{name}] {m}", file=sys.stderr)
+        spec, backend, path, grid, progress=lambda m: print(f"[{name}] {m}", file=sys.stderr)
     )
-    rng = np.random.default_rng(_SEED.value)
-    archs = [random_arch(spec, rng) for _ in range(num_archs)]
+    return table, path
+
+
+def run_case(name: str, grid: GridSettings, num_archs: int, check: table_check.CheckSettings):
+    spec = builders.build("netadaptv2_mobilenet_v3", **CASES[name])
+    backend = backend_flags.latency_metric_from_flags(spec)
+    table, path = _table(name, spec, backend, grid)
+    check = dataclasses.replace(check, num_random=num_archs, random_seed=_SEED.value)
     reference = calibration_set(spec, table.grid)
-    # The calibration networks are timed again in the same interleaved rounds as the test
-    # networks, so that a re-calibration sees the machine in the same state as the test.
     models_dir = os.path.join(_TABLE_DIR.value, f"models_{spec.fingerprint()}")
-    measured = measure_archs(host, archs + reference, _ROUNDS.value, models_dir)
-    latency = measured["latency_ms"][:num_archs]
+    convert_s = []
+
+    def convert(archs):
+        models, seconds = converted(backend, archs, models_dir)
+        convert_s.append(seconds)
+        return models
+
+    # Every network (the three sets and the table's calibration networks) is timed in the
+    # same interleaved rounds, so that the re-calibration below sees the machine as the test.
     start = time.perf_counter()
-    predicted = np.array([table.predict(arch) for arch in archs])
+    found = table_check.check_table(
+        table,
+        backend,
+        check,
+        _ROUNDS.value,
+        convert,
+        [(f"cal_{i}", a) for i, a in enumerate(reference)],
+    )
+    total_s = time.perf_counter() - start
+    random = found["sets"]["random"]
+    archs = table_check.random_set(spec, num_archs, _SEED.value)
+    latency = np.array(random["measured_ms"])
+    start = time.perf_counter()
+    predicted = np.array([table.predict(arch) for _, arch in archs])
     predict_ms = 1000 * (time.perf_counter() - start) / num_archs
     build_fit = table.calibration["fit"]
-    table.calibrate(reference, measured["latency_ms"][num_archs:].tolist())  # not saved
-    session = np.array([table.predict(arch) for arch in archs])
+    # Session calibration: refit on the calibration networks timed with the test (not
+    # saved), the figures the benchmark reported before the sets (random archs only).
+    table.calibrate(reference, found["extra"]["measured_ms"])
+    session = np.array([table.predict(arch) for _, arch in archs])
+    random_rounds = np.array(random["rounds_ms"])
+    timed = sum(len(f["names"]) for f in found["sets"].values()) + len(reference)
     return {
         "model": "netadaptv2_mobilenet_v3",
         "options": CASES[name],
@@ -176,18 +202,20 @@ def run_case(name: str, grid: GridSettings, num_archs: int) -> dict:
         "calibration": "session: the table's calibration networks re-timed with the test",
         "calibration_fit": table.calibration["fit"],
         "build_calibration": {**agreement(predicted, latency), "calibration_fit": build_fit},
-        "measurement_repeatability_10pct": repeatability(measured["rounds"][:, :num_archs]),
-        "measurement_split_half_spearman": split_half_spearman(measured["rounds"][:, :num_archs]),
+        "measurement_repeatability_10pct": repeatability(random_rounds),
+        "measurement_split_half_spearman": split_half_spearman(random_rounds),
         "measured_ms": {
             "min": float(latency.min()),
             "median": float(np.median(latency)),
             "max": float(latency.max()),
         },
+        "sets": found["sets"],
+        "check": found["settings"],
+        "rounds": found["rounds"],
         "predict_ms": predict_ms,
-        "measure_ms": measured["measure_ms"],
-        "convert_ms": measured["convert_ms"],
-        "host": host.fingerprint()["host"],
-        "settings": host.settings.to_json(),
+        "measure_ms": 1000 * (float(np.mean(convert_s)) + total_s / _ROUNDS.value / timed),
+        "convert_ms": 1000 * float(np.mean(convert_s)),
+        "backend": backend.fingerprint(),
     }
 
 
@@ -204,6 +232,19 @@ def _print_case(name: str, r: dict) -> None:
         half = r["measurement_split_half_spearman"]
         print(f"measurement split-half Spearman rho: {half:.3f}")
     print(f"one prediction    {r['predict_ms']:.3f} ms; one measurement {r['measure_ms']:.0f} ms")
+    print("per set, the table as stored against the fastest of the rounds (repeatability):")
+    print("set          n  median ratio  within 10%  Spearman")
+    for set_name, f in r["sets"].items():
+        rep = f["repeatability"] or {}
+
+        def show(key, form, f=f, rep=rep):
+            mine = form.format(f[key]) if f[key] is not None else "-"
+            return f"{mine} ({form.format(rep[key]) if rep.get(key) is not None else '-'})"
+
+        print(
+            f"{set_name:<11}{f['n']:>3}  {show('median_ratio', '{:.3f}')}  "
+            f"{show('within_10pct', '{:.0%}')}  {show('spearman', '{:.3f}')}"
+        )
 
 
 def main(argv: list[str]) -> int:
@@ -212,16 +253,24 @@ def main(argv: list[str]) -> int:
     unknown = sorted(set(_CASES.value) - set(CASES))
     if unknown:
         raise app.UsageError(f"--cases: unknown {unknown}; allowed are {sorted(CASES)}")
+    for name, value in _DEFAULTS.items():
+        if not flags.FLAGS[name].present:
+            flags.FLAGS[name].value = value
     cases = ["demo"] if _QUICK.value else _CASES.value
+    if _TABLE.value and len(cases) != 1:
+        raise app.UsageError(f"--table: checks one case's table; --cases names {cases}")
     num_archs = 12 if _QUICK.value else _NUM_ARCHS.value
+    check = table_check.CheckSettings()
     if _QUICK.value:
         grid = GridSettings(max_x_points=2, calibration_archs=6)
+        check = dataclasses.replace(check, max_iterations=4)
     else:
         grid = GridSettings(max_x_points=_MAX_X.value)
-    results = {name: run_case(name, grid, num_archs) for name in cases}
+    results = {name: run_case(name, grid, num_archs, check) for name in cases}
     headline = results.get("paper", results.get("demo"))
     summary = {
-        key: headline[key] for key in ("within_10pct", "spearman", "n", "predict_ms", "measure_ms")
+        key: headline[key]
+        for key in ("within_10pct", "spearman", "n", "predict_ms", "measure_ms", "sets")
     }
     if _JSON.value:
         print(json.dumps({**summary, "cases": results}, indent=1))

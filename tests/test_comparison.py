@@ -233,6 +233,16 @@ def test_report_section_states_the_margin_and_the_noise_in_words(tmp_path):
     falls = next(line for line in lines if line.startswith("Where the uniform curve falls"))
     assert "it does not fall down to the narrowest point measured (width 0.5: " in falls
     assert "target, 20% of the initial table latency, lies at or below the narrowest point" in falls
+    # Table and host latency side by side with their ratio, and the target in measured terms.
+    discovered = next(n for n in networks if n.kind == "discovered")
+    assert f"| {discovered.table_ms:.3f} ms | {latency['discovered']:.3f} ms | " in text
+    initial = next(n for n in networks if n.is_initial)
+    share = latency["discovered"] / latency["uniform_1"]
+    target = next(line for line in lines if line.startswith("The search's target: 20%"))
+    assert f"{100 * share:.0f}% of the initial network's measured" in target
+    assert f"{100 * (share / 0.2 - 1):+.0f}% off the target in measured terms" in target
+    ratio = discovered.table_ms / latency["discovered"]
+    assert f"| {ratio:.2f} |" in text and f"{initial.table_ms:.3f} ms)" in target
 
 
 def test_report_section_before_anything_ran(tmp_path):

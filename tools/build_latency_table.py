@@ -4,7 +4,7 @@ Usage:
   python tools/build_latency_table.py --model=netadaptv2_mobilenet_v3 --output=table.json
       [--width_multiplier=0.25 --input_size=32 --num_classes=10]
       [--max_x_points=4] [--calibration_archs=12] [--calibration_rounds=3]
-      [--fit=affine_count] [--save_every=25] [--json]
+      [--fit=sum] [--save_every=25] [--json]
       [--backend=host] [--threads=1 --num_runs=50 --warmup_runs=5 --clock=thread_cpu]
       [--backend=adb --serial=SERIAL --benchmark_binary=... --taskset=f0]
 
@@ -34,7 +34,7 @@ _CAL_ARCHS = flags.DEFINE_integer(
 _CAL_ROUNDS = flags.DEFINE_integer(
     "calibration_rounds", 3, "Timing rounds per calibration network.", lower_bound=1
 )
-_FIT = flags.DEFINE_enum("fit", "affine_count", sorted(FITS), "Calibration fit.")
+_FIT = flags.DEFINE_enum("fit", GridSettings().fit, sorted(FITS), "Calibration fit.")
 _SAVE_EVERY = flags.DEFINE_integer("save_every", 25, "Save after this many entries.", lower_bound=1)
 _JSON = flags.DEFINE_bool("json", False, "Print a JSON summary instead of text.")
 

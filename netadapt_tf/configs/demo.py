@@ -65,6 +65,7 @@ class FlowConfig:
         "--num_classes=10",
     )
     table_flags: tuple[str, ...] = (
+        "--clock=thread_cpu",  # the comparison's clock (tools/measure_comparison.py)
         "--max_x_points=2",
         "--calibration_archs=6",
         "--calibration_rounds=2",

@@ -1,8 +1,9 @@
 """The baseline a user would otherwise pick: the initial network shrunk uniformly.
 
-`uniform_arch(spec, ratio)` keeps, in every layer, the smallest allowed width that is at
-least `ratio` of the full width (kernel sizes stay full), so ratio 1 is the full network and
-every ratio > 0 keeps every layer. `uniform_arch_for_resource` finds the largest such
+`uniform_arch(spec, ratio)` (in space/arch.py, since the latency table calibrates on it too)
+keeps, in every layer, the smallest allowed width that is at least `ratio` of the full width
+(kernel sizes stay full), so ratio 1 is the full network and every ratio > 0 keeps every
+layer. `uniform_arch_for_resource` finds the largest such
 network whose resource (any callable: MACs, a latency table, a phone) is at most a target,
 e.g. the discovered network's latency, so the two are compared at the same cost.
 """
@@ -11,21 +12,8 @@ import dataclasses
 import math
 from collections.abc import Callable
 
-from netadapt_tf.space.arch import Arch, full_arch
+from netadapt_tf.space.arch import Arch, uniform_arch
 from netadapt_tf.space.spec import NetworkSpec
-
-
-def uniform_arch(spec: NetworkSpec, ratio: float) -> Arch:
-    """Every layer at the smallest allowed width >= ratio x its full width (ratio in (0, 1])."""
-    if not 0 < ratio <= 1:
-        raise ValueError(f"ratio: {ratio} must be in (0, 1]")
-    arch = full_arch(spec)
-    changes = {}
-    for layer in spec.layers():
-        floor = ratio * layer.widths[-1]
-        width = next(w for w in layer.widths if w >= floor - 1e-9)
-        changes[layer.name] = {"width": width}
-    return arch.with_choices(changes)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -11,10 +11,12 @@ compute nothing, linearly interpolated along x between the two nearest grid poin
 number of measured (non-free) entries, interpolated the same way. The coefficients are fitted
 by least squares to the measured latency of calibration networks (the full and the smallest
 sub-network and random ones from a seed of their own, each measured `calibration_rounds`
-times, interleaved, and the median taken): fit "offset" fits offset_ms alone (scale 1,
-per_entry_ms 0), "affine" offset_ms and scale, "affine_count" all three. per_entry_ms absorbs
-what the trivial model gets wrong about the fixed cost of each operator in a whole network,
-which dominates small networks (a 32x32 sub-network runs in about 0.1 ms with 75 entries).
+times, interleaved, and the median taken): fit "sum" (default) fits nothing (offset_ms is
+overhead_ms, scale 1: the calibration networks are kept as a record of how well the sum
+agrees), "offset" fits offset_ms alone (scale 1, per_entry_ms 0), "affine" offset_ms and
+scale, "affine_count" all three, "affine_params" offset, scale and a per-parameter term.
+The fitted forms rest on a dozen whole networks timed in a minute of the build, whose state
+of the machine they carry into every prediction (docs/benchmarks.md, issue 22).
 
 The JSON file (FORMAT) holds: `spec` (name, fingerprint), `backend` (the measuring backend's
 fingerprint), `grid` (max_x_points, calibration settings), `overhead_ms`, `groups` (each with
@@ -45,12 +47,23 @@ from netadapt_tf.metrics.lut_space import (
     entry_model,
     plan_space,
 )
+from netadapt_tf.space import macs
 from netadapt_tf.space.arch import FORMAT as ARCH_FORMAT
-from netadapt_tf.space.arch import Arch, full_arch, random_arch, smallest_arch, validate_arch
+from netadapt_tf.space.arch import (
+    Arch,
+    full_arch,
+    random_arch,
+    smallest_arch,
+    uniform_arch,
+    validate_arch,
+)
 from netadapt_tf.space.spec import NetworkSpec
 
 FORMAT = "netadapt_tf.latency_table/1"
-FITS = {"offset": 1, "affine": 2, "affine_count": 3}  # fit -> number of coefficients
+# fit -> number of fitted coefficients. "sum" fits none: the overhead measured once plus
+# the net entries, which predicted the demo network's uniform curve, MCD trajectories and
+# random archs within 5% in median where every fitted form bent them (docs/benchmarks.md).
+FITS = {"sum": 0, "offset": 1, "affine": 2, "affine_count": 3, "affine_params": 3}
 
 _log = logging.getLogger(__name__)
 
@@ -61,14 +74,17 @@ class TableMismatchError(sj.RecordError):
 
 @dataclasses.dataclass(frozen=True)
 class GridSettings:
-    """How much to measure: `max_x_points` grid values along x per group, and
-    `calibration_archs` whole networks (full, smallest, then random from `calibration_seed`)."""
+    """How much to measure: `max_x_points` grid values along x per group (and, with
+    `x_at_width`, x = y for each width y: lut_space.Group.x_points), and `calibration_archs`
+    whole networks (calibration_set). A table file without `x_at_width` was built before it
+    existed, with the grid alone, and is read as False."""
 
     max_x_points: int = 4
     calibration_archs: int = 12
     calibration_rounds: int = 3
     calibration_seed: int = 12345
-    fit: str = "affine_count"
+    fit: str = "sum"
+    x_at_width: bool = True
 
     def __post_init__(self):
         if self.max_x_points < 2:
@@ -87,12 +103,24 @@ class GridSettings:
         return dataclasses.asdict(self)
 
 
+# The uniform shrinks of the calibration set, in the order they join it: the comparison's
+# width curve, widest gaps first.
+CALIBRATION_RATIOS = (0.5, 0.25, 0.75, 0.375, 0.125, 0.625, 0.875, 0.1875)
+
+
 def calibration_set(spec: NetworkSpec, grid: GridSettings) -> list[Arch]:
+    """The full and the smallest network, then uniform shrinks (CALIBRATION_RATIOS) and
+    random archs from `calibration_seed` in turn: the kinds of network the search and the
+    comparison make, so that the fit is not drawn towards random archs alone."""
     archs = [full_arch(spec), smallest_arch(spec)]
     rng = np.random.default_rng(grid.calibration_seed)
+    ratios = iter(CALIBRATION_RATIOS)
     while len(archs) < grid.calibration_archs:
-        archs.append(random_arch(spec, rng))
-    return archs[: grid.calibration_archs]
+        ratio = next(ratios, None) if len(archs) % 2 == 0 else None
+        while ratio is not None and uniform_arch(spec, ratio) in archs:  # small spaces
+            ratio = next(ratios, None)
+        archs.append(random_arch(spec, rng) if ratio is None else uniform_arch(spec, ratio))
+    return archs
 
 
 def _diff_keys(a: dict, b: dict) -> list[str]:
@@ -114,6 +142,7 @@ class LookupTable:
         self.calibration: dict | None = None
         self.build_seconds = 0.0
         self._x_grids = {g.key: g.x_grid(grid.max_x_points) for g in self.plan.groups}
+        self._x_points: dict[tuple[str, int], tuple[int, ...]] = {}
 
     # -- contents ----------------------------------------------------------------------
 
@@ -124,9 +153,12 @@ class LookupTable:
         (other jobs, temperature) then adds independent noise to every layer's entries
         instead of biasing all entries of the layers measured during a slow spell.
         """
-        points = [(g.key, *p) for g in self.plan.groups for p in g.points(self.grid.max_x_points)]
+        points = [(g.key, *p) for g in self.plan.groups for p in self._points(g)]
         order = np.random.default_rng(0).permutation(len(points))
         return [points[i] for i in order if points[i][1:] not in self.entries[points[i][0]]]
+
+    def _points(self, g):
+        return g.points(self.grid.max_x_points, self.grid.x_at_width)
 
     @property
     def num_entries(self) -> int:
@@ -147,8 +179,13 @@ class LookupTable:
         return max(raw - self.overhead_ms, 0.0), 1.0
 
     def entry_features(self, key: str, k: int, x: int, y: int) -> tuple[float, float]:
-        """(net latency, measured indicator) of one configuration, interpolated along x."""
-        grid = self._x_grids[key]
+        """(net latency, measured indicator) of one configuration, interpolated along x
+        between the measured x values of width y."""
+        grid = self._x_points.get((key, y))
+        if grid is None:
+            group = self.plan.group(key)
+            grid = group.x_points(self.grid.max_x_points, y, self.grid.x_at_width)
+            self._x_points[(key, y)] = grid
         if x in grid:
             return self._net(key, k, x, y)
         i = bisect.bisect_left(grid, x)
@@ -173,6 +210,12 @@ class LookupTable:
             count += measured
         return total, count
 
+    def design(self, arch: Arch) -> tuple[float, float, float]:
+        """(S, N, P) of `arch`: the sum of its net entries, how many are measured, and its
+        parameters in millions (macs.count), the features the fits combine."""
+        total, count = self.features(arch)
+        return total, count, macs.count(self.spec, arch).params / 1e6
+
     def table_sum(self, arch: Arch) -> float:
         """Sum of the net entries of `arch` (before calibration)."""
         return self.features(arch)[0]
@@ -182,33 +225,51 @@ class LookupTable:
             raise ValueError("latency table: not calibrated yet; finish building it")
         fit = self.calibration["fit"]
         total, count = self.features(arch)
-        return fit["offset_ms"] + fit["scale"] * total + fit["per_entry_ms"] * count
+        predicted = fit["offset_ms"] + fit["scale"] * total + fit["per_entry_ms"] * count
+        if "per_mparam_ms" in fit:
+            predicted += fit["per_mparam_ms"] * macs.count(self.spec, arch).params / 1e6
+        return predicted
 
     def calibrate(self, archs: list[Arch], measured_ms: list[float]) -> dict:
         """Fits the coefficients of `grid.fit` by least squares; stores and returns them."""
-        features = np.array([self.features(a) for a in archs])
+        kind = self.grid.fit
+        features = np.array([self.design(a) for a in archs])
         measured = np.asarray(measured_ms, np.float64)
-        design = np.c_[np.ones(len(archs)), features][:, : FITS[self.grid.fit]]
-        target = measured - (features[:, 0] if self.grid.fit == "offset" else 0.0)
-        coefficients, *_ = np.linalg.lstsq(design, target, rcond=None)
-        offset, scale, per_entry = {
-            "offset": lambda c: (c[0], 1.0, 0.0),
-            "affine": lambda c: (c[0], c[1], 0.0),
-            "affine_count": lambda c: tuple(c),
-        }[self.grid.fit](coefficients)
-        predicted = offset + scale * features[:, 0] + per_entry * features[:, 1]
+        # Columns of the design matrix each fit solves for (offset, scale, per entry, per
+        # million parameters); "offset" keeps the table's own scale.
+        columns = {
+            "sum": None,
+            "offset": [],
+            "affine": [0],
+            "affine_count": [0, 1],
+            "affine_params": [0, 2],
+        }[kind]
+        coefficients = np.zeros(4)
+        if columns is None:  # "sum": the invocation overhead once, the entries as measured
+            coefficients[:2] = self.overhead_ms, 1.0
+        else:
+            design = np.c_[np.ones(len(archs)), features[:, columns]]
+            target = measured - (features[:, 0] if kind == "offset" else 0.0)
+            solved, *_ = np.linalg.lstsq(design, target, rcond=None)
+            coefficients[1] = 1.0 if kind == "offset" else 0.0
+            coefficients[[0] + [c + 1 for c in columns]] = solved
+        offset, scale, per_entry, per_mparam = coefficients
+        predicted = offset + features @ coefficients[1:]
+        fit = {
+            "kind": kind,
+            "offset_ms": float(offset),
+            "scale": float(scale),
+            "per_entry_ms": float(per_entry),
+            "rms_residual_ms": float(np.sqrt(np.mean((measured - predicted) ** 2))),
+        }
+        if kind == "affine_params":
+            fit["per_mparam_ms"] = float(per_mparam)
         self.calibration = {
             "archs": [a.to_json()["layers"] for a in archs],
             "measured_ms": measured.tolist(),
             "table_sum_ms": features[:, 0].tolist(),
             "entry_count": features[:, 1].tolist(),
-            "fit": {
-                "kind": self.grid.fit,
-                "offset_ms": float(offset),
-                "scale": float(scale),
-                "per_entry_ms": float(per_entry),
-                "rms_residual_ms": float(np.sqrt(np.mean((measured - predicted) ** 2))),
-            },
+            "fit": fit,
         }
         return self.calibration
 
@@ -291,7 +352,9 @@ class LookupTable:
                     f"{_diff_keys(stored_backend, expected)}: table has "
                     f"{json.dumps(stored_backend, sort_keys=True)[:400]}"
                 )
-        stored_grid = sj.dataclass_record(data["grid"], "grid", GridSettings)
+        stored = sj.mapping(data["grid"], "grid")
+        stored = {"x_at_width": False, **stored}  # built before x_at_width: the grid alone
+        stored_grid = sj.dataclass_record(stored, "grid", GridSettings)
         if grid is not None and grid != stored_grid:
             raise TableMismatchError(
                 f"grid: built with grid {stored_grid.to_json()}, not {grid.to_json()}"
@@ -322,7 +385,7 @@ class LookupTable:
                 "this super-network and grid give (the table was built for another search "
                 "space, or edited)"
             )
-        points = set(g.points(self.grid.max_x_points))
+        points = set(self._points(g))
         entries = {}
         for j, entry in enumerate(sj.array(stored["entries"], f"{field}.entries")):
             where = f"{field}.entries[{j}]"
@@ -347,9 +410,10 @@ class LookupTable:
                 raise sj.RecordError(f"{where}: {error}") from None
         for key in ("measured_ms", "table_sum_ms", "entry_count"):
             sj.array(value[key], f"{field}.{key}", sj.number, length=count)
-        fit = sj.obj(value["fit"], f"{field}.fit", _FIT_FIELDS)
+        params = ("per_mparam_ms",) if self.grid.fit == "affine_params" else ()
+        fit = sj.obj(value["fit"], f"{field}.fit", _FIT_FIELDS + params)
         sj.constant(fit["kind"], f"{field}.fit.kind", self.grid.fit)
-        for key in _FIT_FIELDS[1:]:
+        for key in _FIT_FIELDS[1:] + params:
             sj.number(fit[key], f"{field}.fit.{key}")
         return value
 

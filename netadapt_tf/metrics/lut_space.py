@@ -78,11 +78,24 @@ class Group:
     def x_grid(self, max_x_points: int) -> tuple[int, ...]:
         return grid_points(self.x_values, max_x_points)
 
-    def points(self, max_x_points: int):
+    def x_points(self, max_x_points: int, y: int, at_width: bool = True) -> tuple[int, ...]:
+        """The x values measured for width y: the grid, and with `at_width` y itself when it
+        lies inside the grid's range. A layer's cost is not linear in x across x = y: below
+        it a depthwise layer has x filters, above it y filters and x - y bypassed channels
+        (slices and a concatenation); a layer with a bypass, a residual add or a skip starts
+        copying channels there. Uniform shrinks put every layer at that kink (x = y), where
+        interpolating between the grid's ends under-predicted the demo network's uniform
+        curve by 20% (docs/benchmarks.md)."""
+        grid = self.x_grid(max_x_points)
+        if at_width and grid[0] < y < grid[-1] and y not in grid:
+            return tuple(sorted((*grid, y)))
+        return grid
+
+    def points(self, max_x_points: int, at_width: bool = True):
         """Every (k, x, y) this group measures."""
         for k in self.k_values:
-            for x in self.x_grid(max_x_points):
-                for y in self.y_values:
+            for y in self.y_values:
+                for x in self.x_points(max_x_points, y, at_width):
                     yield k, x, y
 
 

@@ -141,6 +141,20 @@ def smallest_arch(spec: NetworkSpec) -> Arch:
     return _make(spec, lambda layer: (layer.widths[0], layer.kernel_sizes[0]))
 
 
+def uniform_arch(spec: NetworkSpec, ratio: float) -> Arch:
+    """Every layer at the smallest allowed width >= ratio x its full width (ratio in (0, 1];
+    kernel sizes stay full): the initial network shrunk uniformly, the baseline the demo
+    compares with and a kind of network the latency table is calibrated on."""
+    if not 0 < ratio <= 1:
+        raise ValueError(f"ratio: {ratio} must be in (0, 1]")
+    changes = {}
+    for layer in spec.layers():
+        floor = ratio * layer.widths[-1]
+        width = next(w for w in layer.widths if w >= floor - 1e-9)
+        changes[layer.name] = {"width": width}
+    return full_arch(spec).with_choices(changes)
+
+
 def random_arch(spec: NetworkSpec, rng: np.random.Generator) -> Arch:
     """Each layer's width and kernel size drawn uniformly from its allowed values; layers
     tied by a skip take the width drawn for the first of them."""
