@@ -252,6 +252,13 @@ def test_refusals_name_the_layer_and_why():
     with pytest.raises(ValueError, match=r"maxpool \(MaxPooling2D\): this layer class"):
         import_model(model, "m", weights=False)
 
+    class Subclassed(keras.Model):
+        def call(self, x):
+            return x
+
+    with pytest.raises(ValueError, match=r"\(Subclassed\): a subclassed model has no graph"):
+        import_model(Subclassed(name="mine"), "m", weights=False)
+
 
 def test_loading_refuses_bad_files_and_asks_for_an_input_size(tmp_path):
     bad = tmp_path / "bad.keras"

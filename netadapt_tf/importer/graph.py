@@ -84,9 +84,9 @@ def _functional(model, path: str):
         if inner is None:
             raise refuse(path, model, "a Sequential without an input shape has no graph")
         return inner
-    if not isinstance(model, keras.Model) or not hasattr(model, "operations"):
+    if not isinstance(model, keras.Model):
         raise refuse(path, model, "not a Keras model")
-    if type(model).__name__ != "Functional" and not hasattr(model, "_nodes_by_depth"):
+    if not hasattr(model, "_nodes_by_depth"):
         raise refuse(
             path, model, "a subclassed model has no graph to read; rebuild it as a functional model"
         )

@@ -83,8 +83,5 @@ def keras_counts(mapped: Mapped, size: int) -> Counts:
             continue
         weights = int(np.size(found.conv.kernel))
         bias = found.filters if (found.use_bias or found.bn is not None) else 0
-        if found.kind == "depthwise":
-            total += Counts(pixels * weights, weights + bias)
-        else:
-            total += Counts(pixels * weights, weights + bias)
+        total += Counts(pixels * weights, weights + bias)
     return total
