@@ -24,7 +24,7 @@ from absl import app, flags
 from netadapt_tf import data
 from netadapt_tf.configs import supernet as presets
 from netadapt_tf.space.task import DEFAULT_SCORE, task_of
-from netadapt_tf.supernet import distribute
+from netadapt_tf.supernet import checkpoint, distribute
 from netadapt_tf.supernet.training import SupernetTrainer
 
 _PRESET = flags.DEFINE_enum("preset", "fashion_mnist_demo", sorted(presets.PRESETS), "Preset.")
@@ -66,7 +66,8 @@ _INIT_FROM = flags.DEFINE_string(
     "init_from",
     None,
     "A .keras file of the full network trained alone (for example the demo's initial "
-    "network): the super-network starts from its weights.",
+    "network), or a super-network checkpoint directory such as tools/import_model.py's "
+    "--output (its spec replaces the model flags): the super-network starts from its weights.",
 )
 _SHRINK = flags.DEFINE_float(
     "progressive_shrinking", None, "Fraction of steps over which smaller widths come in; 0: off."
@@ -129,6 +130,14 @@ def resolve_config() -> presets.SupernetConfig:
     return presets.SupernetConfig(model, data_config, train, strategy)
 
 
+def _spec(config: presets.SupernetConfig):
+    """The preset's model, or the spec of the --init_from checkpoint directory (an import)."""
+    init_from = config.train.init_from
+    if init_from is not None and os.path.isdir(init_from):
+        return checkpoint.read_spec(init_from)
+    return config.model.build()
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
@@ -136,7 +145,13 @@ def main(argv):
     try:
         if config.strategy == "mirrored":  # before TensorFlow runs anything
             distribute.use_cores(_CORES.value, config.train.batch_size)
-        spec = config.model.build()
+        spec = _spec(config)
+        config = dataclasses.replace(
+            config,
+            data=dataclasses.replace(
+                config.data, image_size=spec.input_size, channels=spec.input_channels
+            ),
+        )
         task = task_of(spec)
         datasets = data.load(config.data, task=task)  # dataset errors before any training
     except ValueError as error:

@@ -63,7 +63,9 @@ class TrainConfig:
     first this many steps train only the full network; init_from: a Keras file (.keras)
     of the full network as a plain model (export_subnetwork's layers), trained alone, whose
     weights the super-network starts from (export.load_into_supernet), for example the
-    initial network the demo trains anyway. A resumed run takes its checkpoint instead."""
+    initial network the demo trains anyway; or a super-network checkpoint directory of the
+    same spec (tools/import_model.py's output: a user's model at full width), whose weights
+    are copied whole. A resumed run takes its checkpoint instead."""
 
     epochs: int = 1
     steps_per_epoch: int | None = None
@@ -119,11 +121,13 @@ class TrainConfig:
         if self.warm_start_steps < 0:
             raise ValueError(f"train.warm_start_steps: {self.warm_start_steps} must be >= 0")
         if self.init_from is not None and (
-            not isinstance(self.init_from, str) or not self.init_from.endswith(".keras")
+            not isinstance(self.init_from, str)
+            or not (self.init_from.endswith(".keras") or os.path.isdir(self.init_from))
         ):
             raise ValueError(
                 f"train.init_from: {self.init_from!r} is not allowed; must be the path of a "
-                ".keras file of the full network, or None"
+                ".keras file of the full network, a super-network checkpoint directory (an "
+                "import: tools/import_model.py --output), or None"
             )
         self.sampling()  # checks the sampling fields
 
@@ -301,7 +305,13 @@ class SupernetTrainer:
         self.manager = tf.train.CheckpointManager(self.checkpoint, ckpt_dir, max_to_keep=2)
 
     def _init_from(self, path: str) -> None:
-        """The full network's weights from a plain model trained alone (TrainConfig.init_from)."""
+        """The full network's weights from a plain model trained alone, or every weight from
+        a checkpoint directory of the same spec (TrainConfig.init_from)."""
+        if os.path.isdir(path):
+            source = checkpoint.load_supernet(path, expected_spec=self.spec)
+            for mine, theirs in zip(self.model.weights, source.weights, strict=True):
+                mine.assign(theirs)
+            return
         if not os.path.isfile(path):
             raise ValueError(f"train.init_from: {path!r} is not a file")
         try:
