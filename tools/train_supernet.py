@@ -22,10 +22,11 @@ import os
 from absl import app, flags
 
 from netadapt_tf import data
+from netadapt_tf.common import cli_flags
 from netadapt_tf.configs import supernet as presets
 from netadapt_tf.space.task import DEFAULT_SCORE, task_of
 from netadapt_tf.supernet import distribute
-from netadapt_tf.supernet.training import SupernetTrainer
+from netadapt_tf.supernet.training import SupernetTrainer, TrainConfig
 
 _PRESET = flags.DEFINE_enum("preset", "fashion_mnist_demo", sorted(presets.PRESETS), "Preset.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Work directory (checkpoints, logs, result).")
@@ -75,6 +76,24 @@ _SEED = flags.DEFINE_integer("seed", None, "Seed of initialization and sampling.
 _CKPT_STEPS = flags.DEFINE_integer("checkpoint_every_steps", None, "0: once per epoch.")
 
 flags.mark_flag_as_required("workdir")
+cli_flags.positive("width_multiplier")
+cli_flags.positive("input_size")
+cli_flags.require("held_out", lambda v: v >= 0, "must be >= 0 (images)")
+cli_flags.checked_by(
+    TrainConfig,
+    {
+        name: name
+        for name in (
+            "learning_rate",
+            "width_correlation",
+            "free_layer_probability",
+            "progressive_shrinking",
+            "bn_momentum",
+            "seed",
+            "checkpoint_every_steps",
+        )
+    },
+)
 
 
 def _overrides(holders: dict) -> dict:
@@ -131,8 +150,8 @@ def resolve_config() -> presets.SupernetConfig:
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    config = resolve_config()
     try:
+        config = resolve_config()
         spec = config.model.build()
         task = task_of(spec)
         datasets = data.load(config.data, task=task)  # dataset errors before any training
@@ -143,8 +162,16 @@ def main(argv):
             f"--dataset {config.data.name} has {datasets.num_classes} classes but the model "
             f"was built for {spec.num_classes}"
         )
+    cli_flags.check(
+        not _TPU.value or config.strategy == "tpu",
+        "tpu",
+        _TPU.value,
+        f"only for --strategy=tpu (this run's strategy: {config.strategy})",
+    )
     strategy = distribute.make_strategy(config.strategy, _TPU.value)
     os.makedirs(_WORKDIR.value, exist_ok=True)
+    if distribute.is_chief(strategy):  # the other workers write where the chief says
+        cli_flags.lock_workdir(_WORKDIR.value)
     data.record_split(_WORKDIR.value, datasets.split)
     trainer = SupernetTrainer(
         spec,
@@ -169,4 +196,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli_flags.run(main)
