@@ -103,6 +103,7 @@ def trained(tmp_path_factory):
     root = tmp_path_factory.mktemp("trained")
     config = data.DataConfig(
         name="synthetic",
+        channels=3,
         image_size=16,
         batch_size=16,
         held_out=32,
@@ -112,8 +113,8 @@ def trained(tmp_path_factory):
     workdir = trainer_workdir(root, tiny_spec(), config)
     save_arch(full_arch(tiny_spec()), str(root / "a.json"))
     network = comparison.Network(
-        name="a",
-        kind="random",
+        name="discovered",
+        kind="discovered",
         ratio=None,
         arch="a.json",
         seeds=(0,),

@@ -18,6 +18,7 @@ resumes from the work directory's last checkpoint when started again with the sa
 import dataclasses
 import json
 import os
+import sys
 
 from absl import app, flags
 
@@ -26,7 +27,7 @@ from netadapt_tf.common import cli_flags
 from netadapt_tf.configs import supernet as presets
 from netadapt_tf.space.task import DEFAULT_SCORE, task_of
 from netadapt_tf.supernet import distribute
-from netadapt_tf.supernet.training import SupernetTrainer, TrainConfig
+from netadapt_tf.supernet.training import NonFiniteLossError, SupernetTrainer, TrainConfig
 
 _PRESET = flags.DEFINE_enum("preset", "fashion_mnist_demo", sorted(presets.PRESETS), "Preset.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Work directory (checkpoints, logs, result).")
@@ -172,19 +173,23 @@ def main(argv):
     os.makedirs(_WORKDIR.value, exist_ok=True)
     if distribute.is_chief(strategy):  # the other workers write where the chief says
         cli_flags.lock_workdir(_WORKDIR.value)
-    data.record_split(_WORKDIR.value, datasets.split)
-    trainer = SupernetTrainer(
-        spec,
-        datasets.train_for_epoch,
-        datasets.held_out,
-        datasets.num_train,
-        config.train,
-        _WORKDIR.value,
-        strategy,
-        data_record={"config": config.data.to_json(), "split": datasets.split.to_json()},
-        overwrite=_OVERWRITE.value,
-    )
-    result = trainer.run()
+    try:  # a work directory of other settings, damaged checkpoints, a loss gone NaN
+        data.record_split(_WORKDIR.value, datasets.split)
+        trainer = SupernetTrainer(
+            spec,
+            datasets.train_for_epoch,
+            datasets.held_out,
+            datasets.num_train,
+            config.train,
+            _WORKDIR.value,
+            strategy,
+            data_record={"config": config.data.to_json(), "split": datasets.split.to_json()},
+            overwrite=_OVERWRITE.value,
+        )
+        result = trainer.run()
+    except (ValueError, NonFiniteLossError) as error:
+        print(f"train_supernet: {' '.join(str(error).split())}", file=sys.stderr)
+        return 1
     summary = {
         "supernet": result.supernet_dir,
         "steps": result.steps,
@@ -193,6 +198,7 @@ def main(argv):
         f"held_out_{DEFAULT_SCORE[task]}": result.monitor,
     }
     print(json.dumps(summary, indent=1))
+    return 0
 
 
 if __name__ == "__main__":
