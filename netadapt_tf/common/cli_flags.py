@@ -18,7 +18,6 @@ import sys
 
 from absl import app, flags
 
-from netadapt_tf import builders
 from netadapt_tf.space.arch import Arch, load_arch
 from netadapt_tf.space.spec import NetworkSpec
 
@@ -111,6 +110,8 @@ def lock_workdir(workdir: str) -> None:
 def define_model_flags() -> None:
     """--model (required), --width_multiplier, --input_size, --num_classes, --num_widths,
     --tie_depthwise."""
+    from netadapt_tf import builders  # here: a tool without model flags need not load them
+
     flags.DEFINE_enum("model", None, sorted(builders.BUILDERS), "Super-network builder.")
     flags.DEFINE_float("width_multiplier", 1.0, "Channel width multiplier (> 0).")
     flags.DEFINE_integer("input_size", 224, "Input height and width in pixels.", lower_bound=1)
@@ -148,6 +149,8 @@ def define_model_flags() -> None:
 
 def spec_from_flags() -> NetworkSpec:
     """The NetworkSpec the model flags describe (a dense-prediction builder has no classes)."""
+    from netadapt_tf import builders
+
     num_classes = FLAGS.num_classes
     if num_classes is None and FLAGS.model not in builders.DENSE_BUILDERS:
         num_classes = DEFAULT_NUM_CLASSES
