@@ -48,7 +48,12 @@ from netadapt_tf.latency.instrumentation import HarnessError
 from netadapt_tf.metrics import backend_flags
 from netadapt_tf.search import mcd, resources
 from netadapt_tf.search.driver import SearchDriver
-from netadapt_tf.search.held_out_accuracy import EvalSettings, data_config, held_out_accuracy
+from netadapt_tf.search.held_out_accuracy import (
+    EvalSettings,
+    data_config,
+    held_out_accuracy,
+    split_record,
+)
 from netadapt_tf.space.task import DEPTH_JUDGE_METRICS, check_depth_metric, check_task
 from netadapt_tf.supernet import checkpoint
 
@@ -237,6 +242,7 @@ def main(argv):
             }
         )
         _check_data_flags(spec, preset, data_overrides)
+        split_record(_CHECKPOINT.value, _UNRECORDED.value)  # refused before the workdir
         cli_flags.lock_workdir(_WORKDIR.value)  # before anything is written there
         phones = None
         if preset.metric == "adb_latency":
