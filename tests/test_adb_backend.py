@@ -430,3 +430,18 @@ def test_settings_validation(changes, error, message):
 
 def test_settings_accept_a_list_of_serials():
     assert AdbSettings(serials=["A", "B"]).serials == ("A", "B")
+
+
+def test_no_phone_at_all_is_said_as_such_not_as_a_lost_phone(tmp_path):
+    from netadapt_tf.latency.adb_client import AdbClient, DeviceError, TransientDeviceError
+
+    adb = tmp_path / "adb"
+    adb.write_text("#!/bin/sh\necho 'error: no devices/emulators found' >&2\nexit 1\n")
+    adb.chmod(0o755)
+    with pytest.raises(DeviceError) as error:
+        AdbClient(str(adb)).run(None, ["shell", "true"])
+    assert not isinstance(error.value, TransientDeviceError)
+    assert "adb sees no phone ('error: no devices/emulators found')" in str(error.value)
+    assert "lost" not in str(error.value)
+    with pytest.raises(TransientDeviceError, match="lost the phone"):  # asked for one by serial
+        AdbClient(str(adb)).run("A", ["shell", "true"])

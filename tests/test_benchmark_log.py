@@ -252,3 +252,12 @@ def test_table():
     assert header.split("  ")[0] == "run"
     assert first.split() == ["1", "105784", "105718", "260", "87639", "106436", "106065", "14.8164"]
     assert second.split() == ["2", "115246", "-", "-", "1361236", "125113", "115344", "132.816"]
+
+
+def test_a_zero_inference_time_is_refused_by_rule():
+    log = "Inference timings in us: Init: 1, First inference: 2, Warmup (avg): 3, "
+    log += "Inference (avg): 0\n"
+    with pytest.raises(
+        BenchmarkLogError, match=r"line 1: Inference avg is 0 us, which is no timing"
+    ):
+        parse_benchmark_log(log)

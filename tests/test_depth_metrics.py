@@ -14,6 +14,7 @@ import pytest
 import tensorflow as tf
 
 from netadapt_tf import depth
+from netadapt_tf.depth import metrics as depth_metrics
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 
@@ -171,4 +172,38 @@ def test_evaluate_depth_tool(tmp_path):
         "evaluate_depth: --prediction: shape (1, 2, 3, 1) does not match --ground_truth shape "
         "(2, 2); allowed: the same shape, optionally with extra leading axes of size 1 on the "
         "prediction"
+    )
+
+
+def test_nan_ground_truth_is_no_measurement_and_said_so():
+    ground_truth = GROUND_TRUTH.copy()
+    ground_truth[0, 0] = np.nan  # of the five valid pixels: four left, and one 0
+    assert depth_metrics.pixel_rule(ground_truth, "--ground_truth") == (
+        "--ground_truth: metrics over its 4 pixels > 0; 1 at <= 0 and 1 NaN are no "
+        "measurement and are left out"
+    )
+    nan_left_out = depth_metrics.compare_maps(PREDICTION, ground_truth)
+    without = GROUND_TRUTH.copy()
+    without[0, 0] = 0.0
+    assert nan_left_out == depth_metrics.compare_maps(PREDICTION, without)
+
+
+@pytest.mark.slow  # two TensorFlow processes
+def test_evaluate_depth_states_the_nan_rule_and_refuses_an_empty_file(tmp_path):
+    prediction, ground_truth = tmp_path / "p.npy", tmp_path / "g.npy"
+    np.save(prediction, PREDICTION)
+    with_nan = GROUND_TRUTH.astype(np.float64).copy()
+    with_nan[0, 0] = np.nan
+    np.save(ground_truth, with_nan)
+    done = _run_tool(f"--prediction={prediction}", f"--ground_truth={ground_truth}", "--json")
+    assert done.returncode == 0, done.stderr
+    assert "1 NaN are no measurement and are left out" in done.stderr
+    empty = tmp_path / "empty.npy"
+    empty.write_bytes(b"")
+    done = _run_tool(f"--prediction={prediction}", f"--ground_truth={empty}")
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert (
+        done.stderr.strip()
+        .splitlines()[-1]
+        .startswith(f"evaluate_depth: --ground_truth: cannot read {empty} as a numpy array")
     )

@@ -4,6 +4,7 @@ refuse a checkpoint, dataset or metric that does not fit before any search start
 import json
 import os
 import pathlib
+import shutil
 import subprocess
 import sys
 
@@ -144,3 +145,27 @@ def test_unknown_or_incomplete_metrics_are_refused():
         make_resource("macs", SPEC, table_path="table.json")
     macs = make_resource("macs", SPEC)
     assert macs.unit == "MACs" and macs.measure(full_arch(SPEC)) == 285376.0
+
+
+@pytest.mark.slow
+def test_the_tool_refuses_a_damaged_supernet_and_a_data_dir_of_generated_data(trained, tmp_path):
+    copy = tmp_path / "train"
+    shutil.copytree(trained, copy)
+    weights = copy / "supernet" / "supernet.weights.h5"
+    flags = [f"--supernet_checkpoint={copy / 'supernet'}", *SMALL_SEARCH]
+    ignored = _run(*flags, f"--workdir={tmp_path / 'a'}", "--data_dir=/nonexistent")
+    assert ignored.returncode == 2, ignored.stderr[-2000:]
+    assert ignored.stderr.strip().splitlines()[-1] == (
+        "search: --data_dir=/nonexistent: not read by dataset 'synthetic', which is "
+        "generated; allowed: only with a dataset read from files"
+    )
+    raw = bytearray(weights.read_bytes())
+    middle = len(raw) // 2
+    raw[middle : middle + 4096] = bytes(len(raw[middle : middle + 4096]))  # 4 KiB zeroed
+    weights.write_bytes(bytes(raw))
+    done = _run(*flags, f"--workdir={tmp_path / 'b'}")
+    assert done.returncode == 1, done.stderr[-2000:]
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"search: {weights}: ")
+    assert "checksum mismatch" in last or "damaged HDF5 file" in last
+    assert not (tmp_path / "b" / "history.jsonl").exists()

@@ -29,20 +29,20 @@ TRAIN_CONFIG = {
 }
 
 
-def tiny_spec():
+def tiny_spec(dropout: float = 0.0):
     return builders.build(
         "mobilenet_v1",
         input_size=SIZE,
         num_classes=NUM_CLASSES,
         width_multiplier=0.25,
-        dropout=0.0,
+        dropout=dropout,
     )
 
 
-def shallow_spec():
+def shallow_spec(dropout: float = 0.0):
     """tiny_spec cut to its stem, two separable blocks and the classifier: for tests of one
     training step, whose cost is tracing the step (forward and gradient) of every layer."""
-    spec = tiny_spec()
+    spec = tiny_spec(dropout)
     nodes = [n for n in spec.nodes if n.name.split("/")[0] in ("stem", "block1", "block2")]
     return dataclasses.replace(
         spec, name="shallow_mobilenet_v1", nodes=(*nodes, *spec.nodes[-2:]), origin=()

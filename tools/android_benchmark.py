@@ -20,6 +20,7 @@ import sys
 
 from absl import app, flags
 
+from netadapt_tf.common import cli_flags
 from netadapt_tf.latency import app_report, harness_build
 from netadapt_tf.latency.adb_client import DeviceError, choose_serials
 from netadapt_tf.latency.android_app import (
@@ -44,8 +45,9 @@ _RUNS = flags.DEFINE_integer("num_runs", 50, "Timed runs per model and setting."
 _WARMUP = flags.DEFINE_integer("warmup_runs", 5, "Untimed runs before timing.", lower_bound=0)
 _XNNPACK = flags.DEFINE_bool("use_xnnpack", True, "Let LiteRT use XNNPACK on the CPU.")
 _PARITY = flags.DEFINE_bool("parity", True, "Compare the phone's outputs with the host's.")
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of the parity inputs.")
+_SEED = flags.DEFINE_integer("seed", 0, "Seed of the parity inputs.", lower_bound=0)
 _TIMEOUT = flags.DEFINE_float("timeout_s", 600.0, "Limit of each adb command.")
+flags.register_validator("timeout_s", lambda v: v > 0, message="must be > 0 (seconds)")
 _JSON = flags.DEFINE_bool("json", False, "Print the report as JSON.")
 _OUTPUT = flags.DEFINE_string("output", None, "Also write the JSON report to this file.")
 
@@ -115,4 +117,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli_flags.run(main)

@@ -31,7 +31,7 @@ import time
 import keras
 from absl import app, flags
 
-from netadapt_tf.common import atomic_files
+from netadapt_tf.common import atomic_files, cli_flags
 from netadapt_tf.configs import demo as demo_config
 from netadapt_tf.graphs import parity
 from netadapt_tf.graphs.export import export_subnetwork
@@ -46,7 +46,7 @@ from netadapt_tf.supernet import checkpoint, distribute
 from netadapt_tf.supernet.network import build_supernet
 
 _SEED = flags.DEFINE_integer(
-    "seed", 0, "Seed of the random sub-networks and of the untrained weights."
+    "seed", 0, "Seed of the random sub-networks and of the untrained weights.", lower_bound=0
 )
 _WORKDIR = flags.DEFINE_string("workdir", "./workdir/demo", "Directory for the outputs.")
 _QUICK = flags.DEFINE_bool("quick", False, "Synthetic data and a tiny network (tests).")
@@ -250,7 +250,7 @@ def main(argv: list[str]) -> int:
     config = demo_config.get_config(seed=_SEED.value, **overrides)
     workdir = pathlib.Path(_WORKDIR.value)
     keras.utils.set_random_seed(config.seed)  # the untrained weights, so runs repeat exactly
-    workdir.mkdir(parents=True, exist_ok=True)
+    cli_flags.lock_workdir(workdir)  # each stage locks its own directory inside it too
     atomic_files.write_json(workdir / "config.json", config.to_json())
     profile_search_space(config, workdir)
     if not export_samples(config, workdir):
@@ -272,4 +272,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli_flags.run(main)

@@ -16,6 +16,7 @@ import sys
 import numpy as np
 from absl import app, flags
 
+from netadapt_tf.common import cli_flags
 from netadapt_tf.depth import metrics
 
 _PREDICTION = flags.DEFINE_string("prediction", None, "Predicted depth map (.npy), metres.")
@@ -28,7 +29,7 @@ def _load(flag: flags.FlagHolder) -> np.ndarray:
     name = f"--{flag.name}"
     try:
         return np.load(flag.value, allow_pickle=False)
-    except (OSError, ValueError) as error:
+    except (OSError, ValueError, EOFError) as error:  # EOFError: an empty file
         raise ValueError(f"{name}: cannot read {flag.value} as a numpy array: {error}") from error
 
 
@@ -43,6 +44,7 @@ def main(argv: list[str]) -> int:
     except (TypeError, ValueError) as error:
         print(f"evaluate_depth: {error}", file=sys.stderr)
         return 1
+    print(f"evaluate_depth: {metrics.pixel_rule(ground_truth, '--ground_truth')}", file=sys.stderr)
     if _JSON.value:
         print(json.dumps(result.values(), indent=1))
     else:
@@ -52,4 +54,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli_flags.run(main)

@@ -17,6 +17,7 @@ import sys
 
 from absl import app, flags
 
+from netadapt_tf.common import cli_flags
 from netadapt_tf.metrics.host import HostSettings
 from netadapt_tf.shipping import dataset, pipeline, qat, trained_model
 
@@ -44,6 +45,7 @@ _QAT_EXAMPLES = flags.DEFINE_integer(
 )
 _QAT_BATCH = flags.DEFINE_integer("qat_batch_size", 32, "QAT batch size.", lower_bound=1)
 _QAT_LR = flags.DEFINE_float("qat_learning_rate", 1e-4, "QAT learning rate (Adam).")
+flags.register_validator("qat_learning_rate", lambda v: v > 0, message="must be > 0")
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the training order and of QAT.", lower_bound=0)
 _RUNS = flags.DEFINE_integer("latency_runs", 50, "Timed runs per model.", lower_bound=5)
 _WARMUP = flags.DEFINE_integer("warmup_runs", 5, "Untimed runs per model.", lower_bound=0)
@@ -93,4 +95,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli_flags.run(main)

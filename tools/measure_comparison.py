@@ -16,6 +16,7 @@ import sys
 
 from absl import app, flags
 
+from netadapt_tf.common import cli_flags
 from netadapt_tf.metrics.host import HostSettings
 from netadapt_tf.pipeline import comparison
 from netadapt_tf.pipeline.comparison_measure import (
@@ -73,4 +74,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli_flags.run(main)

@@ -11,6 +11,7 @@ import sys
 
 from absl import app, flags
 
+from netadapt_tf.common import cli_flags
 from netadapt_tf.latency import benchmark_log
 
 _JSON = flags.DEFINE_bool("json", False, "Print JSON {'runs': [...]} instead of a table.")
@@ -34,4 +35,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli_flags.run(main)

@@ -27,7 +27,9 @@ _ARCH = cli_flags.define_arch_flag(False, "Arch JSON file to profile (default: f
 _SAMPLES = flags.DEFINE_integer(
     "samples", 0, "Also profile this many random sub-networks.", lower_bound=0
 )
-_SEED = flags.DEFINE_integer("seed", 0, "Seed of the random sub-networks of --samples.")
+_SEED = flags.DEFINE_integer(
+    "seed", 0, "Seed of the random sub-networks of --samples.", lower_bound=0
+)
 _JSON = flags.DEFINE_bool("json", False, "Print one JSON object instead of text.")
 
 
@@ -76,4 +78,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli_flags.run(main)

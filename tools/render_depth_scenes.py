@@ -13,6 +13,7 @@ import pathlib
 import tensorflow as tf
 from absl import app, flags
 
+from netadapt_tf.common import cli_flags
 from netadapt_tf.data import procedural_depth
 
 _OUTPUT = flags.DEFINE_string("output", None, "Directory to write the PNG files into.")
@@ -36,4 +37,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli_flags.run(main)

@@ -19,7 +19,7 @@ from netadapt_tf.space.arch import random_arch, save_arch
 from netadapt_tf.space.macs import count
 
 cli_flags.define_model_flags()
-_SEED = flags.DEFINE_integer("seed", 0, "Random seed of the draw.")
+_SEED = flags.DEFINE_integer("seed", 0, "Random seed of the draw.", lower_bound=0)
 _OUTPUT = flags.DEFINE_string("output", None, "Arch JSON file to write.", required=True)
 
 
@@ -41,4 +41,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli_flags.run(main)

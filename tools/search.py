@@ -42,13 +42,19 @@ import sys
 from absl import app, flags
 
 from netadapt_tf.common import cli_flags
+from netadapt_tf.common.strict_json import RecordError
 from netadapt_tf.configs import search as presets
 from netadapt_tf.latency.adb_client import DeviceError
 from netadapt_tf.latency.instrumentation import HarnessError
 from netadapt_tf.metrics import backend_flags
 from netadapt_tf.search import mcd, resources
 from netadapt_tf.search.driver import SearchDriver
-from netadapt_tf.search.held_out_accuracy import held_out_accuracy
+from netadapt_tf.search.held_out_accuracy import (
+    EvalSettings,
+    data_config,
+    held_out_accuracy,
+    split_record,
+)
 from netadapt_tf.search.judge_pool import JudgePool
 from netadapt_tf.space.task import DEPTH_JUDGE_METRICS, check_depth_metric, check_task
 from netadapt_tf.supernet import checkpoint, distribute
@@ -141,6 +147,33 @@ flags.register_multi_flags_validator(
 )
 
 
+cli_flags.checked_by(
+    mcd.MCDConfig,
+    {
+        "samples_per_iteration": "samples_per_iteration",
+        "layers_per_sample": "layers_per_sample",
+        "initial_reduction": "initial_reduction",
+        "decay": "decay",
+        "max_iterations": "max_iterations",
+        "seed": "seed",
+        "max_attempts": "max_attempts",
+        "max_draws": "max_draws",
+        "target": "target",
+        "target_fraction": "target_fraction",
+    },
+)
+cli_flags.checked_by(
+    EvalSettings,
+    {
+        "eval_batch_size": "batch_size",
+        "max_eval_examples": "max_examples",
+        "recalibration_batches": "recalibration_batches",
+    },
+)
+cli_flags.require("held_out", lambda v: v >= 1, "must be >= 1 (images)")
+cli_flags.require("held_out_seed", lambda v: v >= 0, "must be >= 0")
+
+
 def _overrides(holders: dict) -> dict:
     return {field: h.value for field, h in holders.items() if h.value is not None}
 
@@ -185,18 +218,43 @@ def resolve_preset() -> presets.SearchPreset:
     return presets.SearchPreset(search, metric, evaluation, preset.task)
 
 
+def _check_data_flags(spec, preset, data_overrides: dict) -> None:
+    """The data flags must make a data config with the trainer's record (a --data_dir for
+    a generated dataset, which reads no files, is refused): a usage error."""
+    try:
+        data_config(_CHECKPOINT.value, spec, preset.evaluation.batch_size, data_overrides)
+    except RecordError:
+        raise  # a damaged record: an input's problem, not the flags'
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}; everything is a --flag")
     pool = None
     try:
         preset = resolve_preset()
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
+    try:
         spec = checkpoint.read_spec(_CHECKPOINT.value)
         if _DEPTH_METRIC.value is not None:
             check_depth_metric(spec, _DEPTH_METRIC.value, "--depth_metric")
         check_task(spec, preset.task, f"--preset={_PRESET.value}")
         mcd.check_config(spec, preset.search)  # J, L and the target, before any data
         initial = cli_flags.read_arch(_ARCH.value, spec) if _ARCH.value else None
+        data_overrides = _overrides(
+            {
+                "name": _DATASET,
+                "data_dir": _DATA_DIR,
+                "held_out": _HELD_OUT,
+                "held_out_seed": _HELD_OUT_SEED,
+            }
+        )
+        _check_data_flags(spec, preset, data_overrides)
+        split_record(_CHECKPOINT.value, _UNRECORDED.value)  # refused before the workdir
+        cli_flags.lock_workdir(_WORKDIR.value)  # before anything is written there
         phones = None
         if preset.metric == "adb_latency":
             phones = backend_flags.phone_backend_from_flags(_PHONE_BACKEND.value)
@@ -207,14 +265,6 @@ def main(argv):
             cache_dir=os.path.join(_WORKDIR.value, "measurement_cache"),
             phones=phones,
             quantization=flags.FLAGS.quantization,
-        )
-        data_overrides = _overrides(
-            {
-                "name": _DATASET,
-                "data_dir": _DATA_DIR,
-                "held_out": _HELD_OUT,
-                "held_out_seed": _HELD_OUT_SEED,
-            }
         )
         judge_args = (_CHECKPOINT.value, preset.evaluation, data_overrides, _UNRECORDED.value)
         accuracy = held_out_accuracy(*judge_args)
@@ -255,4 +305,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli_flags.run(main)

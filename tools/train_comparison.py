@@ -20,6 +20,7 @@ import sys
 from absl import app, flags
 
 from netadapt_tf import data
+from netadapt_tf.common import cli_flags
 from netadapt_tf.pipeline import comparison
 from netadapt_tf.pipeline.comparison_training import train_column
 from netadapt_tf.search.held_out_accuracy import data_config
@@ -51,6 +52,22 @@ _CORES = flags.DEFINE_integer(
     lower_bound=0,
 )
 
+cli_flags.checked_by(
+    TrainConfig,
+    {
+        name: name
+        for name in (
+            "learning_rate",
+            "lr_decay",
+            "lr_decay_epochs",
+            "warmup_epochs",
+            "weight_decay",
+            "ema_decay",
+            "bn_momentum",
+            "max_eval_examples",
+        )
+    },
+)
 for _name in ("networks", "mode", "supernet_checkpoint", "workdir"):
     flags.mark_flag_as_required(_name)
 
@@ -78,11 +95,15 @@ def main(argv: list[str]) -> int:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}; everything is a --flag")
     try:
         config = train_config()
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
+    try:
         distribute.use_cores(_CORES.value, config.batch_size)  # before TensorFlow runs anything
         networks = comparison.read_networks(_NETWORKS.value)
         spec = checkpoint.read_spec(_CHECKPOINT.value)
         data_cfg = data_config(_CHECKPOINT.value, spec, config.batch_size, {"held_out": 0})
         datasets = data.load(data_cfg)
+        cli_flags.lock_workdir(_WORKDIR.value)
         runs = train_column(
             spec,
             networks,
@@ -103,4 +124,4 @@ def main(argv: list[str]) -> int:
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli_flags.run(main)

@@ -73,9 +73,37 @@ _DATA_DIR = flags.DEFINE_string("data_dir", None, "Where the dataset's files are
 _HELD_OUT = flags.DEFINE_integer("held_out", 0, "Training examples kept out (0: train on all).")
 
 flags.mark_flag_as_required("workdir")
-flags.register_validator(
-    "checkpoint_every_steps", lambda v: v >= 0, message="--checkpoint_every_steps must be >= 0"
+cli_flags.checked_by(
+    TrainConfig,
+    {
+        name: name
+        for name in (
+            "learning_rate",
+            "lr_decay",
+            "lr_decay_epochs",
+            "warmup_epochs",
+            "weight_decay",
+            "ema_decay",
+            "label_smoothing",
+            "bn_momentum",
+            "seed",
+            "checkpoint_every_steps",
+            "eval_batch_size",
+            "max_eval_examples",
+        )
+    },
 )
+cli_flags.checked_by(
+    DiscoveredOptions,
+    {
+        "mode": "mode",
+        "rand_augment_magnitude": "rand_augment_magnitude",
+        "mixup_alpha": "mixup_alpha",
+        "cutmix_alpha": "cutmix_alpha",
+        "stochastic_depth": "stochastic_depth",
+    },
+)
+cli_flags.require("held_out", lambda v: v >= 0, "must be >= 0 (images)")
 
 
 def read_spec() -> NetworkSpec:
@@ -145,6 +173,9 @@ def main(argv):
             stochastic_depth=_DROP_PATH.value,
         )
         config = train_config()
+    except ValueError as error:
+        raise app.UsageError(str(error)) from None
+    try:
         if _STRATEGY.value == "mirrored":  # before TensorFlow runs anything
             distribute.use_cores(_CORES.value, config.batch_size)
         spec = read_spec()
@@ -152,6 +183,9 @@ def main(argv):
         initial = cli_flags.read_arch(_INITIAL_ARCH.value, spec) if _INITIAL_ARCH.value else None
         trajectory = read_trajectory(_TRAJECTORY.value, spec) if _TRAJECTORY.value else None
         data_cfg, datasets = load_data(spec, config.batch_size)
+        strategy = distribute.make_strategy(_STRATEGY.value, _TPU.value)
+        if distribute.is_chief(strategy):  # the other workers write where the chief says
+            cli_flags.lock_workdir(_WORKDIR.value)
         trainer = DiscoveredTrainer(
             spec,
             arch,
@@ -166,7 +200,7 @@ def main(argv):
             initial_model=_INITIAL_MODEL.value,
             initial_arch=initial,
             teacher_model=_TEACHER.value,
-            strategy=distribute.make_strategy(_STRATEGY.value, _TPU.value),
+            strategy=strategy,
             data_record={"config": data_cfg.to_json(), "split": datasets.split.to_json()},
             overwrite=_OVERWRITE.value,
         )
@@ -185,4 +219,4 @@ def main(argv):
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli_flags.run(main)

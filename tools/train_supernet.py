@@ -18,14 +18,16 @@ resumes from the work directory's last checkpoint when started again with the sa
 import dataclasses
 import json
 import os
+import sys
 
 from absl import app, flags
 
 from netadapt_tf import data
+from netadapt_tf.common import cli_flags
 from netadapt_tf.configs import supernet as presets
 from netadapt_tf.space.task import DEFAULT_SCORE, task_of
 from netadapt_tf.supernet import checkpoint, distribute
-from netadapt_tf.supernet.training import SupernetTrainer
+from netadapt_tf.supernet.training import NonFiniteLossError, SupernetTrainer, TrainConfig
 
 _PRESET = flags.DEFINE_enum("preset", "fashion_mnist_demo", sorted(presets.PRESETS), "Preset.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Work directory (checkpoints, logs, result).")
@@ -77,6 +79,24 @@ _SEED = flags.DEFINE_integer("seed", None, "Seed of initialization and sampling.
 _CKPT_STEPS = flags.DEFINE_integer("checkpoint_every_steps", None, "0: once per epoch.")
 
 flags.mark_flag_as_required("workdir")
+cli_flags.positive("width_multiplier")
+cli_flags.positive("input_size")
+cli_flags.require("held_out", lambda v: v >= 0, "must be >= 0 (images)")
+cli_flags.checked_by(
+    TrainConfig,
+    {
+        name: name
+        for name in (
+            "learning_rate",
+            "width_correlation",
+            "free_layer_probability",
+            "progressive_shrinking",
+            "bn_momentum",
+            "seed",
+            "checkpoint_every_steps",
+        )
+    },
+)
 
 
 def _overrides(holders: dict) -> dict:
@@ -141,8 +161,8 @@ def _spec(config: presets.SupernetConfig):
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
-    config = resolve_config()
     try:
+        config = resolve_config()
         if config.strategy == "mirrored":  # before TensorFlow runs anything
             distribute.use_cores(_CORES.value, config.train.batch_size)
         spec = _spec(config)
@@ -161,21 +181,33 @@ def main(argv):
             f"--dataset {config.data.name} has {datasets.num_classes} classes but the model "
             f"was built for {spec.num_classes}"
         )
+    cli_flags.check(
+        not _TPU.value or config.strategy == "tpu",
+        "tpu",
+        _TPU.value,
+        f"only for --strategy=tpu (this run's strategy: {config.strategy})",
+    )
     strategy = distribute.make_strategy(config.strategy, _TPU.value)
     os.makedirs(_WORKDIR.value, exist_ok=True)
-    data.record_split(_WORKDIR.value, datasets.split)
-    trainer = SupernetTrainer(
-        spec,
-        datasets.train_for_epoch,
-        datasets.held_out,
-        datasets.num_train,
-        config.train,
-        _WORKDIR.value,
-        strategy,
-        data_record={"config": config.data.to_json(), "split": datasets.split.to_json()},
-        overwrite=_OVERWRITE.value,
-    )
-    result = trainer.run()
+    if distribute.is_chief(strategy):  # the other workers write where the chief says
+        cli_flags.lock_workdir(_WORKDIR.value)
+    try:  # a work directory of other settings, damaged checkpoints, a loss gone NaN
+        data.record_split(_WORKDIR.value, datasets.split)
+        trainer = SupernetTrainer(
+            spec,
+            datasets.train_for_epoch,
+            datasets.held_out,
+            datasets.num_train,
+            config.train,
+            _WORKDIR.value,
+            strategy,
+            data_record={"config": config.data.to_json(), "split": datasets.split.to_json()},
+            overwrite=_OVERWRITE.value,
+        )
+        result = trainer.run()
+    except (ValueError, NonFiniteLossError) as error:
+        print(f"train_supernet: {' '.join(str(error).split())}", file=sys.stderr)
+        return 1
     summary = {
         "supernet": result.supernet_dir,
         "steps": result.steps,
@@ -184,7 +216,8 @@ def main(argv):
         f"held_out_{DEFAULT_SCORE[task]}": result.monitor,
     }
     print(json.dumps(summary, indent=1))
+    return 0
 
 
 if __name__ == "__main__":
-    app.run(main)
+    cli_flags.run(main)

@@ -22,6 +22,8 @@ NAMED_SOURCES = (
     "procedural_depth",
 )
 PREFIXED_SOURCES = ("tfds:NAME", "image_folder:PATH")
+# Sources made in memory, which read no files (a data_dir is refused for them).
+GENERATED_SOURCES = ("synthetic", "procedural_depth")
 TFDS_SHORT_NAMES = ("cifar10", "imagenet2012", "nyu_depth_v2")
 
 # What a dataset is for: its Source.task and Datasets.task.
@@ -102,6 +104,11 @@ class DataConfig:
         parse_name(self.name)
         if self.data_dir is not None and not isinstance(self.data_dir, str | os.PathLike):
             raise TypeError(f"DataConfig.data_dir: {self.data_dir!r} is not a path or None")
+        if self.data_dir is not None and self.name in GENERATED_SOURCES:
+            raise ValueError(
+                f"--data_dir={os.fspath(self.data_dir)}: not read by dataset {self.name!r}, "
+                "which is generated; allowed: only with a dataset read from files"
+            )
         positive = ("image_size", "batch_size", "shuffle_buffer", "synthetic_examples")
         for field in positive:
             value = getattr(self, field)

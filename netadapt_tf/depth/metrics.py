@@ -152,11 +152,24 @@ def _numeric(array, name: str) -> np.ndarray:
     return array
 
 
+def pixel_rule(ground_truth, name: str = "ground_truth") -> str:
+    """Which pixels of `ground_truth` the metrics use, as one sentence: those > 0; 0 and
+    NaN both mean no measurement (NYU's holes are 0, other sets' NaN) and are left out."""
+    ground_truth = np.asarray(ground_truth, np.float64)
+    valid = int((ground_truth > 0).sum())
+    nan = int(np.isnan(ground_truth).sum())
+    return (
+        f"{name}: metrics over its {valid} pixels > 0; {ground_truth.size - valid - nan} "
+        f"at <= 0 and {nan} NaN are no measurement and are left out"
+    )
+
+
 def compare_maps(
     prediction, ground_truth, names: tuple[str, str] = ("prediction", "ground_truth")
 ) -> DepthMetrics:
     """The metrics of one predicted depth map against its ground truth (both [H, W] or
-    [H, W, 1] in metres; the prediction may carry extra leading axes of size 1)."""
+    [H, W, 1] in metres; the prediction may carry extra leading axes of size 1), over the
+    ground truth's pixels > 0 (pixel_rule: 0 and NaN are no measurement)."""
     pred_name, gt_name = names
     prediction, ground_truth = _numeric(prediction, pred_name), _numeric(ground_truth, gt_name)
     if ground_truth.ndim < 2:

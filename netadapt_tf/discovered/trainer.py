@@ -11,8 +11,10 @@ Three modes (`DiscoveredOptions.mode`):
               `steps_per_trajectory_arch` steps, then train the last arch to convergence.
 
 A run is a list of phases (one per arch trained). Each phase checkpoints its model and
-optimizer every `checkpoint_every_steps` steps and at each epoch end, and leaves its trained
-weights in `phases/` when done, so a killed run resumes where it stopped. The training
+optimizer every `checkpoint_every_steps` steps and at each epoch end (verified checkpoints
+of every model variable, supernet/resume.py), and leaves its trained weights in `phases/`
+when done (with a checksum), so a killed run resumes where it stopped and ends with the
+same weights and log as an uninterrupted one. The training
 batches are one stream fixed by (data seed, epoch) that the phases read in turn, so a
 resumed run reads what the interrupted one would have. The recipe is TrainConfig's
 (training.make_optimizer), plus recipe.py's augmentation and stochastic depth,
@@ -35,7 +37,8 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from netadapt_tf.common import atomic_files, run_record
+from netadapt_tf.common import atomic_files, checksums, run_record
+from netadapt_tf.common.strict_json import RecordError
 from netadapt_tf.depth import MetricsAccumulator, distillation_l1, masked_l1, per_image_metrics
 from netadapt_tf.discovered import recipe
 from netadapt_tf.discovered.outputs import (
@@ -52,11 +55,21 @@ from netadapt_tf.space.arch_table import architecture_markdown
 from netadapt_tf.space.spec import NetworkSpec
 from netadapt_tf.space.subnet import resolve
 from netadapt_tf.space.task import DEFAULT_SCORE, task_of
-from netadapt_tf.supernet import checkpoint, distribute
+from netadapt_tf.supernet import checkpoint, distribute, resume
 from netadapt_tf.supernet.network import arch_inputs, build_supernet
 from netadapt_tf.supernet.training import TrainConfig, check_steps_per_epoch, make_optimizer
 
 MODES = ("scratch", "inherit", "trajectory")
+
+
+def _stamped(save_weights):
+    """save_weights(path), then the file's checksum stamp (common/checksums.py)."""
+
+    def save(path: str) -> None:
+        save_weights(path)
+        checksums.stamp_h5(path)
+
+    return save
 
 
 @dataclasses.dataclass(frozen=True)
@@ -311,6 +324,19 @@ class DiscoveredTrainer:
     def _phase_weights(self, index: int) -> str:
         return os.path.join(self.workdir, "phases", f"phase{index:03d}.weights.h5")
 
+    def _phase_done(self, index: int) -> bool:
+        """Whether phase `index` left good weights; damaged ones are reported and the
+        phase is finished again from its checkpoints."""
+        path = self._phase_weights(index)
+        if not os.path.exists(path):
+            return False
+        try:
+            checksums.verify_h5(path)
+        except RecordError as error:
+            self.log(f"phase {index}: {error}; finishing the phase again from its checkpoints")
+            return False
+        return True
+
     def _start_model(self, index: int) -> keras.Model:
         """The plain model of phase `index` with the weights it starts from, its batch-norm
         momentum set to the recipe's (config.bn_momentum)."""
@@ -334,6 +360,7 @@ class DiscoveredTrainer:
         else:
             source_arch = self.phases[index - 1].arch
             source = export_subnetwork(self.template, source_arch)
+            checksums.verify_h5(self._phase_weights(index - 1))
             source.load_weights(self._phase_weights(index - 1))
         copy_overlapping_weights(self.spec, source_arch, source, phase.arch, model)
         return model
@@ -438,7 +465,7 @@ class DiscoveredTrainer:
         step (progress hooks, tests)."""
         start = time.perf_counter()
         for index, phase in enumerate(self.phases):
-            if not phase.final and os.path.exists(self._phase_weights(index)):
+            if not phase.final and self._phase_done(index):
                 continue
             plain, model, rates = self._train_phase(index, on_step, on_phase)
         plain.set_weights(model.get_weights())
@@ -467,16 +494,16 @@ class DiscoveredTrainer:
         plain, model, optimizer, rates = self._phase_models(index, config)
         if on_phase is not None:
             on_phase(index, phase.arch, plain)
-        manager = self._phase_checkpoint_manager(index, model, optimizer)
+        checkpoints, sums = self._phase_checkpoints(index, model, optimizer)
         step_fn = self._step_function(model, optimizer)
         step = int(optimizer.iterations.numpy())
         while step < phase.steps:
-            end = min(phase.steps, (step // self.steps_per_epoch + 1) * self.steps_per_epoch)
-            first = step
+            first = step // self.steps_per_epoch * self.steps_per_epoch  # the epoch's start
+            end = min(phase.steps, first + self.steps_per_epoch)
             step, loss_sum, hits_sum = self._train_steps(
-                index, step, end, step_fn, manager, on_step
+                index, step, end, step_fn, checkpoints, sums, on_step
             )
-            manager.save(checkpoint_number=step)
+            sums = (0.0, 0.0)
             entry = {
                 "phase": index,
                 "step": step,
@@ -490,16 +517,17 @@ class DiscoveredTrainer:
                 entry["epoch"] = step // self.steps_per_epoch
                 metrics = self.evaluate(model)[0]
                 entry.update({f"validation_{name}": value for name, value in metrics.items()})
-            if self.chief:
+            if self.chief:  # before the checkpoint: a kill between loses no line
                 append_log(os.path.join(self.workdir, "train_log.jsonl"), entry)
             self.log(json.dumps(entry))
+            checkpoints.save(step)
         if phase.final:
             if config.ema_decay:
                 optimizer.finalize_variable_values(model.trainable_variables)
         elif self.chief:
             plain.set_weights(model.get_weights())
             os.makedirs(os.path.dirname(self._phase_weights(index)), exist_ok=True)
-            atomic_files.write_with(self._phase_weights(index), plain.save_weights)
+            atomic_files.write_with(self._phase_weights(index), _stamped(plain.save_weights))
         return plain, model, rates
 
     def _phase_models(self, index: int, config: TrainConfig):
@@ -516,36 +544,36 @@ class DiscoveredTrainer:
             optimizer.build(model.trainable_variables)
         return plain, model, optimizer, rates
 
-    def _phase_checkpoint_manager(self, index: int, model, optimizer):
-        """The checkpoint manager of phase `index`, restored from its last checkpoint if
-        there is one."""
-        ckpt = tf.train.Checkpoint(
-            model_weights=[w.value for w in model.weights], optimizer=optimizer
+    def _phase_checkpoints(self, index: int, model, optimizer):
+        """(the verified checkpoints of phase `index`, the running sums of its unfinished
+        epoch), restored from its last good checkpoint if there is one."""
+        checkpoints = resume.TrainingCheckpoints(
+            os.path.join(self.workdir, "checkpoints", f"phase{index:03d}"),
+            lambda message: self.log(f"phase {index}: {message}"),
+            model_weights=resume.model_state(model),
+            optimizer=optimizer,
         )
-        directory = os.path.join(self.workdir, "checkpoints", f"phase{index:03d}")
-        manager = tf.train.CheckpointManager(ckpt, directory, max_to_keep=2)
-        if manager.latest_checkpoint:
-            ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
-            self.log(f"phase {index}: resumed from {manager.latest_checkpoint}")
-        return manager
+        _, sums = checkpoints.restore()
+        return checkpoints, sums
 
-    def _train_steps(self, index, step, end, step_fn, manager, on_step):
-        """Trains phase `index` from `step` to `end`; returns (the step reached, the sum
-        of the steps' losses, the sum of their scores)."""
-        loss_sum, hits_sum = 0.0, 0.0
+    def _train_steps(self, index, step, end, step_fn, checkpoints, sums, on_step):
+        """Trains phase `index` from `step` to `end` (its epoch's end), the epoch's steps
+        before having the (loss, score) sums `sums`; returns (the step reached, the
+        epoch's sum of the steps' losses, the sum of their scores)."""
+        loss_sum, hits_sum = sums
         for batch in self._batches(self.phases[index].start + step, end - step):
             loss, hits = step_fn(batch)
             loss = float(loss)
             if not math.isfinite(loss):
                 raise FloatingPointError(
                     f"phase {index}: loss became {loss} at step {step}; lower the learning "
-                    f"rate; the last checkpoint is kept in {manager.directory}"
+                    f"rate; the last checkpoint is kept in {checkpoints.directory}"
                 )
             step += 1
             loss_sum, hits_sum = loss_sum + loss, hits_sum + float(hits)
             every = self.config.checkpoint_every_steps
-            if every and step % every == 0:
-                manager.save(checkpoint_number=step)
+            if every and step % every == 0 and step < end:  # the end saves after its log
+                checkpoints.save(step, (loss_sum, hits_sum))
             if on_step is not None:
                 on_step(index, step)
         return step, loss_sum, hits_sum

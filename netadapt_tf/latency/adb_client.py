@@ -91,6 +91,13 @@ class AdbClient:
         out = done.stdout.decode("utf-8", errors="replace")
         err = done.stderr.decode("utf-8", errors="replace")
         transport = _TRANSPORT_ERROR.search(err)
+        if transport and serial is None and "no devices/emulators" in transport.group(0):
+            # Asked without a serial, adb answers this when it sees no phone at all: nothing
+            # was lost, none was ever there.
+            raise DeviceError(
+                f"`adb {' '.join(argv[1:])}`: adb sees no phone ({transport.group(0)!r}); "
+                "connect one and check `adb devices`"
+            )
         if transport:
             raise TransientDeviceError(
                 f"`adb {' '.join(argv[1:])}` lost the phone: {transport.group(0)!r}"

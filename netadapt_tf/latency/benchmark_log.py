@@ -158,6 +158,11 @@ def _summary_run(message: str, line_number: int, open_run: _OpenRun) -> Benchmar
         warmup, init, avg = match.groups()
         first_us = None
     avg_us = _number(avg, "Inference avg", line_number, message)
+    if avg_us == 0:  # benchmark_model prints integer microseconds: no run takes 0
+        raise BenchmarkLogError(
+            f"line {line_number}: Inference avg is 0 us, which is no timing (the rule: a run "
+            f"must take > 0 us; a 0 means the timer did not run): {message!r}"
+        )
     median_us = std_us = None
     # The warm-up and the timed runs each print a stats line; the summary repeats the timed
     # runs' avg with the same formatting, which tells the two apart whatever else was logged.

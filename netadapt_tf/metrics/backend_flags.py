@@ -46,8 +46,11 @@ def define_phone_flags() -> None:
     )
     flags.DEFINE_string("taskset", None, "benchmark_model: hexadecimal CPU mask, e.g. f0.")
     flags.DEFINE_integer("adb_retries", 3, "Retries of a phone that drops off.", lower_bound=0)
-    flags.DEFINE_float("adb_backoff_s", 1.0, "First wait before a retry (doubles).")
+    flags.DEFINE_float(
+        "adb_backoff_s", 1.0, "First wait before a retry (doubles).", lower_bound=0.0
+    )
     flags.DEFINE_float("adb_timeout_s", 600.0, "Limit of each adb command.")
+    flags.register_validator("adb_timeout_s", lambda v: v > 0, message="must be > 0 (seconds)")
 
 
 def define_backend_flags(choices: tuple[str, ...], default: str = "host") -> None:

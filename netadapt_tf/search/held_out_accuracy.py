@@ -13,11 +13,10 @@ the accuracy fingerprint that search.json records).
 """
 
 import dataclasses
-import hashlib
 import pathlib
 
 from netadapt_tf import data
-from netadapt_tf.common import run_record
+from netadapt_tf.common import checksums, run_record
 from netadapt_tf.common.run_record import RUN_FILE
 from netadapt_tf.data.held_out import SPLIT_FILE
 from netadapt_tf.judge.evaluation import RECALIBRATION_AVERAGES
@@ -119,14 +118,6 @@ def data_config(checkpoint_dir, spec: NetworkSpec, batch_size: int, overrides: d
     return data.DataConfig(**fields)
 
 
-def _sha256(path: pathlib.Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def split_record(checkpoint_dir, allow_unrecorded: bool) -> pathlib.Path | None:
     """The trainer's work directory that records the checkpoint's held-out split; None when
     there is no record and `allow_unrecorded` (otherwise no record is an error)."""
@@ -167,7 +158,9 @@ def held_out_accuracy(
     fingerprint = {
         "judge": "held_out_top1" if depth_metric is None else f"held_out_{depth_metric}",
         "spec": spec.fingerprint(),
-        "weights_sha256": _sha256(pathlib.Path(checkpoint_dir) / checkpoint.WEIGHTS_FILE),
+        "weights_sha256": checksums.file_sha256(
+            pathlib.Path(checkpoint_dir) / checkpoint.WEIGHTS_FILE
+        ),
         "data": recorded_data,
         "split": datasets.split.to_json(),
         "settings": settings.to_json(),

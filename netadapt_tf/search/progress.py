@@ -9,6 +9,7 @@ import math
 import pathlib
 import time
 
+from netadapt_tf.common import atomic_files
 from netadapt_tf.search.mcd import MCDOptimizer, SearchState
 from netadapt_tf.search.records import IterationRecord, SampleRecord
 
@@ -173,6 +174,4 @@ class Progress:
         axes.legend(loc="lower right")
         figure.tight_layout()
         path = self.workdir / PLOT_FILE
-        tmp = path.with_name("progress.tmp.png")
-        figure.savefig(tmp)
-        tmp.replace(path)
+        atomic_files.write_with(path, figure.savefig)  # a temporary name of its own

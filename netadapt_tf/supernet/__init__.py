@@ -13,6 +13,8 @@
 - training: the trainer inside a tf.distribute strategy, resumable (`SupernetTrainer`,
   `TrainConfig`, `make_optimizer`, `check_batch_size`, `check_steps_per_epoch`,
   `check_run_record`).
+- resume: verified training checkpoints of every variable and the log trimmed to them,
+  for exact resume (`TrainingCheckpoints`, `model_state`, `trim_journal`).
 - distribute: the strategy a run trains under, by name (`make_strategy`, `is_chief`,
   `worker_id`).
 - checkpoint: super-network checkpoints and exported sub-networks on disk

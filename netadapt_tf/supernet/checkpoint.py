@@ -7,15 +7,17 @@ it was cut from, which names its super-network by fingerprint).
 
 A checkpoint's spec and weights are written into a new directory that then replaces the old
 one in one step (atomic_files.replace_directory), so a kill at any moment leaves the old
-pair or the new pair, never the spec of one and the weights of the other. Reading a
-checkpoint fails with strict_json.RecordError naming the directory or file.
+pair or the new pair, never the spec of one and the weights of the other. The weights file
+carries the digest of its contents (common/checksums.py) and is checked before it is loaded,
+so a damaged file is refused instead of read. Reading a checkpoint fails with
+strict_json.RecordError naming the directory or file.
 """
 
 import pathlib
 
 import keras
 
-from netadapt_tf.common import atomic_files
+from netadapt_tf.common import atomic_files, checksums
 from netadapt_tf.common.strict_json import RecordError
 from netadapt_tf.space.arch import Arch, save_arch
 from netadapt_tf.space.spec import NetworkSpec, load_spec
@@ -34,6 +36,7 @@ def save_supernet(model: SuperNetwork, directory) -> pathlib.Path:
     def fill(new: pathlib.Path) -> None:
         atomic_files.write_json(new / SPEC_FILE, model.spec.to_json())
         model.save_weights(str(new / WEIGHTS_FILE))
+        checksums.stamp_h5(new / WEIGHTS_FILE)
 
     return atomic_files.replace_directory(directory, fill)
 
@@ -98,6 +101,7 @@ def load_supernet(directory, expected_spec: NetworkSpec | None = None) -> SuperN
             f"weights; allowed: a directory written by checkpoint.save_supernet, which holds "
             f"{SPEC_FILE} and {WEIGHTS_FILE}"
         )
+    checksums.verify_h5(weights)
     model = build_supernet(spec)
     try:
         model.load_weights(str(weights))

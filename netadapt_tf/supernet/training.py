@@ -3,9 +3,10 @@
 One forward-backward pass trains a different sub-network per image (sampling.py). The step
 is a custom `strategy.run` inside `tf.function`, which works under Mirrored,
 MultiWorkerMirrored (where Keras' `fit` fails) and TPU strategies alike. The work directory
-holds the resolved run record, checkpoints (a killed run resumes from the last one, losing
-at most `checkpoint_every_steps` steps or one epoch), TensorBoard logs, a JSON-lines log of
-epochs and, at the end, the trained super-network (EMA weights when EMA is on).
+holds the resolved run record, checkpoints (a killed run resumes from the last good one,
+losing at most `checkpoint_every_steps` steps or one epoch, and ends with the same weights
+and log as an uninterrupted run: resume.py), TensorBoard logs, a JSON-lines log of epochs
+and, at the end, the trained super-network (EMA weights when EMA is on).
 
 The task follows the spec (netadapt_tf.space.task): a classifier learns (image, label) pairs by
 cross-entropy, a depth network (image, depth) pairs by the masked L1 on the valid pixels
@@ -29,7 +30,7 @@ from netadapt_tf.judge.evaluation import SubnetEvaluator, batch_norm_layers
 from netadapt_tf.space.arch import full_arch, random_arch, smallest_arch
 from netadapt_tf.space.spec import NetworkSpec
 from netadapt_tf.space.task import DEFAULT_SCORE, task_of
-from netadapt_tf.supernet import checkpoint, distribute
+from netadapt_tf.supernet import checkpoint, distribute, resume
 from netadapt_tf.supernet.network import arch_inputs, build_supernet
 from netadapt_tf.supernet.sampling import (
     OrderedDropoutSampler,
@@ -114,6 +115,7 @@ class TrainConfig:
             )
         if not 0 < self.bn_momentum < 1:
             raise ValueError(f"train.bn_momentum: {self.bn_momentum} must be in (0, 1)")
+        self._check_ranges()
         if self.sandwich and self.batch_size < 4:
             raise ValueError(f"train.batch_size: {self.batch_size} is too small for sandwich")
         if isinstance(self.warm_start_steps, bool) or not isinstance(self.warm_start_steps, int):
@@ -130,6 +132,23 @@ class TrainConfig:
                 "import: tools/import_model.py --output), or None"
             )
         self.sampling()  # checks the sampling fields
+
+    def _check_ranges(self) -> None:
+        """The numeric fields not checked above: each in its allowed range."""
+        ranges = {
+            "lr_decay": ("in (0, 1]", lambda v: 0 < v <= 1),
+            "warmup_epochs": (">= 0", lambda v: v >= 0),
+            "weight_decay": (">= 0", lambda v: v >= 0),
+            "label_smoothing": ("in [0, 1)", lambda v: 0 <= v < 1),
+            "momentum": ("in [0, 1)", lambda v: 0 <= v < 1),
+            "seed": (">= 0", lambda v: v >= 0),
+            "checkpoint_every_steps": (">= 0 (0: once per epoch)", lambda v: v >= 0),
+            "monitor_archs": (">= 0", lambda v: v >= 0),
+            "max_eval_examples": (">= 1 (or None: all)", lambda v: v is None or v >= 1),
+        }
+        for name, (allowed, ok) in ranges.items():
+            if not ok(getattr(self, name)):
+                raise ValueError(f"train.{name}: {getattr(self, name)} must be {allowed}")
 
     def sampling(self) -> SamplingConfig:
         return SamplingConfig(
@@ -298,11 +317,14 @@ class SupernetTrainer:
             worker = distribute.worker_id(self.strategy)
             ckpt_dir = os.path.join(self.workdir, f".worker{worker}")
         # Keras 3 models are not tracked by tf.train.Checkpoint, so their variables (BN
-        # statistics included) are listed explicitly; the order is fixed by the spec.
-        self.checkpoint = tf.train.Checkpoint(
-            model_weights=[w.value for w in self.model.weights], optimizer=self.optimizer
+        # statistics and Dropout's generator state included) are listed explicitly; the
+        # order is fixed by the spec.
+        self.checkpoints = resume.TrainingCheckpoints(
+            ckpt_dir,
+            self.log,
+            model_weights=resume.model_state(self.model),
+            optimizer=self.optimizer,
         )
-        self.manager = tf.train.CheckpointManager(self.checkpoint, ckpt_dir, max_to_keep=2)
 
     def _init_from(self, path: str) -> None:
         """The full network's weights from a plain model trained alone, or every weight from
@@ -437,18 +459,15 @@ class SupernetTrainer:
     # -- the loop -------------------------------------------------------------------------
 
     def run(self, on_step=None) -> TrainResult:
-        """Trains to `config.epochs`, resuming from the last checkpoint if there is one.
-        on_step(step) is called after every step (progress hooks, tests)."""
+        """Trains to `config.epochs`, resuming from the last good checkpoint if there is
+        one. on_step(step) is called after every step (progress hooks, tests)."""
         config = self.config
         chief = distribute.is_chief(self.strategy)
         log_path = os.path.join(self.workdir, LOG_FILE)
-        if chief:  # drops a line torn by a kill, so the next entry starts a fresh line
-            atomic_files.read_journal(log_path)
-        if self.manager.latest_checkpoint:
-            self.checkpoint.restore(
-                self.manager.latest_checkpoint
-            ).assert_existing_objects_matched()
-            self.log(f"resumed from {self.manager.latest_checkpoint}")
+        restored, sums = self.checkpoints.restore()
+        # Lines after the checkpoint (a kill between an epoch's log line and its
+        # checkpoint) are written again by this run; a line torn by a kill is dropped.
+        logged = resume.trim_journal(log_path, restored) if chief else []
         step = int(self.optimizer.iterations.numpy())
         total_steps = config.epochs * self.steps_per_epoch
         writer = tf.summary.create_file_writer(os.path.join(self.workdir, "tensorboard"))
@@ -457,16 +476,18 @@ class SupernetTrainer:
         evaluator = SubnetEvaluator(
             self.model, self.held_out, config.eval_batch_size, config.max_eval_examples, fast=True
         )
-        monitor, start, images_seen = {}, time.perf_counter(), 0
+        monitor = logged[-1].get(f"held_out_{self.score_name}", {}) if logged else {}
+        start, images_seen = time.perf_counter(), 0
         while step < total_steps:
             epoch, skip = divmod(step, self.steps_per_epoch)
-            step, loss_sum, hits_sum = self._train_epoch(epoch, skip, on_step)
-            done = step - epoch * self.steps_per_epoch - skip
-            images_seen += done * config.batch_size
-            self.manager.save(checkpoint_number=step)
+            first = step
+            step, loss_sum, hits_sum = self._train_epoch(epoch, skip, sums, on_step)
+            sums = (0.0, 0.0)
+            images_seen += (step - first) * config.batch_size
             monitor = self._evaluate(evaluator)
-            entry = self._epoch_entry(epoch, step, done, loss_sum, hits_sum, monitor)
+            entry = self._epoch_entry(epoch, step, loss_sum, hits_sum, monitor)
             self._log_epoch(writer, log_path, entry)
+            self.checkpoints.save(step)  # after the log line: a kill between loses nothing
         seconds = time.perf_counter() - start
         supernet_dir = os.path.join(self.workdir, "supernet")
         if config.ema_decay:
@@ -481,15 +502,17 @@ class SupernetTrainer:
             monitor=monitor,
         )
 
-    def _train_epoch(self, epoch: int, skip: int, on_step) -> tuple[int, float, float]:
-        """Trains the rest of `epoch` after its first `skip` steps; returns (the step
-        reached, the sum of the steps' losses, the sum of their scores)."""
+    def _train_epoch(self, epoch: int, skip: int, sums, on_step) -> tuple[int, float, float]:
+        """Trains the rest of `epoch` after its first `skip` steps, whose (loss, score)
+        sums are `sums`; returns (the step reached, the epoch's sum of the steps' losses,
+        the sum of their scores)."""
         config = self.config
         chief = distribute.is_chief(self.strategy)
         bar = keras.utils.Progbar(self.steps_per_epoch, verbose=1 if chief and self.progress else 0)
         bar.update(skip)
         step = epoch * self.steps_per_epoch + skip
-        loss_sum = hits_sum = 0.0
+        end = (epoch + 1) * self.steps_per_epoch
+        loss_sum, hits_sum = sums
         for batch in self._epoch_data(epoch, skip):
             step_fn = self._warm_step_fn if step < config.warm_start_steps else self._step_fn
             loss, hits = step_fn(batch, tf.constant(step, tf.int64))
@@ -502,19 +525,21 @@ class SupernetTrainer:
             step += 1
             loss_sum, hits_sum = loss_sum + loss, hits_sum + float(hits)
             bar.update(step - epoch * self.steps_per_epoch, [("loss", loss)])
-            if config.checkpoint_every_steps and step % config.checkpoint_every_steps == 0:
-                self.manager.save(checkpoint_number=step)
+            every = config.checkpoint_every_steps
+            if every and step % every == 0 and step < end:  # the epoch's end saves after its log
+                self.checkpoints.save(step, (loss_sum, hits_sum))
             if on_step is not None:
                 on_step(step)
         return step, loss_sum, hits_sum
 
-    def _epoch_entry(self, epoch, step, done, loss_sum, hits_sum, monitor) -> dict:
-        """The log entry of `epoch`, `done` steps of which this run trained."""
+    def _epoch_entry(self, epoch, step, loss_sum, hits_sum, monitor) -> dict:
+        """The log entry of `epoch` (every step of it, this run's or a resumed one's)."""
+        done = self.steps_per_epoch
         return {
             "epoch": epoch + 1,
             "step": step,
-            "loss": loss_sum / max(done, 1),
-            f"train_{self.score_name}": hits_sum / max(done * self.config.batch_size, 1),
+            "loss": loss_sum / done,
+            f"train_{self.score_name}": hits_sum / (done * self.config.batch_size),
             "learning_rate": float(self.optimizer.learning_rate),
             f"held_out_{self.score_name}": monitor,
         }
