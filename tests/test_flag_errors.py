@@ -29,6 +29,7 @@ CASES = {
     "train_supernet": (
         SUPERNET,
         [
+            (["--cores=-1"], "--cores=-1"),
             (["--input_size=0"], "--input_size=0"),
             (["--input_size=-16"], "--input_size=-16"),
             (["--held_out=-1"], "--held_out=-1"),
@@ -51,6 +52,7 @@ CASES = {
     "search": (
         SEARCH,
         [
+            (["--judge_workers=-1"], "--judge_workers=-1"),
             (["--samples_per_iteration=0"], "--samples_per_iteration=0"),
             (["--layers_per_sample=0"], "--layers_per_sample=0"),
             (["--initial_reduction=1.5"], "--initial_reduction=1.5"),
@@ -68,6 +70,7 @@ CASES = {
     "train_discovered": (
         ["--workdir={tmp}/w"],
         [
+            (["--cores=-1"], "--cores=-1"),
             (["--learning_rate=-1"], "--learning_rate=-1"),
             (["--lr_decay=2"], "--lr_decay=2"),
             (["--lr_decay_epochs=0"], "--lr_decay_epochs=0"),
@@ -89,9 +92,9 @@ CASES = {
     "train_comparison": (
         COMPARISON,
         [
+            (["--cores=-1"], "--cores=-1"),
             (["--learning_rate=0"], "--learning_rate=0"),
             (["--ema_decay=2"], "--ema_decay=2"),
-            (["--threads=-1"], "--threads=-1"),
             (["--batch_size=0"], "--batch_size=0"),
             (["--max_eval_examples=0"], "--max_eval_examples=0"),
         ],
