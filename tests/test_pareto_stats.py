@@ -1,6 +1,7 @@
 """The statistics of benchmarks/pareto.py on synthetic numbers (netadapt_tf/pipeline/
 pareto_stats.py): the budget rule, the pooled noise, the margins and their intervals."""
 
+import json
 import math
 
 import pytest
@@ -97,3 +98,24 @@ def test_config_wants_three_seeds_and_five_widths_outside_quick():
     with pytest.raises(ValueError, match="at least 5 widths"):
         pareto_config.ParetoConfig(curve_fractions=(0.5, 1.0))
     assert pareto_config.quick().seeds == (0, 1)
+
+
+def test_demo_report_calls_its_comparison_a_preview_and_quotes_the_record(tmp_path):
+    from netadapt_tf.pipeline import demo_report
+
+    missing = "\n".join(demo_report.converged_section(tmp_path / "pareto.json"))
+    assert "short-budget preview" in missing and "no recorded result yet" in missing
+    interval = {"points": 2.5, "low": 0.4, "high": 4.6, "bound": False, "against": "x"}
+    record = {
+        "date": "2026-12-08 01:00 UTC",
+        "machine": {"cpu": "AMD EPYC", "cores": 2, "cpu_flags": ["avx2", "fma"]},
+        "budget_epochs": 4,
+        "seeds": [0, 1, 2],
+        "margins": {"50": {"uniform": interval, "random": {**interval, "points": -0.5}}},
+    }
+    (tmp_path / "pareto.json").write_text(json.dumps(record))
+    text = "\n".join(demo_report.converged_section(tmp_path / "pareto.json"))
+    assert "2026-12-08 01:00 UTC on AMD EPYC (2 cores, avx2 fma), 4 epochs" in text
+    assert "at 50% of the initial latency" in text
+    assert "+2.50 points (95% interval +0.40 to +4.60)" in text
+    assert "random-search pick: -0.50 points" in text
