@@ -307,6 +307,7 @@ def test_demo_runs_the_whole_flow_and_a_rerun_skips_finished_steps(tmp_path):
         assert [cell.strip() for cell in row.split("|")].count("-") == 0, row
     assert re.search(r"^\*\*inherit\*\*: the discovered network .* over 2 seeds", report, re.M)
     assert "Where the uniform curve falls (from scratch" in report
+    assert "## At convergence" in report and "short-budget preview" in report
     assert "| 1 | stem | conv |" in report
     # A rerun skips every finished step.
     again = _run("demo", f"--workdir={workdir}", "--seed=0", "--quick")

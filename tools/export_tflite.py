@@ -46,6 +46,12 @@ _QAT_EXAMPLES = flags.DEFINE_integer(
 _QAT_BATCH = flags.DEFINE_integer("qat_batch_size", 32, "QAT batch size.", lower_bound=1)
 _QAT_LR = flags.DEFINE_float("qat_learning_rate", 1e-4, "QAT learning rate (Adam).")
 flags.register_validator("qat_learning_rate", lambda v: v > 0, message="must be > 0")
+_QAT_RANGES = flags.DEFINE_integer(
+    "qat_range_batches",
+    qat.QatSettings.range_batches,
+    "Batches whose activation ranges start QAT's fake-quant ranges (0: TFMOT's [-6, 6]).",
+    lower_bound=0,
+)
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the training order and of QAT.", lower_bound=0)
 _RUNS = flags.DEFINE_integer("latency_runs", 50, "Timed runs per model.", lower_bound=5)
 _WARMUP = flags.DEFINE_integer("warmup_runs", 5, "Untimed runs per model.", lower_bound=0)
@@ -70,6 +76,7 @@ def main(argv: list[str]) -> int:
                 batch_size=_QAT_BATCH.value,
                 learning_rate=_QAT_LR.value,
                 seed=_SEED.value,
+                range_batches=_QAT_RANGES.value,
             )
             if qat_epochs
             else None,

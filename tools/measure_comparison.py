@@ -51,7 +51,7 @@ def main(argv: list[str]) -> int:
         settings = HostSettings(
             threads=1, warmup_runs=_WARMUP.value, num_runs=_RUNS.value, clock="thread_cpu"
         )
-        networks = comparison.read_networks(_NETWORKS.value)
+        networks = comparison.read_networks(_NETWORKS.value, require_discovered=False)
         spec = checkpoint.read_spec(_CHECKPOINT.value)
         directory = comparison.plan_directory(_NETWORKS.value)
         archs = {n.name: load_arch(directory / n.arch, spec) for n in networks}

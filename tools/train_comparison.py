@@ -13,6 +13,11 @@ tools/train_discovered.py; the data config is the super-network trainer's, train
 its training images (no held-out split). Rerun the same command to go on after a kill.
 --cores sets the CPU cores (data-parallel replicas) it trains on; the demo trains its two
 columns side by side on one core each.
+
+Without a super-network (networks trained before one exists, --mode=scratch only), --spec
+names the network spec JSON and --data_config a DataConfig JSON (netadapt_tf/data/config.py
+fields); --validate_on=held_out scores each epoch on the held-out training images instead
+of the test images (benchmarks/pareto.py's learning curve).
 """
 
 import sys
@@ -21,9 +26,11 @@ from absl import app, flags
 
 from netadapt_tf import data
 from netadapt_tf.common import cli_flags
+from netadapt_tf.common import strict_json as sj
 from netadapt_tf.pipeline import comparison
-from netadapt_tf.pipeline.comparison_training import train_column
+from netadapt_tf.pipeline.comparison_training import VALIDATE_ON, train_column
 from netadapt_tf.search.held_out_accuracy import data_config
+from netadapt_tf.space.spec import load_spec
 from netadapt_tf.supernet import checkpoint, distribute
 from netadapt_tf.supernet.training import TrainConfig
 
@@ -31,6 +38,9 @@ _NETWORKS = flags.DEFINE_string("networks", None, "The comparison's networks.jso
 _MODE = flags.DEFINE_enum("mode", None, list(comparison.COLUMNS), "The column's start.")
 _CHECKPOINT = flags.DEFINE_string("supernet_checkpoint", None, "Super-network checkpoint dir.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Work directory of the column.")
+_SPEC = flags.DEFINE_string("spec", None, "Network spec JSON (no super-network; scratch).")
+_DATA_CONFIG = flags.DEFINE_string("data_config", None, "DataConfig JSON (with --spec).")
+_VALIDATE_ON = flags.DEFINE_enum("validate_on", "test", list(VALIDATE_ON), "Scored images.")
 # The recipe (as tools/train_discovered.py; defaults are the paper's).
 _EPOCHS = flags.DEFINE_integer("epochs", 150, "Epochs.", lower_bound=1)
 _STEPS = flags.DEFINE_integer("steps_per_epoch", None, "Steps per epoch.", lower_bound=1)
@@ -68,8 +78,29 @@ cli_flags.checked_by(
         )
     },
 )
-for _name in ("networks", "mode", "supernet_checkpoint", "workdir"):
+for _name in ("networks", "mode", "workdir"):
     flags.mark_flag_as_required(_name)
+flags.register_multi_flags_validator(
+    ["supernet_checkpoint", "spec", "data_config", "mode"],
+    lambda f: (
+        (f["supernet_checkpoint"] is None)
+        == (f["spec"] is not None and f["data_config"] is not None and f["mode"] == "scratch")
+        and (f["spec"] is None) == (f["data_config"] is None)
+    ),
+    message="pass --supernet_checkpoint, or --spec and --data_config with --mode=scratch",
+)
+
+
+def _data_config(spec, batch_size: int):
+    """The DataConfig of --data_config (a JSON object of its fields), else the
+    super-network trainer's recorded one, training on all its training images."""
+    if _DATA_CONFIG.value is None:
+        return data_config(_CHECKPOINT.value, spec, batch_size, {"held_out": 0})
+    fields = sj.read(_DATA_CONFIG.value, lambda d: sj.mapping(d, "data_config"))
+    try:
+        return data.DataConfig(**{**fields, "batch_size": batch_size})
+    except TypeError as error:
+        raise ValueError(f"data_config: {_DATA_CONFIG.value}: {error}") from None
 
 
 def train_config() -> TrainConfig:
@@ -99,9 +130,9 @@ def main(argv: list[str]) -> int:
         raise app.UsageError(str(error)) from None
     try:
         distribute.use_cores(_CORES.value, config.batch_size)  # before TensorFlow runs anything
-        networks = comparison.read_networks(_NETWORKS.value)
-        spec = checkpoint.read_spec(_CHECKPOINT.value)
-        data_cfg = data_config(_CHECKPOINT.value, spec, config.batch_size, {"held_out": 0})
+        networks = comparison.read_networks(_NETWORKS.value, require_discovered=False)
+        spec = load_spec(_SPEC.value) if _SPEC.value else checkpoint.read_spec(_CHECKPOINT.value)
+        data_cfg = _data_config(spec, config.batch_size)
         datasets = data.load(data_cfg)
         cli_flags.lock_workdir(_WORKDIR.value)
         runs = train_column(
@@ -114,6 +145,7 @@ def main(argv: list[str]) -> int:
             workdir=_WORKDIR.value,
             supernet_dir=_CHECKPOINT.value,
             data_record={"config": data_cfg.to_json(), "split": datasets.split.to_json()},
+            validate_on=_VALIDATE_ON.value,
         )
     except ValueError as error:
         print(f"train_comparison: {error}", file=sys.stderr)

@@ -178,17 +178,21 @@ def write_networks(directory, networks: Iterable[Network]) -> pathlib.Path:
     return atomic_files.write_json(pathlib.Path(directory) / NETWORKS_FILE, data)
 
 
-def _parse_networks(data) -> list[Network]:
+def _parse_networks(data, require_discovered: bool = True) -> list[Network]:
     sj.obj(data, "networks.json", ("networks",))
     networks = sj.array(data["networks"], "networks", Network.from_json)
     names = [n.name for n in networks]
-    if len(set(names)) != len(names) or "discovered" not in names:
+    if len(set(names)) != len(names):
+        raise sj.fail("networks", names, "distinct names")
+    if require_discovered and "discovered" not in names:
         raise sj.fail("networks", names, "distinct names, one of them 'discovered'")
     return networks
 
 
-def read_networks(path) -> list[Network]:
-    return sj.read(path, _parse_networks)
+def read_networks(path, require_discovered: bool = True) -> list[Network]:
+    """The plan at `path`; the demo's plan holds a network named 'discovered', the tools
+    that train and measure any plan (benchmarks/pareto.py's too) pass False."""
+    return sj.read(path, lambda data: _parse_networks(data, require_discovered))
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -25,6 +25,8 @@ from netadapt_tf.supernet import checkpoint, distribute
 from netadapt_tf.supernet.network import build_supernet
 from netadapt_tf.supernet.training import TrainConfig
 
+VALIDATE_ON = ("test", "held_out")
+
 
 def train_column(
     spec: NetworkSpec,
@@ -37,11 +39,17 @@ def train_column(
     supernet_dir: str | None,
     data_record: dict | None = None,
     log=print,
+    validate_on: str = "test",
 ) -> list[comparison.Run]:
     """Trains every (network, seed) not recorded in workdir/results.json yet; returns all
-    runs of the column. `config.seed` is replaced by each run's seed."""
+    runs of the column. `config.seed` is replaced by each run's seed. `validate_on`: the
+    images each epoch and the result are scored on, "test" (the dataset's validation split)
+    or "held_out" (training images kept out: a learning curve that chooses a budget must
+    not read the test images)."""
     if mode not in comparison.COLUMNS:
         raise ValueError(f"mode: {mode!r} is not one of {comparison.COLUMNS}")
+    if validate_on not in VALIDATE_ON:
+        raise ValueError(f"validate_on: {validate_on!r} is not one of {VALIDATE_ON}")
     workdir = pathlib.Path(workdir)
     results = workdir / comparison.RESULTS_FILE
     runs = _recorded_runs(results, mode)
@@ -54,6 +62,7 @@ def train_column(
         "strategy": strategy,
         "data_record": data_record,
         "log": log,
+        "validation": datasets.held_out if validate_on == "held_out" else datasets.validation,
     }
     template = None
     for network, arch, seed in _runs_to_train(spec, networks, arch_dir, done):
@@ -112,14 +121,14 @@ def _load_template(spec: NetworkSpec, supernet_dir: str | None, strategy):
         )
 
 
-def _train_run(spec, arch, datasets, name: str, start: float, *, config, **kwargs):
+def _train_run(spec, arch, datasets, name: str, start: float, *, config, validation, **kwargs):
     """Trains `arch` with a DiscoveredTrainer given `config` and `kwargs`; returns the Run
     of network `name`, its seconds counted from `start` (time.perf_counter)."""
     trainer = DiscoveredTrainer(
         spec,
         arch,
         datasets.train_for_epoch,
-        datasets.validation,
+        validation,
         datasets.num_train,
         config=config,
         saved_model=False,  # the comparison needs model.keras only

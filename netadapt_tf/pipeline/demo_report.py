@@ -22,6 +22,8 @@ from netadapt_tf.search.driver import read_summary as read_search_summary
 from netadapt_tf.shipping.pipeline import read_summary as read_export_summary
 
 COMPARISON_PLOT = comparison_report.PLOT_FILE
+# The last full run of benchmarks/pareto.py, committed with its plot (docs/benchmarks.md).
+PARETO_RECORD = pathlib.Path(__file__).resolve().parents[2] / "docs" / "results" / "pareto.json"
 
 # Table 1's rows: (row, stages whose seconds it sums). The discovered network is trained
 # inside the train_inherit stage; its own time comes from that column's results.json.
@@ -177,6 +179,7 @@ def write_report(workdir, settings: dict, shipped) -> pathlib.Path:
         "",
         *_search_section(search, random),
         *comparison_report.section(workdir / "comparison", _target_fraction(search)),
+        *converged_section(),
         *_shipped_section(shipped, exported),
         *_architecture_section(shipped),
     ]
@@ -211,6 +214,47 @@ def _search_section(search: dict, random: dict | None) -> list[str]:
             "",
         ]
     return lines
+
+
+def _margin_text(margin: dict | None) -> str:
+    if margin is None:
+        return "none (slower than every width)"
+    bound = ", a lower bound" if margin["bound"] else ""
+    return (
+        f"{margin['points']:+.2f} points (95% interval {margin['low']:+.2f} to "
+        f"{margin['high']:+.2f}{bound})"
+    )
+
+
+def converged_section(record_path=PARETO_RECORD) -> list[str]:
+    """Says in words that the comparison above is a short-budget preview, and quotes the
+    last recorded result of benchmarks/pareto.py (its date and machine), if any."""
+    lines = [
+        "## At convergence",
+        "",
+        "The comparison above is a short-budget preview: every network trains for the "
+        "demo's few steps, where training and not capacity sets the accuracy, so it cannot "
+        "say whether the search helps. The verdict with every network trained to its "
+        "plateau is benchmarks/pareto.py's (docs/benchmarks.md).",
+        "",
+    ]
+    record_path = pathlib.Path(record_path)
+    if not record_path.exists():
+        return lines + [f"It has no recorded result yet ({record_path.name} is not there).", ""]
+    record = json.loads(record_path.read_text())
+    machine = record["machine"]
+    lines.append(
+        f"Its last recorded result, {record['date']} on {machine['cpu']} ({machine['cores']} "
+        f"cores, {' '.join(machine['cpu_flags'])}), {record['budget_epochs']} epochs per "
+        f"network, seeds {record['seeds']}:"
+    )
+    for key, margin in record["margins"].items():
+        lines.append(
+            f"- at {key}% of the initial latency the discovered network over the uniform "
+            f"curve: {_margin_text(margin['uniform'])}; over the random-search pick: "
+            f"{_margin_text(margin['random'])}."
+        )
+    return lines + [""]
 
 
 def _shipped_section(shipped: pathlib.Path, exported: dict | None) -> list[str]:

@@ -206,6 +206,7 @@ def export_tflite_variants(
             "train_examples": len(data.train_labels),
             "rebuild_max_abs_diff": qat_report["rebuild_max_abs_diff"],
             "history": qat_report["history"],
+            "calibrated_ranges": qat_report.get("ranges"),
         },
         "models": rows,
     }

@@ -38,12 +38,16 @@ class QatSettings:
     batch_size: int = 32
     learning_rate: float = 1e-4
     seed: int = 0
+    # Training batches whose activation ranges start every fake-quant range before the
+    # fine-tune (qat_child.calibrate_ranges); 0 leaves TFMOT's initial [-6, 6].
+    range_batches: int = 16
 
     def __post_init__(self):
-        for field in ("epochs", "batch_size"):
+        for field in ("epochs", "batch_size", "range_batches"):
             value = getattr(self, field)
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise ValueError(f"QatSettings.{field}: {value!r} must be an integer >= 1")
+            low = 0 if field == "range_batches" else 1
+            if isinstance(value, bool) or not isinstance(value, int) or value < low:
+                raise ValueError(f"QatSettings.{field}: {value!r} must be an integer >= {low}")
         if not self.learning_rate > 0:
             raise ValueError(f"QatSettings.learning_rate: {self.learning_rate!r} must be > 0")
 
@@ -127,8 +131,12 @@ def _metric(value, field: str) -> float:
 
 def _parse_report(report) -> dict:
     """report.json of the QAT process, checked field by field."""
-    optional = ("history", "tensorflow_model_optimization")
+    optional = ("history", "tensorflow_model_optimization", "ranges")
     sj.obj(report, "report", ("rebuild_max_abs_diff",), optional)
+    if "ranges" in report:
+        sj.obj(report["ranges"], "ranges", ("ranges", "batches"))
+        for key in ("ranges", "batches"):
+            sj.integer(report["ranges"][key], f"ranges.{key}", minimum=0)
     sj.number(report["rebuild_max_abs_diff"], "rebuild_max_abs_diff", minimum=0)
     if "history" in report:
         sj.mapping(report["history"], "history", lambda v, f: sj.array(v, f, _metric))

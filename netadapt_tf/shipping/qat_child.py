@@ -35,6 +35,9 @@ DATA_FILE = "data.npz"
 OUTPUT_FILE = "model.tflite"
 REPORT_FILE = "report.json"
 REBUILD_TOLERANCE = 1e-4
+# The decay of TFMOT's MovingAverageQuantizer ranges (quantizers.py passes it to
+# quant_ops.MovingAvgQuantize; it cannot be set from outside).
+TFMOT_EMA_DECAY = 0.999
 
 
 class JobError(ValueError):
@@ -51,11 +54,11 @@ def _parse_job(job) -> dict:
         sj.obj(values, f"batch_norm.{name}", ("epsilon", "momentum"))
         for key in ("epsilon", "momentum"):
             sj.number(values[key], f"batch_norm.{name}.{key}", minimum=0)
-    settings = sj.obj(
-        job["settings"], "settings", ("epochs", "batch_size", "learning_rate", "seed")
-    )
+    keys = ("epochs", "batch_size", "learning_rate", "seed", "range_batches")
+    settings = sj.obj(job["settings"], "settings", keys)
     for key in ("epochs", "batch_size"):
         sj.integer(settings[key], f"settings.{key}", minimum=1)
+    sj.integer(settings["range_batches"], "settings.range_batches", minimum=0)
     if not sj.number(settings["learning_rate"], "settings.learning_rate") > 0:
         raise sj.fail("settings.learning_rate", settings["learning_rate"], "a number > 0")
     sj.integer(settings["seed"], "settings.seed", minimum=0)
@@ -111,6 +114,77 @@ def check_rebuild(model, reference) -> float:
             f"{got.shape} vs {want.shape})"
         )
     return diff
+
+
+def _range_variables(qat_model) -> list:
+    """The fake-quant range variables (TFMOT names them <tensor>_min and <tensor>_max)."""
+    return [
+        v
+        for v in qat_model.non_trainable_variables
+        if v.name.split("/")[-1].split(":")[0].endswith(("_min", "_max"))
+    ]
+
+
+def calibrate_ranges(qat_model, images: np.ndarray, batch_size: int, batches: int) -> dict:
+    """Starts every moving-average range of the QAT model at the mean range of `batches`
+    training batches; returns {"ranges": how many, "batches": how many were read}.
+
+    TFMOT's MovingAverageQuantizer starts each activation range at [-6, 6] and moves it by
+    0.001 of the way to each training batch's range (ema_decay 0.999, no debiasing, fixed
+    in its code), so after the 63 steps of 2,000 images at batch 32 a range is still 94%
+    its start: logits and linear-bottleneck outputs beyond 6 are clipped and a gate in
+    [0, 1] gets 23 of the 256 int8 levels. A training-mode call's update gives the batch's
+    range back exactly: r = (new - 0.999 old) / 0.001. One call reads through the start
+    ranges and only sets them; each of the next `batches` calls runs with the ranges the
+    call before it read (so a tensor is fake-quantized about as it will be), and the mean
+    of their readings is the start. A range that a call sets outright instead (a weight's
+    last-value range, also [-6, 6] until the first training step, which rounds most
+    weights of a trained network to 0 in an inference-mode call) is told apart by two
+    calls from two starts and kept at what the call set. Everything else a call changes
+    (BN moving statistics) is put back, so the fine-tune starts from the trained network."""
+    variables = qat_model.non_trainable_variables
+    saved = {id(v): v.numpy() for v in variables}
+    ranges = _range_variables(qat_model)
+    batches = min(batches, len(images) // batch_size)
+    if not ranges or batches < 1:
+        return {"ranges": 0, "batches": 0}
+
+    def call(values, batch: int) -> list[np.ndarray]:
+        """The ranges after one training-mode call on `batch` from range `values`."""
+        for v in variables:
+            v.assign(saved[id(v)])
+        for v, value in zip(ranges, values, strict=True):
+            v.assign(value)
+        qat_model(images[batch * batch_size : (batch + 1) * batch_size], training=True)
+        return [v.numpy() for v in ranges]
+
+    start = [saved[id(v)] for v in ranges]
+    from_start = call(start, 0)
+    from_zero = call([np.zeros_like(value) for value in start], 0)
+    moving = [
+        not np.allclose(a, b, rtol=0, atol=1e-6) for a, b in zip(from_start, from_zero, strict=True)
+    ]
+
+    def read(before, after):
+        return [
+            (a - TFMOT_EMA_DECAY * b) / (1.0 - TFMOT_EMA_DECAY) if m else s
+            for a, b, m, s in zip(after, before, moving, start, strict=True)
+        ]
+
+    current = read(start, from_start)
+    total = [np.zeros(value.shape, np.float64) for value in start]
+    for batch in range(batches):
+        current = read(current, call(current, batch))
+        total = [t + c for t, c in zip(total, current, strict=True)]
+    final = [
+        (t / batches).astype(f.dtype) if m else f
+        for t, m, f in zip(total, moving, from_start, strict=True)
+    ]
+    for v in variables:
+        v.assign(saved[id(v)])
+    for v, value in zip(ranges, final, strict=True):
+        v.assign(value)
+    return {"ranges": int(sum(moving)), "batches": batches}
 
 
 def fine_tune(qat_model, data, settings: dict) -> dict:
@@ -179,7 +253,12 @@ def run(directory: pathlib.Path) -> dict:
     with np.load(directory / DATA_FILE) as f:
         data = dict(f)
     qat_model = qat_configs.quantize(model)
-    report["history"] = fine_tune(qat_model, data, job["settings"])
+    settings = job["settings"]
+    images = data["images"].astype(np.float32) / float(data["scale"])
+    report["ranges"] = calibrate_ranges(
+        qat_model, images, settings["batch_size"], settings["range_batches"]
+    )
+    report["history"] = fine_tune(qat_model, data, settings)
     model_bytes = convert(qat_model)
     atomic_files.write_bytes(directory / OUTPUT_FILE, model_bytes)
     return report
