@@ -14,7 +14,7 @@ import pathlib
 import keras
 import numpy as np
 
-from netadapt_tf.common import atomic_files
+from netadapt_tf.common import atomic_files, checksums
 from netadapt_tf.graphs.export import export_subnetwork
 from netadapt_tf.importer.assemble import Assembled, SearchOptions, assemble
 from netadapt_tf.importer.graph import walk
@@ -154,6 +154,7 @@ def write_import(result: Imported, output) -> pathlib.Path:
     def fill(new: pathlib.Path) -> None:
         atomic_files.write_json(new / "spec.json", result.spec.to_json())
         result.supernet.save_weights(str(new / "supernet.weights.h5"))
+        checksums.stamp_h5(new / "supernet.weights.h5")  # what checkpoint readers check
         atomic_files.write_json(new / REPORT_FILE, report)
         (new / REPORT_TEXT).write_text(report_markdown(report))
 
