@@ -9,10 +9,12 @@ Why replicas and not threads on a CPU: TensorFlow runs the small convolutions of
 network on one core whatever its thread settings (an op too small to shard runs inline): on
 a 2-core host the demo's plain step took 630 ms with the default threads against 709 ms
 pinned to one core; two data-parallel replicas took 489 ms (docs/benchmarks.md,
-`benchmarks/supernet_step.py`). Results do not depend on the
-number of replicas beyond float rounding: the sub-networks of a step are drawn for the global
-batch and each replica takes its rows (supernet/training.py), BN statistics are summed across
-replicas, and losses are averaged over the global batch.
+`benchmarks/supernet_step.py`; two independent one-core processes reached 1.64x there, the
+machine's own ceiling). Results do not depend on the number of replicas beyond float
+rounding and a Dropout layer's random mask (each replica draws its own): the sub-networks of
+a step are drawn for the global batch and each replica takes its rows
+(sampling.replica_rows), BN statistics are summed across replicas, and losses are averaged
+over the global batch.
 """
 
 import contextlib
