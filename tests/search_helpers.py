@@ -37,6 +37,16 @@ def small_config(**fields) -> MCDConfig:
     return MCDConfig(**{**base, **fields})
 
 
+# tools/search.py flags of a small search of SPEC (the demo preset recalibrates BN on 2
+# batches of 96 images; these judge at batch 16).
+SMALL_SEARCH_FLAGS = (
+    "--samples_per_iteration=4",
+    "--layers_per_sample=3",
+    "--initial_reduction=0.2",
+    "--decay=0.8",
+    "--eval_batch_size=16",
+)
+
 RESOURCE = {"metric": "macs", "counter": "netadapt_tf.macs/1", "spec": SPEC.fingerprint()}
 
 

@@ -11,9 +11,10 @@ import sys
 
 import numpy as np
 import pytest
+from search_helpers import SMALL_SEARCH_FLAGS, SPEC
 from training_helpers import trainer_workdir
 
-from netadapt_tf import builders, data
+from netadapt_tf import data
 from netadapt_tf.search.held_out_accuracy import EvalSettings, held_out_accuracy
 from netadapt_tf.search.judge_pool import JudgePool
 from netadapt_tf.space.arch import full_arch, random_arch, smallest_arch
@@ -21,7 +22,6 @@ from netadapt_tf.supernet.checkpoint import save_supernet
 from netadapt_tf.supernet.network import build_supernet
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
-SPEC = builders.build("mobilenet_v1", input_size=16, num_classes=4, width_multiplier=0.25)
 DATA = data.DataConfig(
     name="synthetic",
     image_size=16,
@@ -93,11 +93,7 @@ def test_search_history_is_the_same_with_two_judging_processes(trained, tmp_path
                 f"--supernet_checkpoint={trained}",
                 f"--workdir={workdir}",
                 f"--judge_workers={workers}",
-                "--samples_per_iteration=4",
-                "--layers_per_sample=3",
-                "--initial_reduction=0.2",
-                "--decay=0.8",
-                "--eval_batch_size=16",
+                *SMALL_SEARCH_FLAGS,
                 "--recalibration_batches=1",
             ],
             capture_output=True,

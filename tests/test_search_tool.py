@@ -9,6 +9,7 @@ import subprocess
 import sys
 
 import pytest
+from search_helpers import SMALL_SEARCH_FLAGS
 from training_helpers import trainer_workdir
 
 from netadapt_tf import builders, data
@@ -30,13 +31,6 @@ DATA = data.DataConfig(
     synthetic_examples=128,
     synthetic_classes=4,
 )
-SMALL_SEARCH = [
-    "--samples_per_iteration=4",
-    "--layers_per_sample=3",
-    "--initial_reduction=0.2",
-    "--decay=0.8",
-    "--eval_batch_size=16",  # the demo preset recalibrates BN on 2 batches of 96 images
-]
 
 
 def _run(*args) -> subprocess.CompletedProcess:
@@ -56,7 +50,7 @@ def trained(tmp_path_factory) -> pathlib.Path:
 def test_searches_a_checkpoint_and_refuses_other_settings_in_its_workdir(trained, tmp_path):
     workdir = tmp_path / "search"
     flags = [f"--supernet_checkpoint={trained / 'supernet'}", f"--workdir={workdir}"]
-    done = _run(*flags, *SMALL_SEARCH)
+    done = _run(*flags, *SMALL_SEARCH_FLAGS)
     assert done.returncode == 0, done.stderr[-3000:]
     assert done.stdout.startswith("search: starting in ")
     summary = json.loads(done.stdout[done.stdout.index("\n{") :])
@@ -69,7 +63,7 @@ def test_searches_a_checkpoint_and_refuses_other_settings_in_its_workdir(trained
     assert settings["accuracy"]["split"] == data.read_split(trained).to_json()
     assert settings["resource"]["metric"] == "macs"
     history = (workdir / "history.jsonl").read_bytes()
-    other = _run(*flags, *SMALL_SEARCH, "--seed=1")
+    other = _run(*flags, *SMALL_SEARCH_FLAGS, "--seed=1")
     assert other.returncode == 1
     assert "holds a search with other settings (differing, recorded vs now: config.seed " in (
         other.stderr
@@ -152,7 +146,7 @@ def test_the_tool_refuses_a_damaged_supernet_and_a_data_dir_of_generated_data(tr
     copy = tmp_path / "train"
     shutil.copytree(trained, copy)
     weights = copy / "supernet" / "supernet.weights.h5"
-    flags = [f"--supernet_checkpoint={copy / 'supernet'}", *SMALL_SEARCH]
+    flags = [f"--supernet_checkpoint={copy / 'supernet'}", *SMALL_SEARCH_FLAGS]
     ignored = _run(*flags, f"--workdir={tmp_path / 'a'}", "--data_dir=/nonexistent")
     assert ignored.returncode == 2, ignored.stderr[-2000:]
     assert ignored.stderr.strip().splitlines()[-1] == (
