@@ -47,12 +47,11 @@ from absl import app, flags
 
 from netadapt_tf import builders
 from netadapt_tf.common import atomic_files, strict_json
-from netadapt_tf.metrics import GridSettings, LookupTable, backend_flags, build_table
+from netadapt_tf.metrics import GridSettings, LookupTable, backend_flags, build_table, tflite
 from netadapt_tf.metrics.agreement import relative_errors, share_within, spearman
 from netadapt_tf.metrics.cached import arch_digest
 from netadapt_tf.metrics.lookup_table import calibration_set
 from netadapt_tf.pipeline import table_check
-from netadapt_tf.shipping import tflite
 
 CASES = {
     "demo": {"input_size": 32, "num_classes": 10, "width_multiplier": 0.25},

@@ -27,9 +27,8 @@ from absl import app, flags
 
 from netadapt_tf import builders
 from netadapt_tf.data import fashion_mnist
-from netadapt_tf.judge.evaluation import batch_norm_layers
 from netadapt_tf.space.arch import Arch, LayerChoice, full_arch, random_arch, smallest_arch
-from netadapt_tf.supernet.network import arch_inputs, build_supernet
+from netadapt_tf.supernet.network import arch_inputs, batch_norm_layers, build_supernet
 from netadapt_tf.supernet.sampling import OrderedDropoutSampler, shrinking_floor
 
 _MODEL = flags.DEFINE_string("model", "mobilenet_v1", "Builder.")

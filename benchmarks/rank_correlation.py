@@ -1,6 +1,6 @@
 """Is the super-network a judge? Its readings against the same sub-networks trained alone.
 
-The sub-networks are the ones the search judges (netadapt_tf/judge/quality.py): the span
+The sub-networks are the ones the search judges (netadapt_tf/pipeline/judge_quality.py): the span
 set (archs along MCD shrink paths from the full network down to --span_stop of its MACs)
 and the decision set (the candidates of one MCD iteration from a parent at
 --decision_parent of the MACs). Each is trained alone (--standalone_*) on --seeds seeds and
@@ -30,11 +30,11 @@ from absl import app, flags
 from netadapt_tf import builders, data
 from netadapt_tf.common import atomic_files, strict_json
 from netadapt_tf.configs import supernet as presets
-from netadapt_tf.judge import quality as jq
 from netadapt_tf.judge.evaluation import SubnetEvaluator
+from netadapt_tf.pipeline import judge_quality as jq
 from netadapt_tf.search.mcd import MCDConfig
 from netadapt_tf.space.arch import full_arch
-from netadapt_tf.supernet.training import SupernetTrainer
+from netadapt_tf.training.supernet_trainer import SupernetTrainer
 
 # The regime: network, sets, stand-alone schedule.
 _MODEL = flags.DEFINE_string("model", "mobilenet_v1", "Builder.")

@@ -15,7 +15,7 @@ from phone_helpers import FakePhones, fake_apk
 
 from netadapt_tf.latency import harness_build
 from netadapt_tf.latency.output_parity import compare_outputs, host_outputs, make_inputs
-from netadapt_tf.shipping import tflite
+from netadapt_tf.metrics import tflite
 
 REPO = pathlib.Path(__file__).resolve().parent.parent
 

@@ -19,7 +19,7 @@ from netadapt_tf.search.held_out_accuracy import EvalSettings
 from netadapt_tf.space.arch import full_arch, random_arch, smallest_arch
 from netadapt_tf.space.task import check_depth_metric, check_task, task_of
 from netadapt_tf.supernet.network import arch_inputs, build_supernet
-from netadapt_tf.supernet.training import SupernetTrainer, TrainConfig
+from netadapt_tf.training.supernet_trainer import SupernetTrainer, TrainConfig
 
 SPEC = builders.build("fastdepth", input_size=32, width_multiplier=0.25)
 # The judge and trainer tests trace every layer: they run on FastDepth cut to half its layers

@@ -23,7 +23,7 @@ from netadapt_tf.space.arch import full_arch
 from netadapt_tf.space.subnet import resolve
 from netadapt_tf.supernet import checkpoint
 from netadapt_tf.supernet.network import build_supernet
-from netadapt_tf.supernet.training import TrainConfig
+from netadapt_tf.training.supernet_trainer import TrainConfig
 
 
 def _spec(**options):

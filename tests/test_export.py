@@ -9,11 +9,12 @@ import numpy as np
 import pytest
 from conftest import per_builder, randomize_non_kernel_weights, small_spec
 
-from netadapt_tf.graphs.export import export_subnetwork, load_into_supernet, max_abs_diff
+from netadapt_tf.graphs.export import export_subnetwork, max_abs_diff
 from netadapt_tf.space.arch import full_arch, random_arch, smallest_arch
 from netadapt_tf.space.spec import BlockSpec
 from netadapt_tf.space.subnet import resolve
 from netadapt_tf.supernet.network import arch_inputs, build_supernet
+from netadapt_tf.supernet.slices import load_into_supernet
 
 TOLERANCE = 1e-4
 

@@ -17,8 +17,9 @@ from conftest import random_bn_offsets
 
 from netadapt_tf import builders
 from netadapt_tf.graphs.export import export_subnetwork
+from netadapt_tf.metrics import tflite
 from netadapt_tf.metrics.host import HostSettings
-from netadapt_tf.shipping import dataset, pipeline, qat, tflite, trained_model
+from netadapt_tf.shipping import dataset, pipeline, qat, trained_model
 from netadapt_tf.space.arch import random_arch
 from netadapt_tf.supernet import checkpoint
 from netadapt_tf.supernet.network import build_supernet

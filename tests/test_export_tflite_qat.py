@@ -16,7 +16,8 @@ from netadapt_tf import builders
 from netadapt_tf.data import synthetic
 from netadapt_tf.graphs.export import KERAS3
 from netadapt_tf.graphs.subnet_graph import build_network
-from netadapt_tf.shipping import qat, qat_child, tflite
+from netadapt_tf.metrics import tflite
+from netadapt_tf.shipping import qat, qat_child
 from netadapt_tf.shipping.trained_model import Discovered
 from netadapt_tf.space.arch import random_arch
 from netadapt_tf.space.subnet import resolve

@@ -316,7 +316,7 @@ def test_tool_writes_a_checkpoint_that_init_from_reads(tmp_path):
     # the super-network trainer starts from the import (TrainConfig.init_from a directory)
     from training_helpers import tiny_data
 
-    from netadapt_tf.supernet.training import SupernetTrainer, TrainConfig
+    from netadapt_tf.training.supernet_trainer import SupernetTrainer, TrainConfig
 
     config = TrainConfig(epochs=1, steps_per_epoch=1, batch_size=8, init_from=str(out))
     data = tiny_data(16)

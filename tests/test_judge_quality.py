@@ -7,7 +7,7 @@ import scipy.stats
 from training_helpers import shallow_spec, tiny_data
 
 from netadapt_tf import builders
-from netadapt_tf.judge import quality as jq
+from netadapt_tf.pipeline import judge_quality as jq
 from netadapt_tf.search.mcd import MCDConfig
 from netadapt_tf.search.units import search_units
 from netadapt_tf.space.arch import full_arch

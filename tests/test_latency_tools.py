@@ -14,7 +14,7 @@ import pytest
 from phone_helpers import FakePhones
 
 from netadapt_tf import builders
-from netadapt_tf.shipping import tflite
+from netadapt_tf.metrics import tflite
 from netadapt_tf.space.arch import random_arch, save_arch
 from netadapt_tf.space.macs import count
 

@@ -17,7 +17,7 @@ from netadapt_tf.space.arch import full_arch, random_arch
 from netadapt_tf.space.subnet import resolve
 from netadapt_tf.supernet.network import arch_inputs, build_supernet
 from netadapt_tf.supernet.sampling import OrderedDropoutSampler, SamplingConfig, balanced_indices
-from netadapt_tf.supernet.training import SupernetTrainer, TrainConfig
+from netadapt_tf.training.supernet_trainer import SupernetTrainer, TrainConfig
 
 
 def _index_rows(spec, widths):

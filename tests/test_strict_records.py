@@ -13,7 +13,7 @@ from lookup_table_helpers import GRID, FakeBackend, tiny_spec
 from search_helpers import SPEC, make_driver, small_config
 
 from netadapt_tf import builders, data
-from netadapt_tf.common import atomic_files, run_record
+from netadapt_tf.common import atomic_files
 from netadapt_tf.common.strict_json import RecordError
 from netadapt_tf.data import held_out
 from netadapt_tf.discovered.trainer import DiscoveredOptions
@@ -26,7 +26,8 @@ from netadapt_tf.space import macs
 from netadapt_tf.space.arch import full_arch, load_arch, random_arch, save_arch
 from netadapt_tf.space.spec import NetworkSpec, load_spec
 from netadapt_tf.supernet import checkpoint
-from netadapt_tf.supernet.training import TrainConfig, check_run_record
+from netadapt_tf.training import run_record
+from netadapt_tf.training.supernet_trainer import TrainConfig, check_run_record
 
 OTHER = builders.build("mobilenet_v1", input_size=16, num_classes=4, width_multiplier=0.5)
 DATA = data.DataConfig(name="synthetic", image_size=16, channels=3, batch_size=8, held_out=32)

@@ -9,7 +9,7 @@ from conftest import per_builder, random_bn_offsets, randomize_non_kernel_weight
 
 from netadapt_tf import builders
 from netadapt_tf.graphs.export import export_subnetwork
-from netadapt_tf.shipping import tflite
+from netadapt_tf.metrics import tflite
 from netadapt_tf.space.arch import random_arch
 from netadapt_tf.supernet.network import build_supernet
 

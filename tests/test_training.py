@@ -11,15 +11,15 @@ import pytest
 import tensorflow as tf
 from training_helpers import TRAIN_CONFIG, shallow_spec, tiny_data, tiny_spec
 
-from netadapt_tf.judge.evaluation import batch_norm_layers
 from netadapt_tf.supernet import checkpoint
+from netadapt_tf.supernet.network import batch_norm_layers
 from netadapt_tf.supernet.sampling import (
     OrderedDropoutSampler,
     SamplingConfig,
     shrinking_floor,
     width_counts,
 )
-from netadapt_tf.supernet.training import (
+from netadapt_tf.training.supernet_trainer import (
     NonFiniteLossError,
     SupernetTrainer,
     TrainConfig,

@@ -11,7 +11,7 @@ from netadapt_tf import builders, data
 from netadapt_tf.space.spec import NetworkSpec
 from netadapt_tf.supernet.checkpoint import save_supernet
 from netadapt_tf.supernet.network import build_supernet
-from netadapt_tf.supernet.training import TrainConfig, check_run_record
+from netadapt_tf.training.supernet_trainer import TrainConfig, check_run_record
 
 NUM_CLASSES = 4
 SIZE = 16

@@ -20,7 +20,7 @@ import sys
 
 from absl import app, flags
 
-from netadapt_tf.common import cli_flags
+from netadapt_tf.cli import cli_flags
 from netadapt_tf.latency import app_report, harness_build
 from netadapt_tf.latency.adb_client import DeviceError, choose_serials
 from netadapt_tf.latency.android_app import (

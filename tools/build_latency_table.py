@@ -18,7 +18,7 @@ import sys
 
 from absl import app, flags
 
-from netadapt_tf.common import cli_flags
+from netadapt_tf.cli import cli_flags
 from netadapt_tf.metrics import GridSettings, backend_flags, build_table
 from netadapt_tf.metrics.lookup_table import FITS
 

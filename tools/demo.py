@@ -31,7 +31,8 @@ import time
 import keras
 from absl import app, flags
 
-from netadapt_tf.common import atomic_files, cli_flags
+from netadapt_tf.cli import cli_flags
+from netadapt_tf.common import atomic_files
 from netadapt_tf.configs import demo as demo_config
 from netadapt_tf.graphs import parity
 from netadapt_tf.graphs.export import export_subnetwork

@@ -16,7 +16,7 @@ import sys
 import numpy as np
 from absl import app, flags
 
-from netadapt_tf.common import cli_flags
+from netadapt_tf.cli import cli_flags
 from netadapt_tf.depth import metrics
 
 _PREDICTION = flags.DEFINE_string("prediction", None, "Predicted depth map (.npy), metres.")

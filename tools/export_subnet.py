@@ -18,7 +18,7 @@ import sys
 
 from absl import app, flags
 
-from netadapt_tf.common import cli_flags
+from netadapt_tf.cli import cli_flags
 from netadapt_tf.graphs import parity
 from netadapt_tf.graphs.export import export_subnetwork
 from netadapt_tf.space.macs import count

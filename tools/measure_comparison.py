@@ -16,7 +16,7 @@ import sys
 
 from absl import app, flags
 
-from netadapt_tf.common import cli_flags
+from netadapt_tf.cli import cli_flags
 from netadapt_tf.metrics.host import HostSettings
 from netadapt_tf.pipeline import comparison
 from netadapt_tf.pipeline.comparison_measure import (

@@ -25,7 +25,7 @@ import sys
 
 from absl import app, flags
 
-from netadapt_tf.common import cli_flags
+from netadapt_tf.cli import cli_flags
 from netadapt_tf.latency.adb_client import DeviceError
 from netadapt_tf.latency.instrumentation import HarnessError
 from netadapt_tf.metrics import backend_flags, report

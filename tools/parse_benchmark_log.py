@@ -11,7 +11,7 @@ import sys
 
 from absl import app, flags
 
-from netadapt_tf.common import cli_flags
+from netadapt_tf.cli import cli_flags
 from netadapt_tf.latency import benchmark_log
 
 _JSON = flags.DEFINE_bool("json", False, "Print JSON {'runs': [...]} instead of a table.")

@@ -16,7 +16,7 @@ import sys
 
 from absl import app, flags
 
-from netadapt_tf.common import cli_flags
+from netadapt_tf.cli import cli_flags
 from netadapt_tf.space import cost_report
 from netadapt_tf.space.arch import full_arch
 

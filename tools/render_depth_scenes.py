@@ -13,7 +13,7 @@ import pathlib
 import tensorflow as tf
 from absl import app, flags
 
-from netadapt_tf.common import cli_flags
+from netadapt_tf.cli import cli_flags
 from netadapt_tf.data import procedural_depth
 
 _OUTPUT = flags.DEFINE_string("output", None, "Directory to write the PNG files into.")

@@ -14,7 +14,7 @@ import sys
 import numpy as np
 from absl import app, flags
 
-from netadapt_tf.common import cli_flags
+from netadapt_tf.cli import cli_flags
 from netadapt_tf.space.arch import random_arch, save_arch
 from netadapt_tf.space.macs import count
 

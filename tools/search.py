@@ -41,7 +41,7 @@ import sys
 
 from absl import app, flags
 
-from netadapt_tf.common import cli_flags
+from netadapt_tf.cli import cli_flags
 from netadapt_tf.common.strict_json import RecordError
 from netadapt_tf.configs import search as presets
 from netadapt_tf.latency.adb_client import DeviceError

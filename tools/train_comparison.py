@@ -25,14 +25,14 @@ import sys
 from absl import app, flags
 
 from netadapt_tf import data
-from netadapt_tf.common import cli_flags
+from netadapt_tf.cli import cli_flags
 from netadapt_tf.common import strict_json as sj
 from netadapt_tf.pipeline import comparison
 from netadapt_tf.pipeline.comparison_training import VALIDATE_ON, train_column
 from netadapt_tf.search.held_out_accuracy import data_config
 from netadapt_tf.space.spec import load_spec
 from netadapt_tf.supernet import checkpoint, distribute
-from netadapt_tf.supernet.training import TrainConfig
+from netadapt_tf.training.supernet_trainer import TrainConfig
 
 _NETWORKS = flags.DEFINE_string("networks", None, "The comparison's networks.json.")
 _MODE = flags.DEFINE_enum("mode", None, list(comparison.COLUMNS), "The column's start.")

@@ -19,14 +19,14 @@ import sys
 from absl import app, flags
 
 from netadapt_tf import data
-from netadapt_tf.common import cli_flags
+from netadapt_tf.cli import cli_flags
 from netadapt_tf.discovered.trainer import DiscoveredOptions, DiscoveredTrainer
 from netadapt_tf.discovered.trajectory import read_trajectory
 from netadapt_tf.search.held_out_accuracy import data_config
 from netadapt_tf.space.spec import NetworkSpec, load_spec
 from netadapt_tf.space.task import task_of
 from netadapt_tf.supernet import checkpoint, distribute
-from netadapt_tf.supernet.training import TrainConfig
+from netadapt_tf.training.supernet_trainer import TrainConfig
 
 _WORKDIR = flags.DEFINE_string("workdir", None, "Work directory (checkpoints, log, outputs).")
 _OVERWRITE = flags.DEFINE_bool("overwrite", False, "Start afresh in a work dir of other settings.")

@@ -23,11 +23,11 @@ import sys
 from absl import app, flags
 
 from netadapt_tf import data
-from netadapt_tf.common import cli_flags
+from netadapt_tf.cli import cli_flags
 from netadapt_tf.configs import supernet as presets
 from netadapt_tf.space.task import DEFAULT_SCORE, task_of
 from netadapt_tf.supernet import checkpoint, distribute
-from netadapt_tf.supernet.training import NonFiniteLossError, SupernetTrainer, TrainConfig
+from netadapt_tf.training.supernet_trainer import NonFiniteLossError, SupernetTrainer, TrainConfig
 
 _PRESET = flags.DEFINE_enum("preset", "fashion_mnist_demo", sorted(presets.PRESETS), "Preset.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Work directory (checkpoints, logs, result).")

@@ -25,7 +25,7 @@ import dataclasses
 from netadapt_tf import builders
 from netadapt_tf.data import DataConfig
 from netadapt_tf.space.spec import NetworkSpec
-from netadapt_tf.supernet.training import TrainConfig
+from netadapt_tf.training.supernet_trainer import TrainConfig
 
 
 @dataclasses.dataclass(frozen=True)

@@ -20,7 +20,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from netadapt_tf.graphs.subnet_graph import layer_name
+from netadapt_tf.space.keras_names import layer_name
 from netadapt_tf.space.subnet import ResolvedBlock, SubNetwork
 
 

@@ -17,7 +17,7 @@ when done (with a checksum), so a killed run resumes where it stopped and ends w
 same weights and log as an uninterrupted one. The training
 batches are one stream fixed by (data seed, epoch) that the phases read in turn, so a
 resumed run reads what the interrupted one would have. The recipe is TrainConfig's
-(training.make_optimizer), plus recipe.py's augmentation and stochastic depth,
+(supernet_trainer.make_optimizer), plus recipe.py's augmentation and stochastic depth,
 and optional distillation from a teacher. Outputs are in docs/discovered.md.
 
 A depth network (netadapt_tf.space.task) trains with the masked L1 on the valid pixels and, with
@@ -37,7 +37,7 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from netadapt_tf.common import atomic_files, checksums, run_record
+from netadapt_tf.common import atomic_files, checksums
 from netadapt_tf.common.strict_json import RecordError
 from netadapt_tf.depth import MetricsAccumulator, distillation_l1, masked_l1, per_image_metrics
 from netadapt_tf.discovered import recipe
@@ -57,7 +57,8 @@ from netadapt_tf.space.subnet import resolve
 from netadapt_tf.space.task import DEFAULT_SCORE, task_of
 from netadapt_tf.supernet import checkpoint, distribute, resume
 from netadapt_tf.supernet.network import arch_inputs, build_supernet
-from netadapt_tf.supernet.training import TrainConfig, check_steps_per_epoch, make_optimizer
+from netadapt_tf.training import run_record
+from netadapt_tf.training.supernet_trainer import TrainConfig, check_steps_per_epoch, make_optimizer
 
 MODES = ("scratch", "inherit", "trajectory")
 

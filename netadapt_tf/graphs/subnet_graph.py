@@ -44,6 +44,7 @@ from collections.abc import Callable, Mapping
 
 import numpy as np
 
+from netadapt_tf.space.keras_names import layer_name
 from netadapt_tf.space.spec import (
     BlockSpec,
     LayerSpec,
@@ -58,21 +59,6 @@ from netadapt_tf.space.subnet import SubNetwork
 DEFAULT_BATCH_NORM = {"epsilon": 1e-3, "momentum": 0.99}
 # The squeeze-and-excitation gate's activation (layers.SqueezeExcite's default).
 SE_GATE = "hard_sigmoid"
-
-
-def layer_name(path: str) -> str:
-    """The Keras name of a spec layer or block: Keras layer names may not hold '/'."""
-    return path.replace("/", "__")
-
-
-def weight_parts(layer: LayerSpec) -> tuple[str, ...]:
-    """The Keras layers with weights of a layer that keeps filters, by their name suffix
-    (f"{layer_name(layer.name)}__{part}"), in the order the graph creates them."""
-    if layer.kind == "se":
-        return ("squeeze", "excite")
-    if layer.kind == "fc":
-        return ("dense",)
-    return ("conv", "bn") if layer.batch_norm else ("conv",)
 
 
 # The rules ---------------------------------------------------------------------------------

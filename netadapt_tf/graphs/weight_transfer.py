@@ -12,8 +12,8 @@ same weights the super-network would have shared between them.
 import keras
 import numpy as np
 
-from netadapt_tf.graphs.subnet_graph import layer_name, weight_parts
 from netadapt_tf.space.arch import Arch
+from netadapt_tf.space.keras_names import layer_name, weight_parts
 from netadapt_tf.space.spec import NetworkSpec
 from netadapt_tf.space.subnet import ResolvedLayer, resolve
 

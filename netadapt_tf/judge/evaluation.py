@@ -18,7 +18,6 @@ and never touches the super-network's variables.
 
 import contextlib
 
-import keras
 import numpy as np
 import tensorflow as tf
 
@@ -26,7 +25,7 @@ from netadapt_tf.depth import METRIC_NAMES, DepthMetrics, per_image_metrics
 from netadapt_tf.judge.sliced_forward import SlicedForward
 from netadapt_tf.space.arch import Arch
 from netadapt_tf.space.task import check_depth_metric, task_of
-from netadapt_tf.supernet.network import SuperNetwork, arch_inputs
+from netadapt_tf.supernet.network import SuperNetwork, arch_inputs, batch_norm_layers
 
 RECALIBRATION_AVERAGES = ("momentum", "cumulative")
 
@@ -66,10 +65,6 @@ def _recalibration_images(dataset: tf.data.Dataset, num_batches: int, batch_size
             "full batch to recalibrate BN on; lower batch_size or give more images"
         )
     return images
-
-
-def batch_norm_layers(supernet: SuperNetwork) -> list[keras.layers.BatchNormalization]:
-    return [m.bn for m in supernet.super_layers.values() if m.bn is not None]
 
 
 class SubnetEvaluator:

@@ -19,10 +19,10 @@ from collections.abc import Iterable
 
 from netadapt_tf.latency.adb import LatencyMeasurement
 from netadapt_tf.latency.phones import PhoneBackend
+from netadapt_tf.metrics import tflite
 from netadapt_tf.metrics.base import ResourceMetric, library_versions
 from netadapt_tf.metrics.cached import arch_digest
 from netadapt_tf.metrics.subnet_tflite import SubnetConverter
-from netadapt_tf.shipping import tflite
 from netadapt_tf.space.arch import Arch
 from netadapt_tf.space.spec import NetworkSpec
 

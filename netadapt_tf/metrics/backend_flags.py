@@ -15,7 +15,7 @@ from netadapt_tf.latency.android_app import DELEGATES, AndroidAppBackend, Androi
 from netadapt_tf.latency.phones import PhoneBackend
 from netadapt_tf.metrics.adb import AdbLatencyMetric
 from netadapt_tf.metrics.host import CLOCKS, HostLatencyMetric, HostSettings
-from netadapt_tf.shipping.tflite import QUANTIZATIONS
+from netadapt_tf.metrics.tflite import QUANTIZATIONS
 from netadapt_tf.space.spec import NetworkSpec
 
 FLAGS = flags.FLAGS

@@ -22,9 +22,9 @@ import time
 
 import numpy as np
 
+from netadapt_tf.metrics import tflite
 from netadapt_tf.metrics.base import ResourceMetric, host_identity, library_versions
 from netadapt_tf.metrics.subnet_tflite import SubnetConverter
-from netadapt_tf.shipping import tflite
 from netadapt_tf.space.arch import Arch
 from netadapt_tf.space.spec import NetworkSpec
 

@@ -9,7 +9,7 @@ fingerprint through `settings()`.
 import keras
 
 from netadapt_tf.graphs.export import export_subnetwork
-from netadapt_tf.shipping import tflite
+from netadapt_tf.metrics import tflite
 from netadapt_tf.space.arch import Arch
 from netadapt_tf.space.spec import NetworkSpec
 from netadapt_tf.supernet.network import SuperNetwork, build_supernet

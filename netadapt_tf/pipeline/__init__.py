@@ -11,6 +11,10 @@ report.
 - comparison_measure: host latency on LiteRT and the super-network's reading per network
   (`host_latencies`, `write_measured`, `read_measured`, `Measured`).
 - comparison_report: its section of report.md: table, plot, verdict in words (`section`).
+- judge_quality: how well the judge's readings rank archs compared with training them alone,
+  on archs the MCD search draws (`kendall_tau`, `spearman`, `span_set`, `decision_set`,
+  `rank_report`, `decision_report`, `train_standalone`; pareto_record and
+  benchmarks/rank_correlation.py use it).
 - demo_report: the demo's report.md from the files its stages wrote (`write_report`,
   `time_breakdown`, `shipping_table`).
 

@@ -23,7 +23,7 @@ from netadapt_tf.space.arch import load_arch
 from netadapt_tf.space.spec import NetworkSpec
 from netadapt_tf.supernet import checkpoint, distribute
 from netadapt_tf.supernet.network import build_supernet
-from netadapt_tf.supernet.training import TrainConfig
+from netadapt_tf.training.supernet_trainer import TrainConfig
 
 VALIDATE_ON = ("test", "held_out")
 

@@ -10,8 +10,8 @@ import numpy as np
 
 from netadapt_tf.common import atomic_files
 from netadapt_tf.configs.pareto import ParetoConfig
-from netadapt_tf.judge import quality
 from netadapt_tf.pipeline import comparison, pareto, pareto_stats
+from netadapt_tf.pipeline import judge_quality as quality
 from netadapt_tf.pipeline.comparison_measure import read_measured
 from netadapt_tf.pipeline.stage_runner import STAGES_FILE, read_stages
 

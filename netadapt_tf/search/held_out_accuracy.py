@@ -16,15 +16,16 @@ import dataclasses
 import pathlib
 
 from netadapt_tf import data
-from netadapt_tf.common import checksums, run_record
-from netadapt_tf.common.run_record import RUN_FILE
+from netadapt_tf.common import checksums
 from netadapt_tf.data.held_out import SPLIT_FILE
 from netadapt_tf.judge.evaluation import RECALIBRATION_AVERAGES
 from netadapt_tf.space.arch import Arch
 from netadapt_tf.space.spec import NetworkSpec
 from netadapt_tf.space.task import DEPTH_JUDGE_METRICS, check_depth_metric, task_of
 from netadapt_tf.supernet import checkpoint
-from netadapt_tf.supernet.training import TrainConfig
+from netadapt_tf.training import run_record
+from netadapt_tf.training.run_record import RUN_FILE
+from netadapt_tf.training.supernet_trainer import TrainConfig
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

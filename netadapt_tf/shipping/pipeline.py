@@ -24,8 +24,8 @@ import numpy as np
 from netadapt_tf.common import atomic_files
 from netadapt_tf.common import strict_json as sj
 from netadapt_tf.depth import MetricsAccumulator
+from netadapt_tf.metrics import tflite
 from netadapt_tf.metrics.host import HostSettings, time_tflite
-from netadapt_tf.shipping import tflite
 from netadapt_tf.shipping.qat import QatSettings, quantization_aware_tflite
 from netadapt_tf.shipping.trained_model import Discovered
 from netadapt_tf.space.task import task_of

@@ -212,7 +212,7 @@ def convert(qat_model) -> bytes:
     """int8 TFLite flatbuffer (int8 input and output, batch 1) of the trained QAT model.
 
     The batch-1 function is frozen first (its variables folded into constants), as
-    tflite.py's "frozen_function" route: for a 300-layer QAT network that took 12 s where
+    metrics/tflite.py's "frozen_function" route: for a 300-layer QAT network that took 12 s where
     converting the unfrozen function took 176 s. The fake-quant ranges learnt in training
     fix every scale, so no representative data is needed.
     """

@@ -5,6 +5,8 @@
   `load_spec`).
 - arch: a sub-network, the spec with every choice made (`Arch`, `LayerChoice`,
   `full_arch`, `smallest_arch`, `random_arch`, `validate_arch`, `save_arch`, `load_arch`).
+- keras_names: the Keras names of a spec's layers and their parts with weights, shared by
+  the super-network, the exporter and the sliced forward (`layer_name`, `weight_parts`).
 - subnet: the concrete channels, kept filters and bypasses of an arch (`resolve`,
   `SubNetwork`, `ResolvedLayer`, `ResolvedBlock`).
 - channel_math: the arithmetic of ordered dropout, channel bypass and the superkernel

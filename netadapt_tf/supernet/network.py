@@ -15,9 +15,9 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from netadapt_tf.graphs.subnet_graph import layer_name
 from netadapt_tf.space import channel_math
 from netadapt_tf.space.arch import Arch, full_arch, validate_arch
+from netadapt_tf.space.keras_names import layer_name
 from netadapt_tf.space.spec import (
     BlockSpec,
     LayerSpec,
@@ -234,6 +234,12 @@ def arch_inputs(spec: NetworkSpec, archs: Sequence[Arch]) -> dict[str, np.ndarra
         "widths": np.asarray(widths, np.int32).reshape(len(archs), -1),
         "kernel_sizes": np.asarray(kernels, np.int32).reshape(len(archs), -1),
     }
+
+
+def batch_norm_layers(supernet: SuperNetwork) -> list[keras.layers.BatchNormalization]:
+    """The super-network's batch normalizations, one per layer that has one (the judge
+    recalibrates them, the trainer sets their momentum)."""
+    return [m.bn for m in supernet.super_layers.values() if m.bn is not None]
 
 
 def build_supernet(spec: NetworkSpec) -> SuperNetwork:

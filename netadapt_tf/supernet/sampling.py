@@ -16,9 +16,10 @@ Sampling runs in the graph with stateless random ops seeded by (seed, step, repl
 resumed run draws the same sub-networks and every replica draws its own.
 
 Optionally the widths on offer can be limited to those at least `min_fraction` of the full
-width (progressive shrinking, training.TrainConfig.progressive_shrinking): balance then holds
-over the widths on offer. At small training budgets uniform ordered dropout over the whole
-range from the start does not learn at all (measured in docs/training.md).
+width (progressive shrinking, TrainConfig.progressive_shrinking in training/supernet_trainer.py):
+balance then holds over the widths on offer. At small training budgets uniform ordered
+dropout over the whole range from the start does not learn at all (measured in
+docs/training.md).
 """
 
 import dataclasses

@@ -9,12 +9,12 @@ construction:
 
 * copied out: `SupernetWeights` reads them as numpy arrays (export.export_subnetwork);
 * copied in: `assign_slices` writes a plain model's weights into them
-  (export.load_into_supernet, the reverse direction);
+  (`load_into_supernet`, the reverse direction, to warm-start super-network training);
 * sliced on the fly: sliced_forward reads them as tensors (`WeightSlice.tensor`) inside one
   traced graph.
 
 A part is a sub-network layer's Keras layer with weights, named by its suffix
-(subnet_graph.weight_parts): "conv", "dense" and "bn" for convolution-like layers,
+(keras_names.weight_parts): "conv", "dense" and "bn" for convolution-like layers,
 "squeeze" and "excite" for squeeze-and-excitation. Weights come in Keras's `get_weights`
 order (kernel, bias; gamma, beta, moving mean, moving variance). Nothing here imports a
 Keras: the variables are read through the super-network the caller passes.
@@ -26,7 +26,9 @@ from collections.abc import Sequence
 import numpy as np
 import tensorflow as tf
 
-from netadapt_tf.graphs.subnet_graph import weight_parts
+from netadapt_tf.space.arch import Arch
+from netadapt_tf.space.keras_names import layer_name, weight_parts
+from netadapt_tf.space.subnet import ResolvedLayer, resolve
 
 ALL = (0, -1)  # (begin, size) of a whole axis
 
@@ -130,3 +132,64 @@ def assign_slices(updates: Sequence[tuple[WeightSlice, np.ndarray]]) -> None:
         staged[key][1][target.index] = value
     for variable, array in staged.values():
         variable.assign(array)
+
+
+def _model_layer(model, name: str, r: ResolvedLayer):
+    try:
+        return model.get_layer(name)
+    except ValueError:
+        raise ValueError(
+            f"load_into_supernet: model {model.name!r} has no layer {name!r}, which layer "
+            f"{r.name!r} of the arch needs; give a model of this arch (an export_subnetwork "
+            "of it, trained or not)"
+        ) from None
+
+
+def load_into_supernet(supernet, model, arch: Arch) -> tuple[str, ...]:
+    """Copies the weights of `model`, a plain Keras model of `arch` (made by
+    export.export_subnetwork and trained alone, for example), into the slices of `supernet`
+    that `arch` uses: the reverse of export_subnetwork. Returns the names of the layers copied.
+
+    Afterwards exporting `arch` gives `model`'s weights exactly and the super-network computes
+    for `arch` what `model` computes (inference); every other entry of the super-network keeps
+    its value. Batch-norm momentum is not copied (it is a training setting). Raises
+    ValueError, changing nothing, when the model lacks a layer the arch needs, has weights
+    the arch does not describe, has a weight of another shape or a batch norm with another
+    epsilon.
+    """
+    expected, updates, copied = set(), [], []
+    for r in resolve(supernet.spec, arch).layers():
+        if r.width == 0:  # a pure bypass or a switched-off SE gate has no weights
+            continue
+        for part in weight_parts(r.spec):
+            name = f"{layer_name(r.name)}__{part}"
+            expected.add(name)
+            layer = _model_layer(model, name, r)
+            values = layer.get_weights()
+            slices = weight_slices(supernet, r, part)
+            want = [w.numpy().shape for w in slices]
+            got = [tuple(np.shape(w)) for w in values]
+            if got != want:
+                raise ValueError(
+                    f"load_into_supernet: layer {name!r} of model {model.name!r} has weights "
+                    f"of shapes {got}; the arch needs {want}"
+                )
+            if part == "bn":
+                epsilon = float(supernet.super_layers[r.name].bn.epsilon)
+                if not np.isclose(float(layer.epsilon), epsilon, rtol=1e-6, atol=0):
+                    raise ValueError(
+                        f"load_into_supernet: layer {name!r} of model {model.name!r} has "
+                        f"epsilon {layer.epsilon}; the super-network's batch norm has {epsilon}"
+                    )
+            updates.extend(zip(slices, values, strict=True))
+        copied.append(r.name)
+    extra = sorted(
+        layer.name for layer in model.layers if layer.weights and layer.name not in expected
+    )
+    if extra:
+        raise ValueError(
+            f"load_into_supernet: layers {extra} of model {model.name!r} have weights but are "
+            "not in the network the arch describes; give a model of this arch"
+        )
+    assign_slices(updates)
+    return tuple(copied)

@@ -14,7 +14,7 @@ import traceback
 
 from absl import flags
 
-from netadapt_tf.common import cli_flags
+from netadapt_tf.cli import cli_flags
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 tool, cases = sys.argv[1], json.loads(sys.argv[2])

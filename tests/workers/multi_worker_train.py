@@ -9,7 +9,7 @@ import tensorflow as tf
 from training_helpers import shallow_spec, tiny_data
 
 from netadapt_tf.supernet.distribute import make_strategy
-from netadapt_tf.supernet.training import SupernetTrainer, TrainConfig
+from netadapt_tf.training.supernet_trainer import SupernetTrainer, TrainConfig
 
 workdir, out = sys.argv[1], sys.argv[2]
 strategy = make_strategy("multi_worker")

@@ -13,7 +13,7 @@ devices = distribute.use_cores(cores)  # before TensorFlow runs anything
 
 from netadapt_tf.discovered.trainer import DiscoveredOptions, DiscoveredTrainer  # noqa: E402
 from netadapt_tf.space.arch import full_arch  # noqa: E402
-from netadapt_tf.supernet.training import SupernetTrainer, TrainConfig  # noqa: E402
+from netadapt_tf.training.supernet_trainer import SupernetTrainer, TrainConfig  # noqa: E402
 
 spec = shallow_spec()
 config = TrainConfig(

@@ -25,7 +25,7 @@ from netadapt_tf.pipeline import comparison
 from netadapt_tf.pipeline.comparison_training import train_column
 from netadapt_tf.space.arch import save_arch, smallest_arch
 from netadapt_tf.supernet import resume
-from netadapt_tf.supernet.training import SupernetTrainer, TrainConfig
+from netadapt_tf.training.supernet_trainer import SupernetTrainer, TrainConfig
 
 tf.config.experimental.enable_op_determinism()
 DROPOUT = 0.5

@@ -9,7 +9,7 @@ import sys
 import tensorflow as tf
 from training_helpers import TRAIN_CONFIG, shallow_spec, tiny_data
 
-from netadapt_tf.supernet.training import SupernetTrainer, TrainConfig
+from netadapt_tf.training.supernet_trainer import SupernetTrainer, TrainConfig
 
 tf.config.experimental.enable_op_determinism()
 

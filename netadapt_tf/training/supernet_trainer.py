@@ -23,21 +23,22 @@ import keras
 import numpy as np
 import tensorflow as tf
 
-from netadapt_tf.common import atomic_files, run_record
+from netadapt_tf.common import atomic_files
 from netadapt_tf.depth import distillation_l1, masked_l1, per_image_metrics
-from netadapt_tf.graphs.export import load_into_supernet
-from netadapt_tf.judge.evaluation import SubnetEvaluator, batch_norm_layers
+from netadapt_tf.judge.evaluation import SubnetEvaluator
 from netadapt_tf.space.arch import full_arch, random_arch, smallest_arch
 from netadapt_tf.space.spec import NetworkSpec
 from netadapt_tf.space.task import DEFAULT_SCORE, task_of
 from netadapt_tf.supernet import checkpoint, distribute, resume
-from netadapt_tf.supernet.network import arch_inputs, build_supernet
+from netadapt_tf.supernet.network import arch_inputs, batch_norm_layers, build_supernet
 from netadapt_tf.supernet.sampling import (
     OrderedDropoutSampler,
     SamplingConfig,
     replica_rows,
     shrinking_floor,
 )
+from netadapt_tf.supernet.slices import load_into_supernet
+from netadapt_tf.training import run_record
 
 OPTIMIZERS = ("rmsprop", "sgd", "adam")
 LOG_FILE = "train_log.jsonl"
@@ -63,7 +64,7 @@ class TrainConfig:
     distill adds when full_network is off, without its own loss); warm_start_steps: the
     first this many steps train only the full network; init_from: a Keras file (.keras)
     of the full network as a plain model (export_subnetwork's layers), trained alone, whose
-    weights the super-network starts from (export.load_into_supernet), for example the
+    weights the super-network starts from (slices.load_into_supernet), for example the
     initial network the demo trains anyway; or a super-network checkpoint directory of the
     same spec (tools/import_model.py's output: a user's model at full width), whose weights
     are copied whole. A resumed run takes its checkpoint instead."""

@@ -1,6 +1,6 @@
 """The run record (`run.json`) of a training work directory: written, checked, read.
 
-The super-network trainer (supernet/training.py) and the discovered-network trainer
+The super-network trainer (training/supernet_trainer.py) and the discovered-network trainer
 (discovered/trainer.py) write the resolved run into their work directory: the spec and its
 fingerprint, the training config, the data config and held-out split, the replicas, and for
 a discovered network its arch, initial arch, trajectory, options and source paths. A rerun

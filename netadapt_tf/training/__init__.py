@@ -1,0 +1,10 @@
+"""Training the super-network (paper Sec. 3.1), above the judge that monitors it.
+
+- supernet_trainer: the trainer inside a tf.distribute strategy, resumable
+  (`SupernetTrainer`, `TrainConfig`, `make_optimizer`, `check_batch_size`,
+  `check_steps_per_epoch`, `check_run_record`, `NonFiniteLossError`).
+- run_record: the `run.json` of a training work directory, written by both trainers and
+  read by the search (`parse`, `read`, `check`, `RUN_FILE`).
+
+Nothing is imported here: import the module you need.
+"""
