@@ -1,6 +1,8 @@
 """The end-to-end demo (tools/demo.py): its stages, the comparison at equal training, the
 report.
 
+- demo: the demo's flow, which tools/demo.py runs: the search space's costs, export checks,
+  then every stage as a tool (`check_search_space`, `run_flow`).
 - stage_runner: runs the stages in order, each once for its command, resumable, recording
   what made them (`StageRunner`, `ToolStage`, `read_stages`, `StageFailedError`).
 - comparison: which networks the comparison trains (uniform curve, discovered, random-search
