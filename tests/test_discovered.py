@@ -14,7 +14,7 @@ from conftest import randomize_non_kernel_weights
 from netadapt_tf import builders, data
 from netadapt_tf.common.strict_json import RecordError
 from netadapt_tf.discovered import recipe
-from netadapt_tf.discovered.trainer import DiscoveredOptions, DiscoveredTrainer
+from netadapt_tf.discovered.trainer import DiscoveredOptions, DiscoveredRun, DiscoveredTrainer
 from netadapt_tf.discovered.trajectory import read_trajectory
 from netadapt_tf.graphs.export import export_subnetwork, max_abs_diff
 from netadapt_tf.graphs.weight_transfer import copy_overlapping_weights, overlap_copy
@@ -89,19 +89,23 @@ def supernet_dir(tmp_path_factory):
 
 
 def _trainer(workdir, datasets, supernet_dir, arch=ARCH, options=None, **overrides):
-    kwargs = {"supernet_dir": supernet_dir, "saved_model": False, "log": lambda *a: None}
-    trainer_keys = ("trajectory", "initial_model", "teacher_model", "saved_model", "overwrite")
-    kwargs.update({k: overrides.pop(k) for k in trainer_keys if k in overrides})
+    kwargs = {"supernet_dir": supernet_dir, "saved_model": False}
+    run_keys = ("trajectory", "initial_model", "teacher_model", "saved_model", "overwrite")
+    kwargs.update({k: overrides.pop(k) for k in run_keys if k in overrides})
+    run = DiscoveredRun(
+        spec=SPEC,
+        arch=arch,
+        config=TrainConfig(**{**CONFIG, **overrides}),
+        options=options or DiscoveredOptions(mode="inherit"),
+        workdir=str(workdir),
+        **kwargs,
+    )
     return DiscoveredTrainer(
-        SPEC,
-        arch,
+        run,
         datasets.train_for_epoch,
         datasets.validation,
         datasets.num_train,
-        TrainConfig(**{**CONFIG, **overrides}),
-        options or DiscoveredOptions(mode="inherit"),
-        str(workdir),
-        **kwargs,
+        log=lambda *a: None,
     )
 
 
@@ -356,17 +360,15 @@ def test_an_arch_of_another_super_network_is_refused(tmp_path, datasets, superne
 def test_a_checkpoint_of_another_super_network_is_refused(tmp_path, datasets, supernet_dir):
     other = _spec(width_multiplier=0.5)
     with pytest.raises(ValueError) as error:
-        DiscoveredTrainer(
-            other,
-            full_arch(other),
-            datasets.train_for_epoch,
-            datasets.validation,
-            datasets.num_train,
-            TrainConfig(**CONFIG),
-            DiscoveredOptions(),
-            str(tmp_path),
+        run = DiscoveredRun(
+            spec=other,
+            arch=full_arch(other),
+            config=TrainConfig(**CONFIG),
+            options=DiscoveredOptions(),
+            workdir=str(tmp_path),
             supernet_dir=supernet_dir,
         )
+        DiscoveredTrainer(run, datasets.train_for_epoch, datasets.validation, datasets.num_train)
     assert str(error.value) == (
         f"{supernet_dir}: the checkpoint holds super-network 'mobilenet_v1' (fingerprint "
         f"{SPEC.fingerprint()}), but 'mobilenet_v1' (fingerprint {other.fingerprint()}) was "

@@ -20,7 +20,7 @@ from absl import app, flags
 
 from netadapt_tf import data
 from netadapt_tf.cli import cli_flags
-from netadapt_tf.discovered.trainer import DiscoveredOptions, DiscoveredTrainer
+from netadapt_tf.discovered.trainer import DiscoveredOptions, DiscoveredRun, DiscoveredTrainer
 from netadapt_tf.discovered.trajectory import read_trajectory
 from netadapt_tf.search.held_out_accuracy import data_config
 from netadapt_tf.space.spec import NetworkSpec, load_spec
@@ -186,23 +186,26 @@ def main(argv):
         strategy = distribute.make_strategy(_STRATEGY.value, _TPU.value)
         if distribute.is_chief(strategy):  # the other workers write where the chief says
             cli_flags.lock_workdir(_WORKDIR.value)
-        trainer = DiscoveredTrainer(
-            spec,
-            arch,
-            datasets.train_for_epoch,
-            datasets.validation,
-            datasets.num_train,
-            config,
-            options,
-            _WORKDIR.value,
+        run = DiscoveredRun(
+            spec=spec,
+            arch=arch,
+            config=config,
+            options=options,
+            workdir=_WORKDIR.value,
             supernet_dir=_CHECKPOINT.value,
             trajectory=trajectory,
             initial_model=_INITIAL_MODEL.value,
             initial_arch=initial,
             teacher_model=_TEACHER.value,
-            strategy=strategy,
             data_record={"config": data_cfg.to_json(), "split": datasets.split.to_json()},
             overwrite=_OVERWRITE.value,
+        )
+        trainer = DiscoveredTrainer(
+            run,
+            datasets.train_for_epoch,
+            datasets.validation,
+            datasets.num_train,
+            strategy=strategy,
         )
         result = trainer.run()
     except ValueError as error:

@@ -2,7 +2,7 @@
 and the uniformly shrunk baseline it is compared with.
 
 - trainer: the exported sub-network trained as a plain Keras model, in phases, resumable
-  (`DiscoveredTrainer`, `DiscoveredOptions`, `DiscoveredResult`).
+  (`DiscoveredRun`, `DiscoveredTrainer`, `DiscoveredOptions`, `DiscoveredResult`).
 - outputs: the files of a run, written atomically, and the initial-model check
   (`save_outputs`, `append_log`, `check_initial_model`).
 - recipe: KerasCV RandAugment / MixUp / CutMix and stochastic depth with its folding

@@ -138,66 +138,86 @@ class DiscoveredResult:
         }
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class DiscoveredRun:
+    """One discovered-network run: `arch` of `spec` trained with `config` and `options` in
+    the work directory `workdir`, and the files it starts from. DiscoveredTrainer checks it.
+
+    `arch` may be None in trajectory mode (the trajectory's last arch). `supernet_dir` is a
+    super-network checkpoint (needed by inherit, by trajectory without `initial_model`, and
+    as the default teacher); `initial_model` a saved Keras model of `initial_arch` (default:
+    the full network); `teacher_model` a saved Keras model whose soft outputs
+    `TrainConfig.distill` learns. `data_record` goes into run.json as the data the run
+    trains on; `overwrite` replaces a work directory of another run;
+    `saved_model=False` skips the SavedModel export (slow; tests).
+    """
+
+    spec: NetworkSpec
+    arch: Arch | None
+    config: TrainConfig
+    options: DiscoveredOptions = DiscoveredOptions()
+    workdir: str
+    supernet_dir: str | None = None
+    trajectory: tuple[Arch, ...] | None = None
+    initial_model: str | None = None
+    initial_arch: Arch | None = None
+    teacher_model: str | None = None
+    data_record: dict | None = None
+    overwrite: bool = False
+    saved_model: bool = True
+
+
 class DiscoveredTrainer:
-    """Trains `arch` of `spec` in the work directory `workdir`; see the module docstring.
+    """Trains a DiscoveredRun; see the module docstring.
 
     `train` is a function epoch -> unbatched (image, label) dataset whose order is fixed per
-    epoch (data.Datasets.train_for_epoch). `supernet_dir` is a super-network checkpoint
-    (needed by inherit, by trajectory without `initial_model`, and as the default teacher);
-    `initial_model` a saved Keras model of `initial_arch` (default: the full network);
-    `teacher_model` a saved Keras model whose soft outputs `TrainConfig.distill` learns.
-    `saved_model=False` skips the SavedModel export (slow; tests). `template` is a
-    super-network of `spec` built (or, with `supernet_dir`, loaded from it) under `strategy`
-    by the caller: a process that trains many networks builds it once instead of once per
-    trainer (pipeline/comparison_training.py).
-    Every input is checked before anything is trained.
+    epoch (data.Datasets.train_for_epoch). `template` is a super-network of the run's spec
+    built (or, with `supernet_dir`, loaded from it) under `strategy` by the caller: a process
+    that trains many networks builds it once instead of once per trainer
+    (pipeline/comparison_training.py). Every input is checked before anything is trained.
     """
 
     def __init__(
         self,
-        spec: NetworkSpec,
-        arch: Arch | None,
+        run: DiscoveredRun,
         train,
         validation: tf.data.Dataset,
         num_train: int,
-        config: TrainConfig,
-        options: DiscoveredOptions,
-        workdir: str,
         *,
-        supernet_dir: str | None = None,
-        trajectory=None,
-        initial_model: str | None = None,
-        initial_arch: Arch | None = None,
-        teacher_model: str | None = None,
         strategy: tf.distribute.Strategy | None = None,
-        data_record: dict | None = None,
-        overwrite: bool = False,
-        saved_model: bool = True,
         log=print,
         template=None,
     ):
-        self.spec, self.config, self.options, self.workdir = spec, config, options, workdir
+        spec, config, options = run.spec, run.config, run.options
+        self.spec, self.config, self.options, self.workdir = spec, config, options, run.workdir
         self.task = task_of(spec)
-        self.saved_model = saved_model
+        self.saved_model = run.saved_model
         self.train_data, self.validation = train, validation
         self.strategy = strategy or distribute.mirrored()
         chief = distribute.is_chief(self.strategy)
         self.chief, self.log = chief, log if chief else (lambda *a, **k: None)
-        self.initial_arch = initial_arch or full_arch(spec)
-        self.arch = self._check_inputs(arch, trajectory, supernet_dir, initial_model, teacher_model)
-        self.trajectory = tuple(trajectory) if options.mode == "trajectory" else ()
+        self.initial_arch = run.initial_arch or full_arch(spec)
+        self.arch = self._check_inputs(
+            run.arch, run.trajectory, run.supernet_dir, run.initial_model, run.teacher_model
+        )
+        self.trajectory = tuple(run.trajectory) if options.mode == "trajectory" else ()
         replicas = self.strategy.num_replicas_in_sync
         self.steps_per_epoch = check_steps_per_epoch(config, num_train, replicas)
         self.phases = self._plan()
-        paths = {"supernet_checkpoint": supernet_dir, "initial_model": initial_model}
-        paths["teacher_model"] = teacher_model
-        record = self._run_record(paths, data_record, replicas)
+        paths = {"supernet_checkpoint": run.supernet_dir, "initial_model": run.initial_model}
+        paths["teacher_model"] = run.teacher_model
+        record = self._run_record(paths, run.data_record, replicas)
         keras.utils.set_random_seed(config.seed)
         with self.strategy.scope():  # loading fails here, before the work dir is touched
-            self._load_models(supernet_dir, initial_model, teacher_model, template)
+            self._load_models(run.supernet_dir, run.initial_model, run.teacher_model, template)
         if chief:
             run_record.check(
-                workdir, record, overwrite, TrainConfig, DiscoveredOptions, outputs=OUTPUT_FILES
+                run.workdir,
+                record,
+                run.overwrite,
+                TrainConfig,
+                DiscoveredOptions,
+                outputs=OUTPUT_FILES,
             )
         self._predict = {}
         self.augment = recipe.make_augmenter(

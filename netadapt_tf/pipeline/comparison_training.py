@@ -17,7 +17,7 @@ import pathlib
 import time
 from collections.abc import Sequence
 
-from netadapt_tf.discovered.trainer import DiscoveredOptions, DiscoveredTrainer
+from netadapt_tf.discovered.trainer import DiscoveredOptions, DiscoveredRun, DiscoveredTrainer
 from netadapt_tf.pipeline import comparison
 from netadapt_tf.space.arch import load_arch
 from netadapt_tf.space.spec import NetworkSpec
@@ -56,29 +56,31 @@ def train_column(
     done = {(run.name, run.seed) for run in runs}
     source = supernet_dir if mode == "inherit" else None
     strategy = distribute.mirrored()
-    shared = {
-        "options": DiscoveredOptions(mode=mode),
-        "supernet_dir": source,
-        "strategy": strategy,
-        "data_record": data_record,
-        "log": log,
-        "validation": datasets.held_out if validate_on == "held_out" else datasets.validation,
-    }
+    validation = datasets.held_out if validate_on == "held_out" else datasets.validation
     template = None
     for network, arch, seed in _runs_to_train(spec, networks, arch_dir, done):
         start = time.perf_counter()
         if template is None:  # built once: the weights every inherit run starts from
             template = _load_template(spec, source, strategy)
+        settings = DiscoveredRun(
+            spec=spec,
+            arch=arch,
+            config=dataclasses.replace(config, seed=seed),
+            options=DiscoveredOptions(mode=mode),
+            workdir=str(workdir / network.name / f"seed{seed}"),
+            supernet_dir=source,
+            data_record=data_record,
+            saved_model=False,  # the comparison needs model.keras only
+        )
         run = _train_run(
-            spec,
-            arch,
+            settings,
             datasets,
+            validation,
             network.name,
             start,
-            config=dataclasses.replace(config, seed=seed),
-            workdir=str(workdir / network.name / f"seed{seed}"),
+            strategy=strategy,
+            log=log,
             template=template,
-            **shared,
         )
         runs.append(run)
         comparison.write_results(results, mode, runs)
@@ -121,23 +123,15 @@ def _load_template(spec: NetworkSpec, supernet_dir: str | None, strategy):
         )
 
 
-def _train_run(spec, arch, datasets, name: str, start: float, *, config, validation, **kwargs):
-    """Trains `arch` with a DiscoveredTrainer given `config` and `kwargs`; returns the Run
-    of network `name`, its seconds counted from `start` (time.perf_counter)."""
-    trainer = DiscoveredTrainer(
-        spec,
-        arch,
-        datasets.train_for_epoch,
-        validation,
-        datasets.num_train,
-        config=config,
-        saved_model=False,  # the comparison needs model.keras only
-        **kwargs,
-    )
-    result = trainer.run()
+def _train_run(settings: DiscoveredRun, datasets, validation, name: str, start: float, **kwargs):
+    """Trains `settings` with a DiscoveredTrainer given `kwargs`; returns the Run of network
+    `name`, its seconds counted from `start` (time.perf_counter)."""
+    result = DiscoveredTrainer(
+        settings, datasets.train_for_epoch, validation, datasets.num_train, **kwargs
+    ).run()
     return comparison.Run(
         name=name,
-        seed=config.seed,
+        seed=settings.config.seed,
         accuracy=result.validation_accuracy,
         examples=result.validation_examples,
         seconds=round(time.perf_counter() - start, 1),

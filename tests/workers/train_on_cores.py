@@ -11,7 +11,7 @@ from netadapt_tf.supernet import distribute
 cores, out, workdir = int(sys.argv[1]), sys.argv[2], sys.argv[3]
 devices = distribute.use_cores(cores)  # before TensorFlow runs anything
 
-from netadapt_tf.discovered.trainer import DiscoveredOptions, DiscoveredTrainer  # noqa: E402
+from netadapt_tf.discovered.trainer import DiscoveredOptions, DiscoveredRun, DiscoveredTrainer  # noqa: E402
 from netadapt_tf.space.arch import full_arch  # noqa: E402
 from netadapt_tf.training.supernet_trainer import SupernetTrainer, TrainConfig  # noqa: E402
 
@@ -35,17 +35,18 @@ trainer = SupernetTrainer(
 )
 trainer.run()
 weights = {f"supernet{i}": w for i, w in enumerate(trainer.model.get_weights())}
-plain = DiscoveredTrainer(
-    spec,
-    full_arch(spec),
-    lambda epoch: data.take(64),
-    data.skip(64),
-    64,
-    TrainConfig(epochs=1, steps_per_epoch=3, batch_size=16, ema_decay=0.0, max_eval_examples=16),
-    DiscoveredOptions(mode="scratch"),
-    f"{workdir}/plain",
-    strategy=strategy,
+plain_run = DiscoveredRun(
+    spec=spec,
+    arch=full_arch(spec),
+    config=TrainConfig(
+        epochs=1, steps_per_epoch=3, batch_size=16, ema_decay=0.0, max_eval_examples=16
+    ),
+    options=DiscoveredOptions(mode="scratch"),
+    workdir=f"{workdir}/plain",
     saved_model=False,
+)
+plain = DiscoveredTrainer(
+    plain_run, lambda epoch: data.take(64), data.skip(64), 64, strategy=strategy
 )
 models = []
 plain.run(on_phase=lambda index, arch, model: models.append(model))

@@ -20,7 +20,7 @@ from training_helpers import TRAIN_CONFIG, shallow_spec, tiny_data
 
 from netadapt_tf import data
 from netadapt_tf.common import checksums
-from netadapt_tf.discovered.trainer import DiscoveredOptions, DiscoveredTrainer
+from netadapt_tf.discovered.trainer import DiscoveredOptions, DiscoveredRun, DiscoveredTrainer
 from netadapt_tf.pipeline import comparison
 from netadapt_tf.pipeline.comparison_training import train_column
 from netadapt_tf.space.arch import save_arch, smallest_arch
@@ -87,18 +87,16 @@ def main(stage: str, workdir: str, point: str, supernet_dir: str | None = None) 
         trainer.run()
     elif stage == "discovered":
         sets = datasets()
-        DiscoveredTrainer(
-            SPEC,
-            smallest_arch(SPEC).with_choices({"stem": {"width": 4}}),
-            sets.train_for_epoch,
-            sets.validation,
-            sets.num_train,
-            TrainConfig(**DISCOVERED_CONFIG),
-            DiscoveredOptions(mode="inherit"),
-            workdir,
+        run = DiscoveredRun(
+            spec=SPEC,
+            arch=smallest_arch(SPEC).with_choices({"stem": {"width": 4}}),
+            config=TrainConfig(**DISCOVERED_CONFIG),
+            options=DiscoveredOptions(mode="inherit"),
+            workdir=workdir,
             supernet_dir=supernet_dir,
             saved_model=False,
-        ).run()
+        )
+        DiscoveredTrainer(run, sets.train_for_epoch, sets.validation, sets.num_train).run()
     else:
         plan = pathlib.Path(workdir) / "plan"
         plan.mkdir(parents=True, exist_ok=True)
