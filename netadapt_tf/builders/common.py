@@ -25,20 +25,42 @@ def next_power_of_two(value: float) -> int:
     return 1 << max(0, math.ceil(math.log2(max(value, 1))))
 
 
-def builder_origin(
-    name, width_multiplier, num_widths, channel_bypass, bypass_base, dropout, tie_depthwise=False
-):
-    """The `origin` a builder records: its name and options, enough to build it again
-    (tie_depthwise only when set, so the paper's search spaces keep their records)."""
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class BuilderOptions:
+    """What every builder is built with: the input, the classes (None: a dense-prediction
+    network), the width multiplier, the search settings LayerFactory applies (`num_widths`,
+    `channel_bypass`, `bypass_base`: T at stride 2, None for the builder's own rule;
+    `tie_depthwise`) and the dropout before the classifier. Each builder module's DEFAULTS
+    holds its own num_classes and dropout; builders.build replaces fields of it."""
+
+    input_size: int = 224
+    num_classes: int | None = 1000
+    width_multiplier: float = 1.0
+    num_widths: int = 9
+    channel_bypass: bool = True
+    bypass_base: int | None = None
+    dropout: float = 0.0
+    tie_depthwise: bool = False
+
+
+def layer_factory(options: BuilderOptions, default_bypass_base: int) -> "LayerFactory":
+    """The LayerFactory of `options`, T at stride 2 `default_bypass_base` unless set."""
+    base = default_bypass_base if options.bypass_base is None else options.bypass_base
+    return LayerFactory(options.num_widths, options.channel_bypass, base, options.tie_depthwise)
+
+
+def builder_origin(name: str, options: BuilderOptions, bypass_base: int, dropout: bool = True):
+    """The `origin` a builder records: its name and options with the T it used, enough to
+    build it again (`dropout` False for a builder without a classifier; tie_depthwise only
+    when set, so the paper's search spaces keep their records)."""
     origin = (
         ("builder", name),
-        ("width_multiplier", width_multiplier),
-        ("num_widths", num_widths),
-        ("channel_bypass", channel_bypass),
+        ("width_multiplier", options.width_multiplier),
+        ("num_widths", options.num_widths),
+        ("channel_bypass", options.channel_bypass),
         ("bypass_base", bypass_base),
-        ("dropout", dropout),
-    )
-    return origin + ((("tie_depthwise", True),) if tie_depthwise else ())
+    ) + ((("dropout", options.dropout),) if dropout else ())
+    return origin + ((("tie_depthwise", True),) if options.tie_depthwise else ())
 
 
 def out_channels(layer: LayerSpec, in_channels: int) -> int:

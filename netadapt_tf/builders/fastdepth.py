@@ -17,7 +17,13 @@ The output layer keeps its one filter (T = 0).
 
 import dataclasses
 
-from netadapt_tf.builders.common import LayerFactory, out_channels
+from netadapt_tf.builders.common import (
+    BuilderOptions,
+    LayerFactory,
+    builder_origin,
+    layer_factory,
+    out_channels,
+)
 from netadapt_tf.builders.mobilenet_v1 import BLOCKS
 from netadapt_tf.space.spec import NetworkSpec, SkipSpec, UpsampleSpec
 
@@ -29,23 +35,17 @@ DECODER_KERNEL = 5
 DOWNSAMPLING = 32  # the encoder halves the input five times; the decoder doubles it back
 
 
-def build(
-    input_size: int = 224,
-    num_classes: int | None = None,
-    width_multiplier: float = 1.0,
-    num_widths: int = 9,
-    channel_bypass: bool = True,
-    bypass_base: int | None = None,
-    tie_depthwise: bool = False,
-) -> NetworkSpec:
+DEFAULTS = BuilderOptions(num_classes=None)
+
+
+def build(options: BuilderOptions = DEFAULTS) -> NetworkSpec:
     """Channels are int(filters * width_multiplier), as in MobileNetV1's reference code;
     the output map has one channel. `num_classes` exists for builders.rebuild and must be
-    None."""
-    _check_arguments(input_size, num_classes)
+    None; there is no classifier, so no dropout."""
+    _check_arguments(options)
+    width_multiplier = options.width_multiplier
     stem = int(32 * width_multiplier)
-    f = LayerFactory(
-        num_widths, channel_bypass, stem // 2 if bypass_base is None else bypass_base, tie_depthwise
-    )
+    f = layer_factory(options, stem // 2)
     nodes, channels, total = _encoder(f, stem, width_multiplier)
     decoder, total = _decoder(f, channels, total, width_multiplier)
     nodes += decoder
@@ -53,23 +53,22 @@ def build(
         f.layer("output", "pointwise", 1, total, bypass_limit=0, activation="relu"),
     )
     nodes = _tie(nodes)
-    origin = (
-        ("builder", "fastdepth"),
-        ("width_multiplier", width_multiplier),
-        ("num_widths", num_widths),
-        ("channel_bypass", channel_bypass),
-        ("bypass_base", f.bypass_base),
-    ) + ((("tie_depthwise", True),) if tie_depthwise else ())
     return NetworkSpec(
         name="fastdepth",
-        input_size=input_size,
+        input_size=options.input_size,
         nodes=tuple(nodes),
         dense_channels=1,
-        origin=origin,
+        origin=builder_origin("fastdepth", options, f.bypass_base, dropout=False),
     )
 
 
-def _check_arguments(input_size: int, num_classes) -> None:
+def _check_arguments(options: BuilderOptions) -> None:
+    input_size, num_classes = options.input_size, options.num_classes
+    if options.dropout != DEFAULTS.dropout:
+        raise TypeError(
+            f"dropout: {options.dropout!r} is not an option of fastdepth, a dense-prediction "
+            "network without a classifier"
+        )
     if num_classes is not None:
         raise ValueError(
             f"num_classes: {num_classes!r} is not allowed for fastdepth, a dense-prediction "

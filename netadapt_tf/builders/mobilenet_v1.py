@@ -1,6 +1,11 @@
 """MobileNetV1 (Howard et al. 2017) as a super-network: the paper's ablation network."""
 
-from netadapt_tf.builders.common import LayerFactory, builder_origin, out_channels
+from netadapt_tf.builders.common import (
+    BuilderOptions,
+    builder_origin,
+    layer_factory,
+    out_channels,
+)
 from netadapt_tf.space.spec import NetworkSpec, PoolSpec
 
 # (pointwise filters, stride of the depthwise layer) of the 13 separable blocks.
@@ -21,21 +26,14 @@ BLOCKS = (
 )
 
 
-def build(
-    input_size: int = 224,
-    num_classes: int = 1000,
-    width_multiplier: float = 1.0,
-    num_widths: int = 9,
-    channel_bypass: bool = True,
-    bypass_base: int | None = None,
-    dropout: float = 1e-3,
-    tie_depthwise: bool = False,
-) -> NetworkSpec:
+DEFAULTS = BuilderOptions(dropout=1e-3)
+
+
+def build(options: BuilderOptions = DEFAULTS) -> NetworkSpec:
     """Channels are int(filters * width_multiplier), as in the reference implementation."""
+    width_multiplier, num_classes = options.width_multiplier, options.num_classes
     stem = int(32 * width_multiplier)
-    f = LayerFactory(
-        num_widths, channel_bypass, stem // 2 if bypass_base is None else bypass_base, tie_depthwise
-    )
+    f = layer_factory(options, stem // 2)
     total = 2
     nodes = [
         f.layer("stem", "conv", stem, total, kernel_size=3, strides=2, activation="relu"),
@@ -48,19 +46,11 @@ def build(
         pw = f.layer(f"block{i}/pointwise", "pointwise", filters, total, activation="relu")
         nodes.append(pw)
         channels = out_channels(pw, channels)
-    nodes += [PoolSpec("pool"), f.classifier("logits", num_classes, dropout)]
+    nodes += [PoolSpec("pool"), f.classifier("logits", num_classes, options.dropout)]
     return NetworkSpec(
         name="mobilenet_v1",
-        input_size=input_size,
+        input_size=options.input_size,
         num_classes=num_classes,
         nodes=tuple(nodes),
-        origin=builder_origin(
-            "mobilenet_v1",
-            width_multiplier,
-            num_widths,
-            channel_bypass,
-            f.bypass_base,
-            dropout,
-            tie_depthwise,
-        ),
+        origin=builder_origin("mobilenet_v1", options, f.bypass_base),
     )

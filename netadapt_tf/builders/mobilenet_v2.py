@@ -1,6 +1,13 @@
 """MobileNetV2 (Sandler et al. 2018) as a super-network."""
 
-from netadapt_tf.builders.common import LayerFactory, builder_origin, make_divisible, out_channels
+from netadapt_tf.builders.common import (
+    BuilderOptions,
+    LayerFactory,
+    builder_origin,
+    layer_factory,
+    make_divisible,
+    out_channels,
+)
 from netadapt_tf.space.spec import NetworkSpec, PoolSpec
 
 # (expansion ratio t, output channels c, repeats n, first stride s), Table 2 of the paper.
@@ -15,22 +22,15 @@ _STAGES = (
 )
 
 
-def build(
-    input_size: int = 224,
-    num_classes: int = 1000,
-    width_multiplier: float = 1.0,
-    num_widths: int = 9,
-    channel_bypass: bool = True,
-    bypass_base: int | None = None,
-    dropout: float = 0.0,
-    tie_depthwise: bool = False,
-) -> NetworkSpec:
+DEFAULTS = BuilderOptions(dropout=0.0)
+
+
+def build(options: BuilderOptions = DEFAULTS) -> NetworkSpec:
     """Channel rounding as the reference implementation: make_divisible(c * alpha, 8), the
     expansion t * input channels, and the last conv 1280 unless alpha > 1."""
+    width_multiplier = options.width_multiplier
     stem = make_divisible(32 * width_multiplier, 8)
-    f = LayerFactory(
-        num_widths, channel_bypass, stem // 2 if bypass_base is None else bypass_base, tie_depthwise
-    )
+    f = layer_factory(options, stem // 2)
     total = 2
     layer = f.layer("stem", "conv", stem, total, kernel_size=3, strides=2, activation="relu6")
     blocks, total = _blocks(f, out_channels(layer, 3), total, width_multiplier)
@@ -39,22 +39,14 @@ def build(
     nodes += [
         f.layer("last_conv", "pointwise", last, total, activation="relu6"),
         PoolSpec("pool"),
-        f.classifier("logits", num_classes, dropout),
+        f.classifier("logits", options.num_classes, options.dropout),
     ]
     return NetworkSpec(
         name="mobilenet_v2",
-        input_size=input_size,
-        num_classes=num_classes,
+        input_size=options.input_size,
+        num_classes=options.num_classes,
         nodes=tuple(nodes),
-        origin=builder_origin(
-            "mobilenet_v2",
-            width_multiplier,
-            num_widths,
-            channel_bypass,
-            f.bypass_base,
-            dropout,
-            tie_depthwise,
-        ),
+        origin=builder_origin("mobilenet_v2", options, f.bypass_base),
     )
 
 

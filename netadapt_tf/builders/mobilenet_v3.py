@@ -11,8 +11,9 @@ infinity for depthwise layers, and T = half the width for the conv after the glo
 """
 
 from netadapt_tf.builders.common import (
-    LayerFactory,
+    BuilderOptions,
     builder_origin,
+    layer_factory,
     make_divisible,
     next_power_of_two,
     out_channels,
@@ -56,7 +57,7 @@ def _large_rows(width_multiplier):
     return rows
 
 
-def _assemble(f, rows, stem, last, pre_logits, head_limit, num_classes, dropout, all_exp):
+def _assemble(f, rows, stem, last, pre_logits, head_limit, options: BuilderOptions, all_exp):
     """Writes the nodes from rows of (kernel, exp, out, se_filters|None, act, stride)."""
     total = 2
     layer = f.layer("stem", "conv", stem, total, kernel_size=3, strides=2, activation="hard_swish")
@@ -91,59 +92,36 @@ def _assemble(f, rows, stem, last, pre_logits, head_limit, num_classes, dropout,
             batch_norm=False,
             use_bias=True,
         ),
-        f.classifier("logits", num_classes, dropout),
+        f.classifier("logits", options.num_classes, options.dropout),
     ]
     return tuple(nodes)
 
 
-def build_large(
-    input_size: int = 224,
-    num_classes: int = 1000,
-    width_multiplier: float = 1.0,
-    num_widths: int = 9,
-    channel_bypass: bool = True,
-    bypass_base: int | None = None,
-    dropout: float = 0.2,
-    tie_depthwise: bool = False,
-) -> NetworkSpec:
+DEFAULTS = BuilderOptions(dropout=0.2)
+
+
+def build_large(options: BuilderOptions = DEFAULTS) -> NetworkSpec:
     """MobileNetV3-Large with the reference channel rounding (make_divisible(c * alpha, 8),
     SE squeeze make_divisible(expansion / 4), stem 16 and head 1280 unless alpha > 1)."""
-    base = 8 if bypass_base is None else bypass_base
-    f = LayerFactory(num_widths, channel_bypass, base, tie_depthwise)
+    width_multiplier = options.width_multiplier
+    f = layer_factory(options, 8)
     rows = [(k, e, o, se, a, st) for k, e, o, se, _, a, st in _large_rows(width_multiplier)]
     last = make_divisible(960 * width_multiplier)
     pre = 1280 if width_multiplier <= 1.0 else make_divisible(1280 * width_multiplier)
-    nodes = _assemble(f, rows, 16, last, pre, pre // 2, num_classes, dropout, all_exp=False)
+    nodes = _assemble(f, rows, 16, last, pre, pre // 2, options, all_exp=False)
     return NetworkSpec(
         name="mobilenet_v3_large",
-        input_size=input_size,
-        num_classes=num_classes,
+        input_size=options.input_size,
+        num_classes=options.num_classes,
         nodes=nodes,
-        origin=builder_origin(
-            "mobilenet_v3_large",
-            width_multiplier,
-            num_widths,
-            channel_bypass,
-            base,
-            dropout,
-            tie_depthwise,
-        ),
+        origin=builder_origin("mobilenet_v3_large", options, f.bypass_base),
     )
 
 
-def build_netadaptv2(
-    input_size: int = 224,
-    num_classes: int = 1000,
-    width_multiplier: float = 1.0,
-    num_widths: int = 9,
-    channel_bypass: bool = True,
-    bypass_base: int | None = None,
-    dropout: float = 0.2,
-    tie_depthwise: bool = False,
-) -> NetworkSpec:
+def build_netadaptv2(options: BuilderOptions = DEFAULTS) -> NetworkSpec:
     """The NetAdaptV2 paper's initial network for the latency-guided experiment."""
-    base = 8 if bypass_base is None else bypass_base
-    f = LayerFactory(num_widths, channel_bypass, base, tie_depthwise)
+    width_multiplier = options.width_multiplier
+    f = layer_factory(options, 8)
     p2 = next_power_of_two
     rows = []
     for index, (k, exp, out, _, squeeze, act, stride) in enumerate(_large_rows(width_multiplier)):
@@ -153,19 +131,11 @@ def build_netadaptv2(
             rows.append(row[:-1] + (1,))
     last = p2(make_divisible(960 * width_multiplier))
     pre = p2(1280 if width_multiplier <= 1.0 else make_divisible(1280 * width_multiplier))
-    nodes = _assemble(f, rows, p2(16), last, pre, pre // 2, num_classes, dropout, all_exp=True)
+    nodes = _assemble(f, rows, p2(16), last, pre, pre // 2, options, all_exp=True)
     return NetworkSpec(
         name="netadaptv2_mobilenet_v3",
-        input_size=input_size,
-        num_classes=num_classes,
+        input_size=options.input_size,
+        num_classes=options.num_classes,
         nodes=nodes,
-        origin=builder_origin(
-            "netadaptv2_mobilenet_v3",
-            width_multiplier,
-            num_widths,
-            channel_bypass,
-            base,
-            dropout,
-            tie_depthwise,
-        ),
+        origin=builder_origin("netadaptv2_mobilenet_v3", options, f.bypass_base),
     )

@@ -2,7 +2,9 @@
 
 - spec: the declarative description of a super-network, the one source of truth
   (`NetworkSpec` of `LayerSpec`, `BlockSpec`, `PoolSpec`, `UpsampleSpec`, `SkipSpec`;
-  `load_spec`).
+  `load_spec`); the node records with their JSON are spec_nodes's (`node_from_json`), the
+  checks that follow channels and resolution through a whole network network_checks's
+  (`validate_network`).
 - arch: a sub-network, the spec with every choice made (`Arch`, `LayerChoice`,
   `full_arch`, `smallest_arch`, `random_arch`, `validate_arch`, `save_arch`, `load_arch`).
 - keras_names: the Keras names of a spec's layers and their parts with weights, shared by
