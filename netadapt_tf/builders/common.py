@@ -8,7 +8,13 @@ import dataclasses
 import math
 
 from netadapt_tf.space import channel_math
-from netadapt_tf.space.spec import BlockSpec, LayerSpec, odd_kernel_sizes, uniform_widths
+from netadapt_tf.space.spec import (
+    BlockSpec,
+    LayerSpec,
+    NetworkSpec,
+    odd_kernel_sizes,
+    uniform_widths,
+)
 
 
 def make_divisible(value: float, divisor: int = 8) -> int:
@@ -61,6 +67,18 @@ def builder_origin(name: str, options: BuilderOptions, bypass_base: int, dropout
         ("bypass_base", bypass_base),
     ) + ((("dropout", options.dropout),) if dropout else ())
     return origin + ((("tie_depthwise", True),) if options.tie_depthwise else ())
+
+
+def classifier_spec(name: str, options: BuilderOptions, nodes, bypass_base: int) -> NetworkSpec:
+    """The NetworkSpec a classifier builder returns: `nodes` with the input and the classes
+    of `options`, and the origin that builds it again."""
+    return NetworkSpec(
+        name=name,
+        input_size=options.input_size,
+        num_classes=options.num_classes,
+        nodes=tuple(nodes),
+        origin=builder_origin(name, options, bypass_base),
+    )
 
 
 def out_channels(layer: LayerSpec, in_channels: int) -> int:

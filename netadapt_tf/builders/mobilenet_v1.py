@@ -2,7 +2,7 @@
 
 from netadapt_tf.builders.common import (
     BuilderOptions,
-    builder_origin,
+    classifier_spec,
     layer_factory,
     out_channels,
 )
@@ -47,10 +47,4 @@ def build(options: BuilderOptions = DEFAULTS) -> NetworkSpec:
         nodes.append(pw)
         channels = out_channels(pw, channels)
     nodes += [PoolSpec("pool"), f.classifier("logits", num_classes, options.dropout)]
-    return NetworkSpec(
-        name="mobilenet_v1",
-        input_size=options.input_size,
-        num_classes=num_classes,
-        nodes=tuple(nodes),
-        origin=builder_origin("mobilenet_v1", options, f.bypass_base),
-    )
+    return classifier_spec("mobilenet_v1", options, nodes, f.bypass_base)

@@ -3,7 +3,7 @@
 from netadapt_tf.builders.common import (
     BuilderOptions,
     LayerFactory,
-    builder_origin,
+    classifier_spec,
     layer_factory,
     make_divisible,
     out_channels,
@@ -41,13 +41,7 @@ def build(options: BuilderOptions = DEFAULTS) -> NetworkSpec:
         PoolSpec("pool"),
         f.classifier("logits", options.num_classes, options.dropout),
     ]
-    return NetworkSpec(
-        name="mobilenet_v2",
-        input_size=options.input_size,
-        num_classes=options.num_classes,
-        nodes=tuple(nodes),
-        origin=builder_origin("mobilenet_v2", options, f.bypass_base),
-    )
+    return classifier_spec("mobilenet_v2", options, nodes, f.bypass_base)
 
 
 def _blocks(f: LayerFactory, channels: int, total: int, width_multiplier: float):

@@ -12,7 +12,7 @@ infinity for depthwise layers, and T = half the width for the conv after the glo
 
 from netadapt_tf.builders.common import (
     BuilderOptions,
-    builder_origin,
+    classifier_spec,
     layer_factory,
     make_divisible,
     next_power_of_two,
@@ -109,13 +109,7 @@ def build_large(options: BuilderOptions = DEFAULTS) -> NetworkSpec:
     last = make_divisible(960 * width_multiplier)
     pre = 1280 if width_multiplier <= 1.0 else make_divisible(1280 * width_multiplier)
     nodes = _assemble(f, rows, 16, last, pre, pre // 2, options, all_exp=False)
-    return NetworkSpec(
-        name="mobilenet_v3_large",
-        input_size=options.input_size,
-        num_classes=options.num_classes,
-        nodes=nodes,
-        origin=builder_origin("mobilenet_v3_large", options, f.bypass_base),
-    )
+    return classifier_spec("mobilenet_v3_large", options, nodes, f.bypass_base)
 
 
 def build_netadaptv2(options: BuilderOptions = DEFAULTS) -> NetworkSpec:
@@ -132,10 +126,4 @@ def build_netadaptv2(options: BuilderOptions = DEFAULTS) -> NetworkSpec:
     last = p2(make_divisible(960 * width_multiplier))
     pre = p2(1280 if width_multiplier <= 1.0 else make_divisible(1280 * width_multiplier))
     nodes = _assemble(f, rows, p2(16), last, pre, pre // 2, options, all_exp=True)
-    return NetworkSpec(
-        name="netadaptv2_mobilenet_v3",
-        input_size=options.input_size,
-        num_classes=options.num_classes,
-        nodes=nodes,
-        origin=builder_origin("netadaptv2_mobilenet_v3", options, f.bypass_base),
-    )
+    return classifier_spec("netadaptv2_mobilenet_v3", options, nodes, f.bypass_base)
