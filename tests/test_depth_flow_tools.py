@@ -126,6 +126,7 @@ def test_a_latency_table_makes_the_depth_search_latency_guided(tmp_path):
         "--layers_per_sample=2",
         "--max_iterations=1",
         "--recalibration_batches=1",
+        "--judge_workers=1",  # judged in the tool's process (the pool: test_judge_pool.py)
         f"--workdir={tmp_path / 'search'}",
     )
     assert done.returncode == 0, done.stderr[-2000:]
