@@ -77,6 +77,7 @@ def test_a_dataset_without_depth_is_refused_before_training(tmp_path):
     assert not (tmp_path / "checkpoints").exists()
 
 
+@pytest.mark.slow  # one tool process per refusal
 def test_the_search_refuses_a_checkpoint_or_flag_of_the_other_task(checkpoints, tmp_path):
     depth, classes = checkpoints["depth"], checkpoints["classification"]
     cases = [

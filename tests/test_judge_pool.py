@@ -65,6 +65,7 @@ def _archs():
     return [full_arch(SPEC), smallest_arch(SPEC)] + [random_arch(SPEC, rng) for _ in range(4)]
 
 
+@pytest.mark.slow  # a pool of TensorFlow processes, started twice
 def test_pool_reads_what_the_serial_judge_reads_and_survives_a_killed_worker(trained):
     serial = held_out_accuracy(str(trained), SETTINGS)
     archs = _archs()
