@@ -31,6 +31,7 @@ def _train(cores: int, tmp_path) -> dict:
     return dict(np.load(out))
 
 
+@pytest.mark.slow  # two TensorFlow processes training; quick tier under 10 minutes
 def test_two_replicas_train_what_one_trains(tmp_path):
     # Sub-networks drawn for the global batch (replica_rows), BN statistics summed across
     # replicas (the super-network's masked BN and the plain network's synchronized BN) and

@@ -77,6 +77,7 @@ def test_a_dataset_without_depth_is_refused_before_training(tmp_path):
     assert not (tmp_path / "checkpoints").exists()
 
 
+@pytest.mark.slow  # one tool process per refusal
 def test_the_search_refuses_a_checkpoint_or_flag_of_the_other_task(checkpoints, tmp_path):
     depth, classes = checkpoints["depth"], checkpoints["classification"]
     cases = [
@@ -126,6 +127,7 @@ def test_a_latency_table_makes_the_depth_search_latency_guided(tmp_path):
         "--layers_per_sample=2",
         "--max_iterations=1",
         "--recalibration_batches=1",
+        "--judge_workers=1",  # judged in the tool's process (the pool: test_judge_pool.py)
         f"--workdir={tmp_path / 'search'}",
     )
     assert done.returncode == 0, done.stderr[-2000:]

@@ -163,7 +163,28 @@ CASES = {
     ),
     "evaluate_depth": ([], [([], "--prediction")]),
     "demo": ([], [(["--seed=-1"], "--seed=-1")]),
+    "judge_server": ([], [(["--threads=-1"], "--threads=-1")]),
+    "parse_benchmark_log": ([], [(["--json=maybe"], "--json=maybe")]),
+    "import_model": (
+        ["--model=MobileNet", "--output={tmp}/w"],
+        [
+            (["--num_widths=1"], "--num_widths=1"),
+            (["--input_size=0"], "--input_size=0"),
+            (["--parity_images=0"], "--parity_images=0"),
+            (["--tolerance=-1"], "--tolerance=-1"),
+            (["--bypass_base=-1"], "--bypass_base=-1"),
+        ],
+    ),
 }
+
+
+def test_every_tool_has_its_cases():
+    tools = {
+        name[: -len(".py")]
+        for name in os.listdir(os.path.join(REPO, "tools"))
+        if name.endswith(".py") and not name.startswith("_")
+    }
+    assert tools == set(CASES)
 
 
 @pytest.mark.slow  # one TensorFlow process per tool

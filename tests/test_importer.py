@@ -288,6 +288,7 @@ def _tool(*args):
     )
 
 
+@pytest.mark.slow  # two tool processes end to end
 def test_tool_writes_a_checkpoint_that_init_from_reads(tmp_path):
     model = hand_written()
     damped_weights(model)

@@ -1,13 +1,18 @@
-"""Judging in worker processes (search/judge_pool.py): the readings are the serial judge's,
-a worker killed mid-search is replaced and its arch judged again, and the search's history
-does not depend on the number of judging processes."""
+"""Judging in worker processes (search/judge_pool.py) and on a localhost cluster
+(search/cluster_judge.py, tools/judge_server.py): the readings are the serial judge's, a
+worker killed mid-search is replaced (or its work moved to the other worker) and its arch
+judged again, the search's history does not depend on where samples are judged, and a
+timing on this host never overlaps judging (HostTimingGate)."""
 
 import json
 import os
 import pathlib
 import signal
+import socket
 import subprocess
 import sys
+import threading
+import time
 
 import numpy as np
 import pytest
@@ -16,7 +21,7 @@ from training_helpers import trainer_workdir
 
 from netadapt_tf import data
 from netadapt_tf.search.held_out_accuracy import EvalSettings, held_out_accuracy
-from netadapt_tf.search.judge_pool import JudgePool
+from netadapt_tf.search.judge_pool import HostTimingGate, JudgePool
 from netadapt_tf.space.arch import full_arch, random_arch, smallest_arch
 from netadapt_tf.supernet.checkpoint import save_supernet
 from netadapt_tf.supernet.network import build_supernet
@@ -60,6 +65,7 @@ def _archs():
     return [full_arch(SPEC), smallest_arch(SPEC)] + [random_arch(SPEC, rng) for _ in range(4)]
 
 
+@pytest.mark.slow  # a pool of TensorFlow processes, started twice
 def test_pool_reads_what_the_serial_judge_reads_and_survives_a_killed_worker(trained):
     serial = held_out_accuracy(str(trained), SETTINGS)
     archs = _archs()
@@ -80,32 +86,204 @@ def test_pool_refuses_a_bad_worker_count(trained):
         JudgePool((str(trained), SETTINGS, None, False), workers=0)
 
 
+def _search_history(trained, workdir, judging: list[str], env: dict) -> list:
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "tools" / "search.py"),
+            f"--supernet_checkpoint={trained}",
+            f"--workdir={workdir}",
+            *judging,
+            *SMALL_SEARCH_FLAGS,
+            "--recalibration_batches=1",
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+        cwd=REPO,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = (workdir / "history.jsonl").read_text().splitlines()
+    return [_without_times(json.loads(line)) for line in lines]
+
+
 @pytest.mark.slow
 def test_search_history_is_the_same_with_two_judging_processes(trained, tmp_path):
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    histories = []
-    for workers in (1, 2):
-        workdir = tmp_path / f"search{workers}"
-        done = subprocess.run(
-            [
-                sys.executable,
-                str(REPO / "tools" / "search.py"),
-                f"--supernet_checkpoint={trained}",
-                f"--workdir={workdir}",
-                f"--judge_workers={workers}",
-                *SMALL_SEARCH_FLAGS,
-                "--recalibration_batches=1",
-            ],
-            capture_output=True,
-            text=True,
-            env=env,
-            cwd=REPO,
-        )
-        assert done.returncode == 0, done.stderr[-3000:]
-        lines = (workdir / "history.jsonl").read_text().splitlines()
-        histories.append([_without_times(json.loads(line)) for line in lines])
+    histories = [
+        _search_history(trained, tmp_path / f"search{w}", [f"--judge_workers={w}"], env)
+        for w in (1, 2)
+    ]
     assert len(histories[0]) > 2
     assert histories[0] == histories[1]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("localhost", 0))
+        return s.getsockname()[1]
+
+
+class _Cluster:
+    """A chief address and two workers and one parameter server, tools/judge_server.py
+    processes on localhost; `env(job, index)` is a task's environment."""
+
+    def __init__(self):
+        self.spec = {
+            job: [f"localhost:{_free_port()}" for _ in range(count)]
+            for job, count in (("chief", 1), ("worker", 2), ("ps", 1))
+        }
+        self.servers = {}
+        for job in ("worker", "ps"):
+            for index in range(len(self.spec[job])):
+                self.servers[(job, index)] = subprocess.Popen(
+                    [sys.executable, str(REPO / "tools" / "judge_server.py"), "--threads=1"],
+                    env=self.env(job, index),
+                    cwd=REPO,
+                    stdout=subprocess.PIPE,
+                    stderr=subprocess.DEVNULL,
+                    text=True,
+                )
+        for (job, index), server in self.servers.items():
+            line = server.stdout.readline()
+            assert f"judge_server: {job} {index} serving" in line, (job, index, line)
+
+    def env(self, job: str, index: int) -> dict:
+        config = {"cluster": self.spec, "task": {"type": job, "index": index}}
+        return {
+            **os.environ,
+            "PYTHONPATH": str(REPO),
+            "TF_CPP_MIN_LOG_LEVEL": "3",
+            "TF_CONFIG": json.dumps(config),
+        }
+
+    def stop(self):
+        for server in self.servers.values():
+            server.kill()
+            server.wait()
+
+
+@pytest.fixture
+def cluster():
+    running = _Cluster()
+    yield running
+    running.stop()
+
+
+@pytest.mark.slow
+def test_cluster_reads_what_the_serial_judge_reads_and_survives_a_killed_worker(
+    trained, cluster, tmp_path
+):
+    archs = tmp_path / "archs.json"
+    archs.write_text(json.dumps([arch.to_json() for arch in _archs()]))
+    out = tmp_path / "readings.json"
+    settings = {"batch_size": 16, "recalibration_batches": 2}
+    victim = cluster.servers[("worker", 0)].pid
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(REPO / "tests" / "workers" / "cluster_readings.py"),
+            str(trained),
+            json.dumps(settings),
+            str(archs),
+            str(victim),
+            str(out),
+        ],
+        env={**cluster.env("chief", 0), "PYTHONPATH": f"{REPO}:{REPO / 'tests'}"},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    readings = json.loads(out.read_text())
+    assert readings["workers"] == 2
+    assert cluster.servers[("worker", 0)].poll() is not None  # the worker was killed
+    assert len(set(readings["serial"])) > 1  # the archs are read apart
+    # Top-1 counts: the same to the example whichever worker summed them.
+    assert readings["cluster"] == readings["serial"]
+
+
+@pytest.mark.slow
+def test_search_history_is_the_same_judged_on_a_cluster(trained, cluster, tmp_path):
+    serial = _search_history(
+        trained,
+        tmp_path / "serial",
+        ["--judge_workers=1"],
+        {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
+    judged = _search_history(
+        trained, tmp_path / "cluster", ["--judge_cluster"], cluster.env("chief", 0)
+    )
+    assert len(serial) > 2
+    assert judged == serial
+
+
+def test_judge_server_and_cluster_judge_refuse_a_bad_tf_config(monkeypatch):
+    from netadapt_tf.search.cluster_judge import cluster_resolver
+
+    monkeypatch.delenv("TF_CONFIG", raising=False)
+    with pytest.raises(ValueError, match="TF_CONFIG: not set"):
+        cluster_resolver()
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": {"chief": ["a:1"], "worker": ["b:1"]}}))
+    with pytest.raises(ValueError, match="no 'ps' task"):
+        cluster_resolver()
+    both = {"chief": ["a:1"], "worker": ["b:1"], "ps": ["c:1"]}
+    monkeypatch.setenv("TF_CONFIG", json.dumps({"cluster": both, "task": {"type": "worker"}}))
+    with pytest.raises(ValueError, match="must be its 'chief'"):
+        cluster_resolver()
+    config = json.dumps({"cluster": both, "task": {"type": "chief", "index": 0}})
+    done = subprocess.run(
+        [sys.executable, str(REPO / "tools" / "judge_server.py")],
+        env={**os.environ, "PYTHONPATH": str(REPO), "TF_CONFIG": config},
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
+    assert done.returncode == 2
+    assert "TF_CONFIG: task type 'chief'; allowed: 'worker' or 'ps'" in done.stderr
+
+
+def test_a_host_timing_never_overlaps_judging():
+    gate = HostTimingGate()
+    events, lock = [], threading.Lock()
+
+    def note(kind, start):
+        with lock:
+            events.append((kind, start, time.monotonic()))
+
+    def judge(arch):
+        start = time.monotonic()
+        time.sleep(0.02)
+        note("judge", start)
+        return arch
+
+    def measure(arch):
+        start = time.monotonic()
+        time.sleep(0.02)
+        note("time", start)
+        return arch
+
+    judged, measured = gate.judge(judge), gate.measure(measure)
+
+    def sample(i):
+        measured(i)
+        judged(i)
+
+    threads = [threading.Thread(target=sample, args=(i,)) for i in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    timings = [e for e in events if e[0] == "time"]
+    judgings = [e for e in events if e[0] == "judge"]
+    assert len(timings) == len(judgings) == 6
+    for _, start, end in timings:  # nothing ran while a timing ran
+        others = [e for e in events if e[1:] != (start, end)]
+        assert all(o_end <= start or o_start >= end for _, o_start, o_end in others)
+    # Judging overlapped judging: the gate does not make the pool serial.
+    assert any(
+        a[1] < b[2] and b[1] < a[2] for i, a in enumerate(judgings) for b in judgings[i + 1 :]
+    )
 
 
 def _without_times(record):

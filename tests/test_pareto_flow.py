@@ -30,7 +30,7 @@ def _env() -> dict:
 
 def _kill_when_trained(workdir: pathlib.Path, runs: int) -> None:
     """Starts the quick run and kills its whole process group with SIGKILL once
-    train_networks has recorded `runs` trainings."""
+    the first part of train_networks has recorded `runs` trainings."""
     process = subprocess.Popen(
         _command(workdir),
         env=_env(),
@@ -38,7 +38,7 @@ def _kill_when_trained(workdir: pathlib.Path, runs: int) -> None:
         stderr=subprocess.DEVNULL,
         start_new_session=True,
     )
-    results = workdir / "train_networks" / comparison.RESULTS_FILE
+    results = workdir / "train_networks_0" / comparison.RESULTS_FILE
     try:
         while process.poll() is None:
             if results.exists() and len(comparison.read_results(results)[1]) >= runs:
@@ -58,17 +58,17 @@ def _without_times(record: dict) -> dict:
 def test_quick_run_survives_kill_9_and_completes(tmp_path):
     workdir = tmp_path / "pareto"
     _kill_when_trained(workdir, runs=1)
-    before = comparison.read_results(workdir / "train_networks" / comparison.RESULTS_FILE)[1]
+    before = comparison.read_results(workdir / "train_networks_0" / comparison.RESULTS_FILE)[1]
     stages = json.loads((workdir / "stages.json").read_text())
     assert stages["train_initial"]["seconds"] is not None
-    assert stages["train_networks"]["seconds"] is None  # killed while it ran
+    assert stages["train_networks_0"]["seconds"] is None  # killed while it ran
 
     done = subprocess.run(_command(workdir), env=_env(), capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-3000:]
     for stage in ("setup", "learning_curve", "train_initial", "train_supernet", "search_80"):
         assert f"{stage}: done before" in done.stderr
     record = json.loads(done.stdout)
-    after = comparison.read_results(workdir / "train_networks" / comparison.RESULTS_FILE)[1]
+    after = comparison.read_results(workdir / "train_networks_0" / comparison.RESULTS_FILE)[1]
     assert after[: len(before)] == before  # the runs finished before the kill were kept
 
     # The record: the keys the issue names, every network on every seed.
@@ -87,7 +87,7 @@ def test_quick_run_survives_kill_9_and_completes(tmp_path):
         assert record["margins"][key]["random"] is not None
     assert record["judge"]["decision"]["candidates"] >= 2
     assert -1 <= record["judge"]["compared"]["tau"] <= 1
-    assert record["machine"]["cores"] >= 1 and record["commands"]["train_networks"]
+    assert record["machine"]["cores"] >= 1 and record["commands"]["train_networks_1"]
     assert (workdir / "pareto.png").stat().st_size > 0
 
     again = subprocess.run(_command(workdir), env=_env(), capture_output=True, text=True)

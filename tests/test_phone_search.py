@@ -55,6 +55,7 @@ SEARCH = [
     "--warmup_runs=1",
     "--adb_retries=1",
     "--adb_backoff_s=0.01",
+    "--judge_workers=1",  # judged in the tool's process (the pool: test_judge_pool.py)
 ]
 REMOTE_ARCH = re.compile(r"_tiny_phone_net_([0-9a-f]{12})\.tflite$")
 

@@ -34,10 +34,10 @@ DATA = data.DataConfig(
 
 
 def _run(*args) -> subprocess.CompletedProcess:
+    """The tool, judging in its own process (the judge pool's tests: test_judge_pool.py)."""
     env = {**os.environ, "PYTHONPATH": str(REPO), "TF_CPP_MIN_LOG_LEVEL": "3"}
-    return subprocess.run(
-        [sys.executable, str(TOOL), *args], capture_output=True, text=True, env=env, cwd=REPO
-    )
+    command = [sys.executable, str(TOOL), "--judge_workers=1", *args]
+    return subprocess.run(command, capture_output=True, text=True, env=env, cwd=REPO)
 
 
 @pytest.fixture(scope="module")

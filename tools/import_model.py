@@ -47,8 +47,12 @@ _SUPERKERNEL = flags.DEFINE_bool(
     "superkernel", _DEFAULTS.superkernel, "Depthwise kernels choose smaller centred sizes."
 )
 _TIE_DW = flags.DEFINE_bool("tie_depthwise", _DEFAULTS.tie_depthwise, "Depthwise widths tied.")
-_TOLERANCE = flags.DEFINE_float("tolerance", 1e-5, "Largest relative difference allowed.")
-_IMAGES = flags.DEFINE_integer("parity_images", 4, "Random images of the parity check.")
+_TOLERANCE = flags.DEFINE_float(
+    "tolerance", 1e-5, "Largest relative difference allowed.", lower_bound=0
+)
+_IMAGES = flags.DEFINE_integer(
+    "parity_images", 4, "Random images of the parity check.", lower_bound=1
+)
 flags.mark_flags_as_required(["model", "output"])
 
 

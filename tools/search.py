@@ -31,6 +31,12 @@ refused unless --overwrite. See docs/search.md.
 docs/on_device.md), through the work directory's measurement cache. With several phones
 (--serial repeated, or --serial=all) the samples of an iteration are made in parallel, one
 per phone; a phone lost mid-iteration hands its model to another.
+
+Samples are judged by --judge_workers local processes (default: one per CPU core; each holds
+the super-network; search/judge_pool.py), or with --judge_cluster by the workers of the
+cluster in TF_CONFIG (tools/judge_server.py; search/cluster_judge.py). Either way the
+readings are the serial judge's and the search's history is the same; a timing on this host
+(--metric=host_latency) waits for the judging in flight.
 """
 
 import contextlib
@@ -55,7 +61,7 @@ from netadapt_tf.search.held_out_accuracy import (
     held_out_accuracy,
     split_record,
 )
-from netadapt_tf.search.judge_pool import JudgePool
+from netadapt_tf.search.judge_pool import HostTimingGate, JudgePool
 from netadapt_tf.space.task import DEPTH_JUDGE_METRICS, check_depth_metric, check_task
 from netadapt_tf.supernet import checkpoint, distribute
 
@@ -124,10 +130,17 @@ _UNRECORDED = flags.DEFINE_bool(
 
 _JUDGE_WORKERS = flags.DEFINE_integer(
     "judge_workers",
-    1,
+    0,
     "Processes judging samples at once, each holding the super-network (search/judge_pool.py); "
-    "1: judged in this process, 0: one per CPU core.",
+    "0: one per CPU core, 1: judged in this process.",
     lower_bound=0,
+)
+_JUDGE_CLUSTER = flags.DEFINE_bool(
+    "judge_cluster",
+    False,
+    "Judge samples on the cluster in TF_CONFIG (this process its chief; workers and "
+    "parameter servers: tools/judge_server.py; search/cluster_judge.py) instead of in local "
+    "processes.",
 )
 
 flags.mark_flags_as_required(["supernet_checkpoint", "workdir"])
@@ -229,6 +242,37 @@ def _check_data_flags(spec, preset, data_overrides: dict) -> None:
         raise app.UsageError(str(error)) from None
 
 
+def _judge(judge_args: tuple, resource: resources.Resource):
+    """(judge, what to close, accuracy fingerprint, sample threads, judge lock, measure):
+    judged in this process, by a pool of local processes or on the TF_CONFIG cluster; with
+    judging elsewhere, samples run at once, and a timing on this host waits for the judging
+    in flight (HostTimingGate)."""
+    if _JUDGE_CLUSTER.value:
+        from netadapt_tf.search.cluster_judge import ClusterJudge
+
+        judge = closer = ClusterJudge(judge_args)
+        fingerprint, workers = judge.fingerprint, max(resource.workers, judge.workers)
+    else:
+        accuracy = held_out_accuracy(*judge_args)
+        judge_workers = _JUDGE_WORKERS.value or distribute.available_cores()
+        if judge_workers == 1:
+            return (
+                accuracy,
+                None,
+                accuracy.fingerprint,
+                resource.workers,
+                resource.lock,
+                (resource.measure),
+            )
+        judge = closer = JudgePool(judge_args, judge_workers)
+        fingerprint, workers = accuracy.fingerprint, max(resource.workers, judge_workers)
+    measure = resource.measure
+    if resource.host_timed:
+        gate = HostTimingGate()
+        judge, measure = gate.judge(judge), gate.measure(measure)
+    return judge, closer, fingerprint, workers, contextlib.nullcontext(), measure
+
+
 def main(argv):
     if len(argv) > 1:
         raise app.UsageError(f"unexpected arguments: {argv[1:]}; everything is a --flag")
@@ -267,20 +311,15 @@ def main(argv):
             quantization=flags.FLAGS.quantization,
         )
         judge_args = (_CHECKPOINT.value, preset.evaluation, data_overrides, _UNRECORDED.value)
-        accuracy = held_out_accuracy(*judge_args)
-        workers, judge, judge_lock = resource.workers, accuracy, resource.lock
-        judge_workers = _JUDGE_WORKERS.value or distribute.available_cores()
-        if judge_workers > 1:
-            judge = pool = JudgePool(judge_args, judge_workers)
-            workers, judge_lock = max(workers, judge_workers), contextlib.nullcontext()
+        judge, pool, fingerprint, workers, judge_lock, measure = _judge(judge_args, resource)
         driver = SearchDriver(
             spec,
             preset.search,
             judge,
-            resource.measure,
+            measure,
             _WORKDIR.value,
             resource_fingerprint=resource.fingerprint,
-            accuracy_fingerprint=accuracy.fingerprint,
+            accuracy_fingerprint=fingerprint,
             initial_arch=initial,
             overwrite=_OVERWRITE.value,
             resource_unit=resource.unit,

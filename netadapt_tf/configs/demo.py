@@ -123,6 +123,7 @@ def flow_quick() -> FlowConfig:
             "--decay=1.0",
             "--max_eval_examples=32",
             "--eval_batch_size=16",
+            "--judge_workers=1",  # a judge pool's start costs more than these few samples
         ),
         random_flags=("--sampler=random", "--max_draws=100"),
         curve_fractions=(0.25, 0.5, 0.75, 1.0),

@@ -116,6 +116,7 @@ def quick() -> ParetoConfig:
             "--decay=1.0",
             "--max_eval_examples=32",
             "--eval_batch_size=16",
+            "--judge_workers=1",  # a judge pool's start costs more than these few samples
         ),
         measure_flags=("--rounds=1", "--latency_runs=5", "--warmup_runs=0"),
         decision_candidates=2,

@@ -263,7 +263,11 @@ class SubnetEvaluator:
                 f"depth_metrics: {self.supernet.spec.name} is a {self.task} network; depth "
                 "metrics need a depth network (dense_channels)"
             )
-        totals = self._totals(arch, recalibrate)
+        return self.depth_metrics_of(self._totals(arch, recalibrate))
+
+    def depth_metrics_of(self, totals: np.ndarray) -> DepthMetrics:
+        """The depth metrics of the held-out `totals` (`_sums` over every batch), however
+        they were summed (here, or by search.cluster_judge on a cluster's workers)."""
         images = int(totals[-1])
         if images == 0:
             raise ValueError("held-out dataset: none of its depth maps has a valid pixel")
@@ -274,10 +278,14 @@ class SubnetEvaluator:
     def accuracy(self, arch: Arch, recalibrate: bool | None = None) -> float:
         """Top-1 accuracy of a classifier `arch` on the held-out examples; for a depth
         network its delta1, or minus its RMSE (depth_metric "rmse")."""
+        return self.accuracy_of(self._totals(arch, recalibrate))
+
+    def accuracy_of(self, totals: np.ndarray) -> float:
+        """`accuracy` from the held-out `totals` (see depth_metrics_of)."""
         if self.task == "depth":
-            metrics = self.depth_metrics(arch, recalibrate)
+            metrics = self.depth_metrics_of(totals)
             return metrics.delta1 if self.depth_metric == "delta1" else -metrics.rmse
-        return float(self._totals(arch, recalibrate)[0]) / self.num_examples
+        return float(totals[0]) / self.num_examples
 
     def accuracies(self, archs, recalibrate: bool | None = None) -> list[float]:
         return [self.accuracy(arch, recalibrate) for arch in archs]

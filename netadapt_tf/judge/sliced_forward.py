@@ -108,21 +108,27 @@ class SlicedForward:
         debiased moving average SubnetEvaluator.recalibrated forms (momentum m per BN layer,
         started at zero), i.e. batch i of n weighs (1 - m) m^(n-1-i) / (1 - m^n); with
         `cumulative`, every batch weighs 1/n."""
+        weights = self.recalibration_weights(len(batches), cumulative)
+        total = np.zeros((2, self.statistics_size), np.float64)
+        for weight, images in zip(weights, batches, strict=True):
+            total += weight * np.asarray(self.batch_statistics(images, sizes), np.float64)
+        return tf.constant(total.astype(np.float32))
+
+    def recalibration_weights(self, n: int, cumulative: bool) -> np.ndarray:
+        """[n, S] float64: the weight of batch i's statistics in each BN slot (see
+        recalibrated_statistics)."""
+        if n == 0:
+            raise ValueError("recalibrated_statistics: no batches to estimate statistics on")
         momentum = np.zeros(self.statistics_size, np.float32)
         for name, (offset, width) in self.slots.items():
             momentum[offset : offset + width] = self.supernet.super_layers[name].bn.momentum
-        n = len(batches)
-        if n == 0:
-            raise ValueError("recalibrated_statistics: no batches to estimate statistics on")
-        total = np.zeros((2, self.statistics_size), np.float64)
-        for i, images in enumerate(batches):
-            weight = (
-                1 / n
-                if cumulative
-                else (1 - momentum) * momentum ** (n - 1 - i) / (1 - momentum**n)
-            )
-            total += weight * np.asarray(self.batch_statistics(images, sizes), np.float64)
-        return tf.constant(total.astype(np.float32))
+        rows = [
+            np.full(self.statistics_size, 1 / n)
+            if cumulative
+            else (1 - momentum) * momentum ** (n - 1 - i) / (1 - momentum**n)
+            for i in range(n)
+        ]
+        return np.asarray(rows, np.float64)
 
     def forward(self, images, sizes, statistics=None, batch_statistics=False):
         """Logits of the arch `sizes` (see class doc); with batch_statistics, BN normalizes

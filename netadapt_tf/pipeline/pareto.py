@@ -12,8 +12,10 @@ user runs them, each a tool run once and recorded (stage_runner.py), and its rec
    samples (`random_<pct>`).
 5. `plan`: the other uniform widths, the discovered network and the random pick of each
    target, and the candidates of one MCD iteration (the judge's decision).
-6. `train_networks`: each of them on every seed at the budget, from scratch; each (network,
-   seed) is recorded when done and a killed one resumes from its checkpoints.
+6. `train_networks_0`, `train_networks_1`: each of them on every seed at the budget, from
+   scratch, in two processes side by side (one core each: two single-threaded processes
+   get more from two cores than one process's replicas, docs/benchmarks.md); each
+   (network, seed) is recorded when done and a killed one resumes from its checkpoints.
 7. `measure`: host latency of every network (LiteRT, interleaved rounds) and its reading
    by the first target's judge.
 
@@ -33,7 +35,7 @@ from netadapt_tf.common import strict_json as sj
 from netadapt_tf.configs.pareto import ParetoConfig
 from netadapt_tf.discovered.uniform_baseline import uniform_arch
 from netadapt_tf.pipeline import comparison, pareto_stats
-from netadapt_tf.pipeline.stage_runner import StageRunner
+from netadapt_tf.pipeline.stage_runner import StageRunner, ToolStage
 from netadapt_tf.search.records import IterationRecord
 from netadapt_tf.space.arch import Arch, load_arch, save_arch
 from netadapt_tf.space.macs import count
@@ -45,6 +47,17 @@ BUDGET_FILE = "budget.json"
 MEASURED_FILE = "measured.json"
 PLANS = ("plan_probe.json", "plan_initial.json", "plan_networks.json", "plan_all.json")
 INITIAL = comparison.curve_name(1.0)
+# train_networks runs in this many processes side by side, each on one core; a constant, not
+# a machine's core count, so that a run resumed on another machine keeps its stages.
+TRAIN_PARTS = 2
+
+
+def part_plan(part: int) -> str:
+    return f"plan_networks_{part}.json"
+
+
+def part_dir(part: int) -> str:
+    return f"train_networks_{part}"
 
 
 def target_key(target: float) -> str:
@@ -163,8 +176,12 @@ def plan(config: ParetoConfig, w: pathlib.Path, latency) -> None:
         archs[name] = arch
         networks.append(_network(spec, name, "random", None, arch, seeds, latency))
     initial = [n for n in networks if n.name == INITIAL]
-    _write_plan(w, PLANS[2], spec, [n for n in networks if n.name != INITIAL], archs)
-    _write_plan(w, PLANS[3], spec, initial + [n for n in networks if n.name != INITIAL], archs)
+    others = [n for n in networks if n.name != INITIAL]
+    _write_plan(w, PLANS[2], spec, others, archs)
+    _write_plan(w, PLANS[3], spec, initial + others, archs)
+    by_cost = sorted(others, key=lambda n: (-n.macs, n.name))  # alternate: balanced parts
+    for part in range(TRAIN_PARTS):
+        _write_plan(w, part_plan(part), spec, by_cost[part::TRAIN_PARTS], archs)
 
 
 def judged_samples(search_dir: pathlib.Path) -> int:
@@ -261,16 +278,24 @@ def run_stages(config: ParetoConfig, w: pathlib.Path, log=print) -> StageRunner:
     runner.run_step(
         "plan",
         lambda: plan(config, w, _table_metric(w, table)),
-        outputs=[w / PLANS[2], w / PLANS[3]],
+        outputs=[w / PLANS[2], w / PLANS[3], *(w / part_plan(p) for p in range(TRAIN_PARTS))],
         settings=settings,
     )
-    runner.run_tool(
-        "train_networks",
-        "train_comparison",
-        f"--networks={w / PLANS[2]}",
-        f"--workdir={w / 'train_networks'}",
-        *trained,
-        outputs=[w / "train_networks"],
+    runner.run_tools_together(
+        [
+            ToolStage(
+                part_dir(part),
+                "train_comparison",
+                (
+                    f"--networks={w / part_plan(part)}",
+                    f"--workdir={w / part_dir(part)}",
+                    "--cores=1",
+                    *trained,
+                ),
+                outputs=(w / part_dir(part),),
+            )
+            for part in range(TRAIN_PARTS)
+        ]
     )
     runner.run_tool(
         "measure",

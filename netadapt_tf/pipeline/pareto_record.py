@@ -21,7 +21,8 @@ TIME_KEYS = ("date", "seconds", "total_seconds", "run_seconds")
 
 def _accuracies(w: pathlib.Path) -> dict[str, list[float]]:
     runs = []
-    for column in ("train_initial", "train_networks"):
+    parts = [pareto.part_dir(part) for part in range(pareto.TRAIN_PARTS)]
+    for column in ("train_initial", *parts):
         runs += comparison.read_results(w / column / comparison.RESULTS_FILE)[1]
     return comparison.accuracies_by_network(runs)
 

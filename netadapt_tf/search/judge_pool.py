@@ -12,22 +12,24 @@ sample as failed, as it does for any judge error).
 """
 
 import concurrent.futures
+import contextlib
 import multiprocessing
 import threading
 from concurrent.futures.process import BrokenProcessPool
 
-_JUDGE = None  # the worker process's HeldOutAccuracy
+_JUDGE = None  # the worker process's reading (a HeldOutAccuracy)
 
 
-def _start_worker(args: tuple) -> None:
+def _start_worker(args: tuple, factory) -> None:
     import tensorflow as tf
 
     tf.config.threading.set_intra_op_parallelism_threads(1)
     tf.config.threading.set_inter_op_parallelism_threads(1)
-    from netadapt_tf.search.held_out_accuracy import held_out_accuracy
+    if factory is None:
+        from netadapt_tf.search.held_out_accuracy import held_out_accuracy as factory
 
     global _JUDGE
-    _JUDGE = held_out_accuracy(*args)
+    _JUDGE = factory(*args)
 
 
 def _judge(arch_json: dict) -> float:
@@ -37,16 +39,18 @@ def _judge(arch_json: dict) -> float:
 
 
 class JudgePool:
-    """accuracy(arch) through `workers` processes; `args` are held_out_accuracy's
-    (checkpoint_dir, settings, data_overrides, allow_unrecorded_split). Thread-safe: the
+    """accuracy(arch) through `workers` processes; `args` are the reading factory's
+    (`factory`, a module-level callable; None: held_out_accuracy, whose args are
+    checkpoint_dir, settings, data_overrides, allow_unrecorded_split). Thread-safe: the
     search's sample threads call it at once. Close it (or use it as a context manager)."""
 
-    def __init__(self, args: tuple, workers: int, attempts: int = 3):
+    def __init__(self, args: tuple, workers: int, attempts: int = 3, factory=None):
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"judge_workers: {workers!r} must be an integer >= 1")
         if attempts < 1:
             raise ValueError(f"attempts: {attempts!r} must be >= 1")
         self.args, self.workers, self.attempts = tuple(args), workers, attempts
+        self.factory = factory
         self.restarts = 0
         self._lock = threading.Lock()
         self._pool = self._new_pool()
@@ -56,7 +60,7 @@ class JudgePool:
             self.workers,
             mp_context=multiprocessing.get_context("spawn"),
             initializer=_start_worker,
-            initargs=(self.args,),
+            initargs=(self.args, self.factory),
         )
 
     def __call__(self, arch) -> float:
@@ -87,3 +91,60 @@ class JudgePool:
 
     def __exit__(self, *exc):
         self.close()
+
+
+class HostTimingGate:
+    """Lets judging in other processes overlap other judging but never a timing on this
+    host: a search measuring latency here (metric host_latency) with a judge pool would
+    otherwise time its samples against the pool's work on the same cores. A timing waits
+    for the judging in flight and holds new judging back until it is done."""
+
+    def __init__(self):
+        self._condition = threading.Condition()
+        self._judging = 0
+        self._timing = False
+        self._waiting = 0  # timings waiting: new judging waits behind them
+
+    @contextlib.contextmanager
+    def judging(self):
+        with self._condition:
+            self._condition.wait_for(lambda: not self._timing and not self._waiting)
+            self._judging += 1
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._judging -= 1
+                self._condition.notify_all()
+
+    @contextlib.contextmanager
+    def timing(self):
+        with self._condition:
+            self._waiting += 1
+            self._condition.wait_for(lambda: not self._timing and not self._judging)
+            self._waiting -= 1
+            self._timing = True
+        try:
+            yield
+        finally:
+            with self._condition:
+                self._timing = False
+                self._condition.notify_all()
+
+    def judge(self, judge):
+        """`judge` called under `judging`."""
+
+        def judged(arch):
+            with self.judging():
+                return judge(arch)
+
+        return judged
+
+    def measure(self, measure):
+        """`measure` called under `timing`."""
+
+        def measured(arch):
+            with self.timing():
+                return measure(arch)
+
+        return measured

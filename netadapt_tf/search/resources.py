@@ -27,13 +27,15 @@ MACS_COUNTER = "netadapt_tf.macs/1"
 @dataclasses.dataclass(frozen=True)
 class Resource:
     """A resource callable with what search.json records about it; `workers` samples may
-    call it at once, with `lock` held around other TensorFlow work (None: one at a time)."""
+    call it at once, with `lock` held around other TensorFlow work (None: one at a time).
+    `host_timed`: it times models on this host's CPUs, so nothing else may run meanwhile."""
 
     measure: Callable[[Arch], float]
     fingerprint: dict
     unit: str
     workers: int = 1
     lock: object = None
+    host_timed: bool = False
 
 
 def metrics_available() -> bool:
@@ -91,7 +93,7 @@ def make_resource(
     if name == "host_latency":
         # One at a time: parallel samples would time each other on the same CPUs.
         metric = metrics.CachedMetric(metrics.HostLatencyMetric(spec), MeasurementCache(cache_dir))
-        return Resource(metric, metric.fingerprint(), metric.unit)
+        return Resource(metric, metric.fingerprint(), metric.unit, host_timed=True)
     lock = threading.Lock()
     phone_metric = metrics.AdbLatencyMetric(spec, phones, quantization, lock=lock)
     metric = metrics.CachedMetric(phone_metric, MeasurementCache(cache_dir))
