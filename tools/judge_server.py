@@ -19,7 +19,7 @@ import os
 
 from absl import app, flags
 
-from netadapt_tf.common import cli_flags
+from netadapt_tf.cli import cli_flags
 
 _THREADS = flags.DEFINE_integer(
     "threads",
