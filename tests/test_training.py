@@ -19,8 +19,8 @@ from netadapt_tf.supernet.sampling import (
     shrinking_floor,
     width_counts,
 )
+from netadapt_tf.training.step import NonFiniteLossError
 from netadapt_tf.training.supernet_trainer import (
-    NonFiniteLossError,
     SupernetTrainer,
     TrainConfig,
     check_batch_size,

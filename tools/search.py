@@ -40,14 +40,14 @@ readings are the serial judge's and the search's history is the same; a timing o
 """
 
 import contextlib
-import dataclasses
 import json
 import os
 import sys
 
 from absl import app, flags
 
-from netadapt_tf.cli import cli_flags
+from netadapt_tf import data
+from netadapt_tf.cli import cli_flags, config_flags
 from netadapt_tf.common.strict_json import RecordError
 from netadapt_tf.configs import search as presets
 from netadapt_tf.latency.adb_client import DeviceError
@@ -59,11 +59,12 @@ from netadapt_tf.search.held_out_accuracy import (
     EvalSettings,
     data_config,
     held_out_accuracy,
+    open_checkpoint,
     split_record,
 )
 from netadapt_tf.search.judge_pool import HostTimingGate, JudgePool
 from netadapt_tf.space.task import DEPTH_JUDGE_METRICS, check_depth_metric, check_task
-from netadapt_tf.supernet import checkpoint, distribute
+from netadapt_tf.supernet import distribute
 
 _PRESET = flags.DEFINE_enum("preset", "demo", sorted(presets.PRESETS), "Search preset.")
 _CHECKPOINT = flags.DEFINE_string("supernet_checkpoint", None, "Super-network checkpoint dir.")
@@ -187,73 +188,82 @@ cli_flags.require("held_out", lambda v: v >= 1, "must be >= 1 (images)")
 cli_flags.require("held_out_seed", lambda v: v >= 0, "must be >= 0")
 
 
-def _overrides(holders: dict) -> dict:
-    return {field: h.value for field, h in holders.items() if h.value is not None}
+_SEARCH_OVERRIDES = config_flags.Overrides(
+    mcd.MCDConfig,
+    {
+        "samples_per_iteration": _J,
+        "layers_per_sample": _L,
+        "initial_reduction": _REDUCTION,
+        "decay": _DECAY,
+        "max_iterations": _ITERATIONS,
+        "seed": _SEED,
+        "sampler": _SAMPLER,
+        "tie_residual_streams": _TIES,
+        "max_attempts": _ATTEMPTS,
+        "max_draws": _DRAWS,
+    },
+)
+_EVAL_OVERRIDES = config_flags.Overrides(
+    EvalSettings,
+    {
+        "batch_size": _EVAL_BATCH,
+        "max_examples": _MAX_EXAMPLES,
+        "recalibration_batches": _RECAL,
+        "recalibration_average": _RECAL_AVERAGE,
+        "depth_metric": _DEPTH_METRIC,
+    },
+)
+# The data flags override fields of the trainer's recorded DataConfig (data_config()).
+_DATA_OVERRIDES = config_flags.Overrides(
+    data.DataConfig,
+    {
+        "name": _DATASET,
+        "data_dir": _DATA_DIR,
+        "held_out": _HELD_OUT,
+        "held_out_seed": _HELD_OUT_SEED,
+    },
+)
 
 
 def resolve_preset() -> presets.SearchPreset:
-    """The preset with the flags' overrides applied."""
+    """The preset with the flags' overrides applied (--target or --target_fraction
+    replacing the preset's target)."""
     preset = presets.get_config(_PRESET.value)
-    search = dataclasses.replace(
-        preset.search,
-        **_overrides(
-            {
-                "samples_per_iteration": _J,
-                "layers_per_sample": _L,
-                "initial_reduction": _REDUCTION,
-                "decay": _DECAY,
-                "max_iterations": _ITERATIONS,
-                "seed": _SEED,
-                "sampler": _SAMPLER,
-                "tie_residual_streams": _TIES,
-                "max_attempts": _ATTEMPTS,
-                "max_draws": _DRAWS,
-            }
-        ),
-    )
+    target = {}
     if _TARGET.value is not None:
-        search = dataclasses.replace(search, target=_TARGET.value, target_fraction=None)
+        target = {"target": _TARGET.value, "target_fraction": None}
     if _FRACTION.value is not None:
-        search = dataclasses.replace(search, target=None, target_fraction=_FRACTION.value)
-    evaluation = dataclasses.replace(
-        preset.evaluation,
-        **_overrides(
-            {
-                "batch_size": _EVAL_BATCH,
-                "max_examples": _MAX_EXAMPLES,
-                "recalibration_batches": _RECAL,
-                "recalibration_average": _RECAL_AVERAGE,
-                "depth_metric": _DEPTH_METRIC,
-            }
-        ),
-    )
+        target = {"target": None, "target_fraction": _FRACTION.value}
+    search = _SEARCH_OVERRIDES.apply(preset.search, **target)
+    evaluation = _EVAL_OVERRIDES.apply(preset.evaluation)
     metric = _METRIC.value or ("table" if _TABLE.value else preset.metric)
     return presets.SearchPreset(search, metric, evaluation, preset.task)
 
 
-def _check_data_flags(spec, preset, data_overrides: dict) -> None:
+def _check_data_flags(trained, preset, data_overrides: dict) -> None:
     """The data flags must make a data config with the trainer's record (a --data_dir for
     a generated dataset, which reads no files, is refused): a usage error."""
     try:
-        data_config(_CHECKPOINT.value, spec, preset.evaluation.batch_size, data_overrides)
+        data_config(trained, preset.evaluation.batch_size, data_overrides)
     except RecordError:
         raise  # a damaged record: an input's problem, not the flags'
     except ValueError as error:
         raise app.UsageError(str(error)) from None
 
 
-def _judge(judge_args: tuple, resource: resources.Resource):
+def _judge(trained, judge_args: tuple, resource: resources.Resource):
     """(judge, what to close, accuracy fingerprint, sample threads, judge lock, measure):
-    judged in this process, by a pool of local processes or on the TF_CONFIG cluster; with
-    judging elsewhere, samples run at once, and a timing on this host waits for the judging
-    in flight (HostTimingGate)."""
+    judged in this process (from `trained`, the checkpoint read once), by a pool of local
+    processes or on the TF_CONFIG cluster (each reading the checkpoint `judge_args` name);
+    with judging elsewhere, samples run at once, and a timing on this host waits for the
+    judging in flight (HostTimingGate)."""
     if _JUDGE_CLUSTER.value:
         from netadapt_tf.search.cluster_judge import ClusterJudge
 
         judge = closer = ClusterJudge(judge_args)
         fingerprint, workers = judge.fingerprint, max(resource.workers, judge.workers)
     else:
-        accuracy = held_out_accuracy(*judge_args)
+        accuracy = held_out_accuracy(trained, *judge_args[1:])
         judge_workers = _JUDGE_WORKERS.value or distribute.available_cores()
         if judge_workers == 1:
             return (
@@ -282,22 +292,16 @@ def main(argv):
     except ValueError as error:
         raise app.UsageError(str(error)) from None
     try:
-        spec = checkpoint.read_spec(_CHECKPOINT.value)
+        trained = open_checkpoint(_CHECKPOINT.value)  # spec and records, read once
+        spec = trained.spec
         if _DEPTH_METRIC.value is not None:
             check_depth_metric(spec, _DEPTH_METRIC.value, "--depth_metric")
         check_task(spec, preset.task, f"--preset={_PRESET.value}")
         mcd.check_config(spec, preset.search)  # J, L and the target, before any data
         initial = cli_flags.read_arch(_ARCH.value, spec) if _ARCH.value else None
-        data_overrides = _overrides(
-            {
-                "name": _DATASET,
-                "data_dir": _DATA_DIR,
-                "held_out": _HELD_OUT,
-                "held_out_seed": _HELD_OUT_SEED,
-            }
-        )
-        _check_data_flags(spec, preset, data_overrides)
-        split_record(_CHECKPOINT.value, _UNRECORDED.value)  # refused before the workdir
+        data_overrides = _DATA_OVERRIDES.values()
+        _check_data_flags(trained, preset, data_overrides)
+        split_record(trained, _UNRECORDED.value)  # refused before the workdir
         cli_flags.lock_workdir(_WORKDIR.value)  # before anything is written there
         phones = None
         if preset.metric == "adb_latency":
@@ -311,7 +315,9 @@ def main(argv):
             quantization=flags.FLAGS.quantization,
         )
         judge_args = (_CHECKPOINT.value, preset.evaluation, data_overrides, _UNRECORDED.value)
-        judge, pool, fingerprint, workers, judge_lock, measure = _judge(judge_args, resource)
+        judge, pool, fingerprint, workers, judge_lock, measure = _judge(
+            trained, judge_args, resource
+        )
         driver = SearchDriver(
             spec,
             preset.search,

@@ -23,11 +23,12 @@ import sys
 from absl import app, flags
 
 from netadapt_tf import data
-from netadapt_tf.cli import cli_flags
+from netadapt_tf.cli import cli_flags, config_flags
 from netadapt_tf.configs import supernet as presets
 from netadapt_tf.space.task import DEFAULT_SCORE, task_of
 from netadapt_tf.supernet import checkpoint, distribute
-from netadapt_tf.training.supernet_trainer import NonFiniteLossError, SupernetTrainer, TrainConfig
+from netadapt_tf.training.step import NonFiniteLossError
+from netadapt_tf.training.supernet_trainer import SupernetTrainer, TrainConfig
 
 _PRESET = flags.DEFINE_enum("preset", "fashion_mnist_demo", sorted(presets.PRESETS), "Preset.")
 _WORKDIR = flags.DEFINE_string("workdir", None, "Work directory (checkpoints, logs, result).")
@@ -99,52 +100,48 @@ cli_flags.checked_by(
 )
 
 
-def _overrides(holders: dict) -> dict:
-    return {field: h.value for field, h in holders.items() if h.value is not None}
+_MODEL_OVERRIDES = config_flags.Overrides(
+    presets.ModelConfig,
+    {
+        "name": _MODEL,
+        "width_multiplier": _WIDTH,
+        "input_size": _INPUT_SIZE,
+        "channel_bypass": _BYPASS,
+        "tie_depthwise": _TIE_DW,
+    },
+)
+_TRAIN_OVERRIDES = config_flags.Overrides(
+    TrainConfig,
+    {
+        "epochs": _EPOCHS,
+        "steps_per_epoch": _STEPS,
+        "batch_size": _BATCH,
+        "learning_rate": _LR,
+        "sandwich": _SANDWICH,
+        "distill": _DISTILL,
+        "full_network": _FULL,
+        "width_correlation": _CORRELATION,
+        "free_layer_probability": _FREE,
+        "warm_start_steps": _WARM,
+        "init_from": _INIT_FROM,
+        "progressive_shrinking": _SHRINK,
+        "bn_momentum": _BN_MOMENTUM,
+        "seed": _SEED,
+        "checkpoint_every_steps": _CKPT_STEPS,
+    },
+)
+_DATA_OVERRIDES = config_flags.Overrides(
+    data.DataConfig, {"name": _DATASET, "data_dir": _DATA_DIR, "held_out": _HELD_OUT}
+)
 
 
 def resolve_config() -> presets.SupernetConfig:
     """The preset with the flags' overrides applied."""
     config = presets.get_config(_PRESET.value)
-    model = dataclasses.replace(
-        config.model,
-        **_overrides(
-            {
-                "name": _MODEL,
-                "width_multiplier": _WIDTH,
-                "input_size": _INPUT_SIZE,
-                "channel_bypass": _BYPASS,
-                "tie_depthwise": _TIE_DW,
-            }
-        ),
-    )
-    train = dataclasses.replace(
-        config.train,
-        **_overrides(
-            {
-                "epochs": _EPOCHS,
-                "steps_per_epoch": _STEPS,
-                "batch_size": _BATCH,
-                "learning_rate": _LR,
-                "sandwich": _SANDWICH,
-                "distill": _DISTILL,
-                "full_network": _FULL,
-                "width_correlation": _CORRELATION,
-                "free_layer_probability": _FREE,
-                "warm_start_steps": _WARM,
-                "init_from": _INIT_FROM,
-                "progressive_shrinking": _SHRINK,
-                "bn_momentum": _BN_MOMENTUM,
-                "seed": _SEED,
-                "checkpoint_every_steps": _CKPT_STEPS,
-            }
-        ),
-    )
-    data_config = dataclasses.replace(
-        config.data,
-        image_size=model.input_size,
-        batch_size=train.batch_size,
-        **_overrides({"name": _DATASET, "data_dir": _DATA_DIR, "held_out": _HELD_OUT}),
+    model = _MODEL_OVERRIDES.apply(config.model)
+    train = _TRAIN_OVERRIDES.apply(config.train)
+    data_config = _DATA_OVERRIDES.apply(
+        config.data, image_size=model.input_size, batch_size=train.batch_size
     )
     strategy = _STRATEGY.value or config.strategy
     return presets.SupernetConfig(model, data_config, train, strategy)

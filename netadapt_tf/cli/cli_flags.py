@@ -78,7 +78,9 @@ def require(name: str, condition, allowed: str) -> None:
     flags.register_validator(name, lambda v: v is None or condition(v), message=allowed)
 
 
-def checked_by(record_type: type, fields: dict[str, str]) -> None:
+def checked_by(
+    record_type: type, fields: dict[str, str], flag_values: flags.FlagValues = FLAGS
+) -> None:
     """Validators of the flags that set fields of `record_type` ({flag: field}): a set flag
     must make a valid record by itself (the record's own checks, with its defaults for
     the other fields), so each rule is written once, in the record."""
@@ -93,7 +95,7 @@ def checked_by(record_type: type, fields: dict[str, str]) -> None:
                 raise flags.ValidationError(str(error)) from None
             return True
 
-        flags.register_validator(name, check)
+        flags.register_validator(name, check, flag_values=flag_values)
 
 
 def positive(name: str) -> None:

@@ -29,7 +29,6 @@ refused for it.
 
 import dataclasses
 import json
-import math
 import os
 import time
 
@@ -39,7 +38,7 @@ import tensorflow as tf
 
 from netadapt_tf.common import atomic_files, checksums
 from netadapt_tf.common.strict_json import RecordError
-from netadapt_tf.depth import MetricsAccumulator, distillation_l1, masked_l1, per_image_metrics
+from netadapt_tf.depth import MetricsAccumulator
 from netadapt_tf.discovered import recipe
 from netadapt_tf.discovered.outputs import (
     OUTPUT_FILES,
@@ -58,6 +57,7 @@ from netadapt_tf.space.task import DEFAULT_SCORE, task_of
 from netadapt_tf.supernet import checkpoint, distribute, resume
 from netadapt_tf.supernet.network import arch_inputs, build_supernet
 from netadapt_tf.training import run_record
+from netadapt_tf.training import step as training_step
 from netadapt_tf.training.supernet_trainer import TrainConfig, check_steps_per_epoch, make_optimizer
 
 MODES = ("scratch", "inherit", "trajectory")
@@ -390,45 +390,32 @@ class DiscoveredTrainer:
 
     def _step_function(self, model, optimizer):
         config, classes = self.config, self.spec.num_classes
-        decayed = [v for v in model.trainable_variables if "kernel" in v.path]
+        decayed = training_step.kernels(model)
 
         def replica_step(images, targets):
             with tf.GradientTape() as tape:
                 outputs = model(images, training=True)
+                teacher = self.teacher(images) if self.teacher is not None else None
                 if self.task == "depth":
-                    loss = masked_l1(targets, outputs)
-                    if self.teacher is not None:
-                        loss += distillation_l1(self.teacher(images), outputs)
-                    loss *= tf.cast(tf.shape(images)[0], tf.float32) / config.batch_size
-                else:
-                    smooth = config.label_smoothing
-                    soft_targets = targets * (1 - smooth) + smooth / classes if smooth else targets
-                    per_example = keras.losses.categorical_crossentropy(
-                        soft_targets, outputs, from_logits=True
+                    loss = training_step.depth_loss(
+                        targets, outputs, config.batch_size, distill_from=teacher
                     )
-                    if self.teacher is not None:
-                        soft = tf.stop_gradient(tf.nn.softmax(self.teacher(images)))
-                        per_example += keras.losses.categorical_crossentropy(
-                            soft, outputs, from_logits=True
-                        )
+                else:
+                    per_example = training_step.classification_loss(
+                        targets, outputs, config.label_smoothing, classes, distill_from=teacher
+                    )
                     loss = tf.nn.compute_average_loss(
                         per_example, global_batch_size=config.batch_size
                     )
-                if config.weight_decay:
-                    l2 = config.weight_decay * tf.add_n([tf.nn.l2_loss(v) for v in decayed])
-                    loss += tf.nn.scale_regularization_loss(l2)
+                loss = training_step.with_weight_decay(loss, config.weight_decay, decayed)
             grads = tape.gradient(loss, model.trainable_variables)
             optimizer.apply_gradients(zip(grads, model.trainable_variables, strict=True))
-            if self.task == "depth":  # the score: per-image delta1, summed
-                return loss, tf.reduce_sum(per_image_metrics(outputs, targets)[0][:, 1])
-            right = tf.equal(tf.argmax(outputs, -1), tf.argmax(targets, -1))
-            return loss, tf.reduce_sum(tf.cast(right, tf.float32))
+            labels = targets if self.task == "depth" else tf.argmax(targets, -1)
+            return loss, training_step.score_sum(self.task, labels, outputs)
 
         @tf.function
         def step(batch):
-            loss, hits = self.strategy.run(replica_step, args=batch)
-            total = tf.distribute.ReduceOp.SUM
-            return self.strategy.reduce(total, loss, None), self.strategy.reduce(total, hits, None)
+            return training_step.replicas_sum(self.strategy, replica_step, batch)
 
         return step
 
@@ -581,20 +568,17 @@ class DiscoveredTrainer:
         """Trains phase `index` from `step` to `end` (its epoch's end), the epoch's steps
         before having the (loss, score) sums `sums`; returns (the step reached, the
         epoch's sum of the steps' losses, the sum of their scores)."""
-        loss_sum, hits_sum = sums
-        for batch in self._batches(self.phases[index].start + step, end - step):
-            loss, hits = step_fn(batch)
-            loss = float(loss)
-            if not math.isfinite(loss):
-                raise FloatingPointError(
-                    f"phase {index}: loss became {loss} at step {step}; lower the learning "
-                    f"rate; the last checkpoint is kept in {checkpoints.directory}"
-                )
-            step += 1
-            loss_sum, hits_sum = loss_sum + loss, hits_sum + float(hits)
-            every = self.config.checkpoint_every_steps
-            if every and step % every == 0 and step < end:  # the end saves after its log
-                checkpoints.save(step, (loss_sum, hits_sum))
-            if on_step is not None:
-                on_step(index, step)
-        return step, loss_sum, hits_sum
+        return training_step.run_steps(
+            self._batches(self.phases[index].start + step, end - step),
+            step,
+            end,
+            lambda batch, _: step_fn(batch),
+            sums,
+            checkpoint_every=self.config.checkpoint_every_steps,
+            save=checkpoints.save,
+            on_step=None if on_step is None else lambda step, _: on_step(index, step),
+            failed=lambda loss, step: (
+                f"phase {index}: loss became {loss} at step {step}; lower the learning "
+                f"rate; the last checkpoint is kept in {checkpoints.directory}"
+            ),
+        )

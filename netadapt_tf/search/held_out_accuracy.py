@@ -1,8 +1,10 @@
 """The accuracy a search maximizes: top-1 on the held-out split, from a trained super-network
 (for a depth network: delta1, or minus the RMSE, over the held-out depth maps).
 
-`held_out_accuracy(checkpoint_dir, ...)` loads the checkpoint and the data, checks that they
-belong together, and returns the judging callable with the fingerprint search.json records.
+`open_checkpoint(checkpoint_dir)` reads a checkpoint's spec and its trainer's records once
+(`TrainedSupernet`), for the tools to pass on; `held_out_accuracy(trained, ...)` loads its
+weights and the data, checks that they belong together, and returns the judging callable
+with the fingerprint search.json records.
 The data config defaults to the one recorded by the trainer (run.json in the checkpoint's
 work directory: the directory holding the checkpoint, or the checkpoint itself). That
 directory must record the held-out split the super-network was trained without
@@ -96,40 +98,61 @@ def trainer_workdir(checkpoint_dir) -> pathlib.Path | None:
     return None
 
 
-def data_config(checkpoint_dir, spec: NetworkSpec, batch_size: int, overrides: dict):
-    """The DataConfig to judge on: the trainer's recorded one with `overrides` (name,
-    data_dir, held_out, ...) applied, at the super-network's input size."""
-    recorded = {}
+@dataclasses.dataclass(frozen=True)
+class TrainedSupernet:
+    """A super-network checkpoint and its trainer's records, read once: the checkpoint
+    `directory`, its `spec`, the trainer's `workdir` (None when neither run.json nor
+    held_out_split.json is there or beside it) and the DataConfig fields its run.json
+    records (`recorded_data`, {} without one). The weights stay on disk until
+    held_out_accuracy loads them."""
+
+    directory: pathlib.Path
+    spec: NetworkSpec
+    workdir: pathlib.Path | None
+    recorded_data: dict
+
+
+def open_checkpoint(checkpoint_dir, expected_spec: NetworkSpec | None = None) -> TrainedSupernet:
+    """Reads the checkpoint's spec (checked against `expected_spec` when given) and its
+    trainer's records; every problem is a RecordError naming the file."""
+    spec = checkpoint.read_spec(checkpoint_dir, expected_spec)
     workdir = trainer_workdir(checkpoint_dir)
+    recorded = {}
     if workdir is not None and (workdir / RUN_FILE).exists():
         run = run_record.read(workdir / RUN_FILE, TrainConfig)
         recorded = dict(run["data"].get("config", {}))
-    if not recorded and "name" not in overrides:
+    return TrainedSupernet(pathlib.Path(checkpoint_dir), spec, workdir, recorded)
+
+
+def data_config(trained: TrainedSupernet, batch_size: int, overrides: dict):
+    """The DataConfig to judge or train on: the trainer's recorded one with `overrides`
+    (name, data_dir, held_out, ...) applied, at the super-network's input size."""
+    if not trained.recorded_data and "name" not in overrides:
         raise ValueError(
-            f"dataset: {checkpoint_dir} has no trainer record ({RUN_FILE}) to take the data "
-            "config from; pass --dataset (and --data_dir, --held_out)"
+            f"dataset: {trained.directory} has no trainer record ({RUN_FILE}) to take the "
+            "data config from; pass --dataset (and --data_dir, --held_out)"
         )
     fields = {
-        **recorded,
+        **trained.recorded_data,
         "batch_size": batch_size,
         **{k: v for k, v in overrides.items() if v is not None},
-        "image_size": spec.input_size,
-        "channels": spec.input_channels,
+        "image_size": trained.spec.input_size,
+        "channels": trained.spec.input_channels,
     }
     return data.DataConfig(**fields)
 
 
-def split_record(checkpoint_dir, allow_unrecorded: bool) -> pathlib.Path | None:
+def split_record(trained: TrainedSupernet, allow_unrecorded: bool) -> pathlib.Path | None:
     """The trainer's work directory that records the checkpoint's held-out split; None when
     there is no record and `allow_unrecorded` (otherwise no record is an error)."""
-    workdir = trainer_workdir(checkpoint_dir)
+    workdir = trained.workdir
     if workdir is not None and (workdir / SPLIT_FILE).exists():
         return workdir
     if allow_unrecorded:
         return None
-    where = pathlib.Path(checkpoint_dir)
+    where = trained.directory
     raise ValueError(
-        f"held-out split: no record of the split the super-network in {checkpoint_dir} was "
+        f"held-out split: no record of the split the super-network in {where} was "
         f"trained without ({SPLIT_FILE} in {where} or {where.parent}), so the search cannot "
         "check that it judges on images the super-network never saw; allowed: a checkpoint "
         "in the work directory of tools/train_supernet.py (which records the split), or "
@@ -138,30 +161,31 @@ def split_record(checkpoint_dir, allow_unrecorded: bool) -> pathlib.Path | None:
 
 
 def held_out_accuracy(
-    checkpoint_dir,
+    trained,
     settings: EvalSettings,
     data_overrides: dict | None = None,
     allow_unrecorded_split: bool = False,
 ) -> HeldOutAccuracy:
-    """Loads the super-network and the held-out data, checking that they belong together
-    (classes, held-out split) before any weight is loaded. Without a record of the split
-    the checkpoint was trained with, refuses unless `allow_unrecorded_split`."""
-    spec = checkpoint.read_spec(checkpoint_dir)
+    """Loads the super-network of `trained` (a TrainedSupernet, or a checkpoint directory
+    to open) and the held-out data, checking that they belong together (classes, held-out
+    split) before any weight is loaded. Without a record of the split the checkpoint was
+    trained with, refuses unless `allow_unrecorded_split`."""
+    if not isinstance(trained, TrainedSupernet):
+        trained = open_checkpoint(trained)
+    spec, checkpoint_dir = trained.spec, trained.directory
     depth_metric = check_depth_metric(spec, settings.depth_metric, "depth_metric")
-    recorded_in = split_record(checkpoint_dir, allow_unrecorded_split)  # before loading data
-    config = data_config(checkpoint_dir, spec, settings.batch_size, data_overrides or {})
+    recorded_in = split_record(trained, allow_unrecorded_split)  # before loading data
+    config = data_config(trained, settings.batch_size, data_overrides or {})
     datasets = _load_held_out_data(checkpoint_dir, spec, config)
     if recorded_in is not None:
         data.check_split(recorded_in, datasets.split)
-    supernet = checkpoint.load_supernet(checkpoint_dir, spec)
+    supernet = checkpoint.load_weights(checkpoint_dir, spec)
     judge = _make_judge(supernet, datasets, settings, depth_metric)
     recorded_data = {k: v for k, v in config.to_json().items() if k != "data_dir"}
     fingerprint = {
         "judge": "held_out_top1" if depth_metric is None else f"held_out_{depth_metric}",
         "spec": spec.fingerprint(),
-        "weights_sha256": checksums.file_sha256(
-            pathlib.Path(checkpoint_dir) / checkpoint.WEIGHTS_FILE
-        ),
+        "weights_sha256": checksums.file_sha256(checkpoint_dir / checkpoint.WEIGHTS_FILE),
         "data": recorded_data,
         "split": datasets.split.to_json(),
         "settings": settings.to_json(),

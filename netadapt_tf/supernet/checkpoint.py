@@ -92,8 +92,14 @@ def load_supernet(directory, expected_spec: NetworkSpec | None = None) -> SuperN
     With `expected_spec`, the checkpoint must hold that super-network (same fingerprint);
     this is checked before any weight is built, so a wrong checkpoint fails fast.
     """
+    return load_weights(directory, read_spec(directory, expected_spec))
+
+
+def load_weights(directory, spec: NetworkSpec) -> SuperNetwork:
+    """The super-network of `spec` with the weights of the checkpoint in `directory`, for a
+    caller that has read the checkpoint's spec already (read_spec): the spec is not read
+    again, and weights of another super-network fail to load."""
     directory = pathlib.Path(directory)
-    spec = read_spec(directory, expected_spec)
     weights = directory / WEIGHTS_FILE
     if not weights.is_file():
         raise RecordError(

@@ -2,7 +2,10 @@
 
 - supernet_trainer: the trainer inside a tf.distribute strategy, resumable
   (`SupernetTrainer`, `TrainConfig`, `make_optimizer`, `check_batch_size`,
-  `check_steps_per_epoch`, `check_run_record`, `NonFiniteLossError`).
+  `check_steps_per_epoch`, `check_run_record`).
+- step: the training step's recipe both trainers use: the loss, weight decay, the score,
+  the cross-replica sum and the loop over steps with its non-finite check
+  (`classification_loss`, `depth_loss`, `run_steps`, `NonFiniteLossError`).
 - run_record: the `run.json` of a training work directory, written by both trainers and
   read by the search (`parse`, `read`, `check`, `RUN_FILE`).
 

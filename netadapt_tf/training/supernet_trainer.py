@@ -15,7 +15,6 @@ the full network's depth map (L1 over every pixel), and the monitor reports delt
 """
 
 import dataclasses
-import math
 import os
 import time
 
@@ -24,7 +23,6 @@ import numpy as np
 import tensorflow as tf
 
 from netadapt_tf.common import atomic_files
-from netadapt_tf.depth import distillation_l1, masked_l1, per_image_metrics
 from netadapt_tf.judge.evaluation import SubnetEvaluator
 from netadapt_tf.space.arch import full_arch, random_arch, smallest_arch
 from netadapt_tf.space.spec import NetworkSpec
@@ -39,6 +37,7 @@ from netadapt_tf.supernet.sampling import (
 )
 from netadapt_tf.supernet.slices import load_into_supernet
 from netadapt_tf.training import run_record
+from netadapt_tf.training import step as training_step
 
 OPTIMIZERS = ("rmsprop", "sgd", "adam")
 LOG_FILE = "train_log.jsonl"
@@ -209,10 +208,6 @@ class TrainResult:
     monitor: dict
 
 
-class NonFiniteLossError(FloatingPointError):
-    pass
-
-
 def check_batch_size(batch_size: int, replicas: int) -> int:
     """The per-replica batch; the global batch must divide among the replicas."""
     if batch_size % replicas:
@@ -290,7 +285,7 @@ class SupernetTrainer:
         keras.utils.set_random_seed(config.seed)  # the same initial weights on every worker
         self._build_model()
         self.sampler = OrderedDropoutSampler(spec, config.sampling())
-        self._decayed = [v for v in self.model.trainable_variables if "kernel" in v.path]
+        self._decayed = training_step.kernels(self.model)
         self._full_rows = arch_inputs(spec, [full_arch(spec)])
         self._make_checkpoint_manager()
         self._step_fn = tf.function(self._distributed_step)
@@ -377,61 +372,31 @@ class SupernetTrainer:
             teacher = None
             if paired:
                 teacher, outputs = outputs[:batch], outputs[batch:]
+            # The full network's rows: distilled from (distill), trained too (full_network).
+            distill_from = teacher if config.distill else None
+            also = teacher if config.full_network else None
             if self.task == "depth":
-                loss = self._depth_loss(labels, outputs, teacher)
+                loss = training_step.depth_loss(
+                    labels, outputs, config.batch_size, distill_from, also
+                )
             else:
-                per_example = self._classification_loss(labels, outputs, teacher)
+                num_classes = self.spec.num_classes
+                target = tf.one_hot(tf.cast(labels, tf.int32), num_classes)
+                per_example = training_step.classification_loss(
+                    target, outputs, config.label_smoothing, num_classes, distill_from, also
+                )
                 loss = tf.nn.compute_average_loss(per_example, global_batch_size=config.batch_size)
-            if config.weight_decay:
-                l2 = config.weight_decay * tf.add_n([tf.nn.l2_loss(v) for v in self._decayed])
-                loss += tf.nn.scale_regularization_loss(l2)
+            loss = training_step.with_weight_decay(loss, config.weight_decay, self._decayed)
         variables = self.model.trainable_variables
         grads = tape.gradient(loss, variables)
         self.optimizer.apply_gradients(zip(grads, variables, strict=True))
-        return loss, self._score_sum(labels, outputs)
-
-    def _classification_loss(self, labels, logits, teacher):
-        """Cross-entropy per example, plus distillation from and training of the teacher
-        (the full network's logits on the same images) when they are on."""
-        config, num_classes = self.config, self.spec.num_classes
-        target = tf.one_hot(tf.cast(labels, tf.int32), num_classes)
-        if config.label_smoothing:
-            target = target * (1 - config.label_smoothing) + config.label_smoothing / num_classes
-        per_example = keras.losses.categorical_crossentropy(target, logits, from_logits=True)
-        if teacher is not None and config.distill:
-            soft = tf.stop_gradient(tf.nn.softmax(teacher))
-            per_example += keras.losses.categorical_crossentropy(soft, logits, from_logits=True)
-        if teacher is not None and config.full_network:
-            per_example += keras.losses.categorical_crossentropy(target, teacher, from_logits=True)
-        return per_example
-
-    def _depth_loss(self, depth, prediction, teacher):
-        """The replica's share of the global loss: masked L1 on the valid pixels (the mean
-        over this replica's batch, weighted by its part of the global batch), plus the L1
-        to the full network's depth map over every pixel (distillation) and the full
-        network's own masked L1 when they are on."""
-        config = self.config
-        loss = masked_l1(depth, prediction)
-        if teacher is not None and config.distill:
-            loss += distillation_l1(teacher, prediction)
-        if teacher is not None and config.full_network:
-            loss += masked_l1(depth, teacher)
-        share = tf.cast(tf.shape(prediction)[0], tf.float32) / config.batch_size
-        return loss * share
-
-    def _score_sum(self, labels, outputs):
-        """The batch's sum of the monitored score: top-1 hits or per-image delta1."""
-        if self.task == "depth":
-            metrics, _ = per_image_metrics(outputs, labels)
-            return tf.reduce_sum(metrics[:, 1])
-        predicted = tf.argmax(outputs, -1, output_type=tf.int32)
-        return tf.reduce_sum(tf.cast(tf.equal(predicted, tf.cast(labels, tf.int32)), tf.float32))
+        return loss, training_step.score_sum(self.task, labels, outputs)
 
     def _distributed_step(self, batch, step, warm=False):
         images, labels = batch
-        loss, hits = self.strategy.run(self._replica_step, args=(images, labels, step, warm))
-        total = tf.distribute.ReduceOp.SUM
-        return self.strategy.reduce(total, loss, None), self.strategy.reduce(total, hits, None)
+        return training_step.replicas_sum(
+            self.strategy, self._replica_step, (images, labels, step, warm)
+        )
 
     # -- data and monitoring ------------------------------------------------------------
 
@@ -513,25 +478,30 @@ class SupernetTrainer:
         bar.update(skip)
         step = epoch * self.steps_per_epoch + skip
         end = (epoch + 1) * self.steps_per_epoch
-        loss_sum, hits_sum = sums
-        for batch in self._epoch_data(epoch, skip):
+
+        def run_step(batch, step):
             step_fn = self._warm_step_fn if step < config.warm_start_steps else self._step_fn
-            loss, hits = step_fn(batch, tf.constant(step, tf.int64))
-            loss = float(loss)
-            if not math.isfinite(loss):
-                raise NonFiniteLossError(
-                    f"loss became {loss} at step {step} (epoch {epoch}); lower the learning "
-                    f"rate or check the data; the last checkpoint is kept in {self.workdir}"
-                )
-            step += 1
-            loss_sum, hits_sum = loss_sum + loss, hits_sum + float(hits)
+            return step_fn(batch, tf.constant(step, tf.int64))
+
+        def after_step(step, loss):
             bar.update(step - epoch * self.steps_per_epoch, [("loss", loss)])
-            every = config.checkpoint_every_steps
-            if every and step % every == 0 and step < end:  # the epoch's end saves after its log
-                self.checkpoints.save(step, (loss_sum, hits_sum))
             if on_step is not None:
                 on_step(step)
-        return step, loss_sum, hits_sum
+
+        return training_step.run_steps(
+            self._epoch_data(epoch, skip),
+            step,
+            end,
+            run_step,
+            sums,
+            checkpoint_every=config.checkpoint_every_steps,
+            save=self.checkpoints.save,
+            on_step=after_step,
+            failed=lambda loss, step: (
+                f"loss became {loss} at step {step} (epoch {epoch}); lower the learning "
+                f"rate or check the data; the last checkpoint is kept in {self.workdir}"
+            ),
+        )
 
     def _epoch_entry(self, epoch, step, loss_sum, hits_sum, monitor) -> dict:
         """The log entry of `epoch` (every step of it, this run's or a resumed one's)."""
