@@ -71,7 +71,8 @@ def test_pool_reads_what_the_serial_judge_reads_and_survives_a_killed_worker(tra
     archs = _archs()
     expected = [serial(arch) for arch in archs]
     assert len(set(expected)) > 1  # the archs are read apart, so equality means something
-    with JudgePool((str(trained), SETTINGS, None, False), workers=2) as pool:
+    with JudgePool((str(trained), SETTINGS, None, False), 2, num_examples=7) as pool:
+        assert pool.num_examples == 7
         assert [pool(arch) for arch in archs[:3]] == expected[:3]
         victims = list(pool._pool._processes)
         assert len(victims) >= 1
@@ -103,6 +104,9 @@ def _search_history(trained, workdir, judging: list[str], env: dict) -> list:
         cwd=REPO,
     )
     assert done.returncode == 0, done.stderr[-3000:]
+    # Each iteration's line says how clear its choice was, however the samples are judged.
+    iterations = [line for line in done.stderr.splitlines() if line.startswith("iteration ")]
+    assert iterations and all("margin over the runner-up" in line for line in iterations)
     lines = (workdir / "history.jsonl").read_text().splitlines()
     return [_without_times(json.loads(line)) for line in lines]
 
@@ -263,7 +267,9 @@ def test_a_host_timing_never_overlaps_judging():
         note("time", start)
         return arch
 
+    judge.num_examples = 100
     judged, measured = gate.judge(judge), gate.measure(measure)
+    assert judged.num_examples == 100  # the search's log reads it off the judge
 
     def sample(i):
         measured(i)

@@ -274,7 +274,7 @@ def _judge(trained, judge_args: tuple, resource: resources.Resource):
                 resource.lock,
                 (resource.measure),
             )
-        judge = closer = JudgePool(judge_args, judge_workers)
+        judge = closer = JudgePool(judge_args, judge_workers, num_examples=accuracy.num_examples)
         fingerprint, workers = accuracy.fingerprint, max(resource.workers, judge_workers)
     measure = resource.measure
     if resource.host_timed:

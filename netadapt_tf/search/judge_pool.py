@@ -41,16 +41,25 @@ def _judge(arch_json: dict) -> float:
 class JudgePool:
     """accuracy(arch) through `workers` processes; `args` are the reading factory's
     (`factory`, a module-level callable; None: held_out_accuracy, whose args are
-    checkpoint_dir, settings, data_overrides, allow_unrecorded_split). Thread-safe: the
-    search's sample threads call it at once. Close it (or use it as a context manager)."""
+    checkpoint_dir, settings, data_overrides, allow_unrecorded_split). `num_examples`: the
+    images each reading uses (the reading's own, which the search's log turns into the
+    noise of a reading), None when unknown. Thread-safe: the search's sample threads call
+    it at once. Close it (or use it as a context manager)."""
 
-    def __init__(self, args: tuple, workers: int, attempts: int = 3, factory=None):
+    def __init__(
+        self,
+        args: tuple,
+        workers: int,
+        attempts: int = 3,
+        factory=None,
+        num_examples: int | None = None,
+    ):
         if isinstance(workers, bool) or not isinstance(workers, int) or workers < 1:
             raise ValueError(f"judge_workers: {workers!r} must be an integer >= 1")
         if attempts < 1:
             raise ValueError(f"attempts: {attempts!r} must be >= 1")
         self.args, self.workers, self.attempts = tuple(args), workers, attempts
-        self.factory = factory
+        self.factory, self.num_examples = factory, num_examples
         self.restarts = 0
         self._lock = threading.Lock()
         self._pool = self._new_pool()
@@ -132,12 +141,13 @@ class HostTimingGate:
                 self._condition.notify_all()
 
     def judge(self, judge):
-        """`judge` called under `judging`."""
+        """`judge` called under `judging` (its `num_examples` kept)."""
 
         def judged(arch):
             with self.judging():
                 return judge(arch)
 
+        judged.num_examples = getattr(judge, "num_examples", None)
         return judged
 
     def measure(self, measure):
