@@ -105,7 +105,7 @@ def _search_history(trained, workdir, judging: list[str], env: dict) -> list:
     )
     assert done.returncode == 0, done.stderr[-3000:]
     # Each iteration's line says how clear its choice was, however the samples are judged.
-    iterations = [line for line in done.stderr.splitlines() if line.startswith("iteration ")]
+    iterations = [line for line in done.stdout.splitlines() if line.startswith("iteration ")]
     assert iterations and all("margin over the runner-up" in line for line in iterations)
     lines = (workdir / "history.jsonl").read_text().splitlines()
     return [_without_times(json.loads(line)) for line in lines]

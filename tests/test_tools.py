@@ -234,6 +234,8 @@ def test_demo_runs_the_whole_flow_and_a_rerun_skips_finished_steps(tmp_path):
     assert json.loads((workdir / "config.json").read_text())["seed"] == 0
     stages = json.loads((workdir / "stages.json").read_text())
     assert list(sorted(stages, key=lambda name: stages[name]["finished"])) == [
+        "initial_plan",
+        "train_initial",
         "train_supernet",
         "latency_table",
         "search",
@@ -244,6 +246,13 @@ def test_demo_runs_the_whole_flow_and_a_rerun_skips_finished_steps(tmp_path):
         "measure_comparison",
         "export_discovered",
     ]
+    # The flow a user runs: the initial network trained first (on the super-network's own
+    # training images), the super-network started from its weights.
+    initial_model = workdir / "initial" / "trained" / "uniform_1" / "seed0" / "model.keras"
+    assert initial_model.is_file()
+    assert f"--init_from={initial_model}" in stages["train_supernet"]["command"]
+    initial_data = json.loads((workdir / "initial" / "data.json").read_text())
+    assert initial_data["held_out"] == 32 and initial_data["name"] == "synthetic"
     # The two columns ran side by side (each started before the other finished), each
     # process on half the cores.
     inherit, scratch = stages["train_inherit"], stages["train_scratch"]
@@ -296,6 +305,7 @@ def test_demo_runs_the_whole_flow_and_a_rerun_skips_finished_steps(tmp_path):
     assert {row["variant"] for row in summary["models"]} == {"float32", "int8", "int8_qat"}
     report = (workdir / "report.md").read_text()
     assert "| evaluating samples (MCD search) |" in report
+    assert "| before NetAdaptV2: training the initial network (a user has it trained) |" in report
     assert "![accuracy against latency along the trajectory](search/progress.png)" in report
     assert "![test accuracy against measured latency](comparison.png)" in report
     assert (workdir / "comparison.png").stat().st_size > 1000

@@ -16,10 +16,11 @@ import keras
 
 from netadapt_tf.common import atomic_files
 from netadapt_tf.configs import demo as demo_config
+from netadapt_tf.configs import supernet as supernet_presets
 from netadapt_tf.graphs import parity
 from netadapt_tf.graphs.export import export_subnetwork
 from netadapt_tf.metrics.lookup_table import LookupTable, LookupTableMetric
-from netadapt_tf.pipeline import comparison, demo_report
+from netadapt_tf.pipeline import comparison, demo_report, pareto
 from netadapt_tf.pipeline.stage_runner import StageRunner, ToolStage
 from netadapt_tf.search.driver import read_summary as read_search_summary
 from netadapt_tf.space import cost_report
@@ -102,12 +103,58 @@ def judged_samples(w: pathlib.Path) -> int:
     return max(1, summary["samples"]["ok"])
 
 
+def plan_initial(flow: demo_config.FlowConfig, w: pathlib.Path, seed: int) -> None:
+    """The initial network's plan in `w`/initial: the super-network preset's network at
+    full width (its spec.json), the preset's data config (data.json: the same held-out
+    images kept out as the super-network keeps, so the weights the search judges never
+    learned them) and networks.json with its arch."""
+    preset = supernet_presets.get_config(flow.supernet_preset)
+    spec = preset.model.build()
+    directory = w / "initial"
+    directory.mkdir(parents=True, exist_ok=True)
+    atomic_files.write_json(directory / "spec.json", spec.to_json())
+    data = dataclasses.replace(
+        preset.data, image_size=spec.input_size, channels=spec.input_channels
+    )  # as tools/train_supernet.py resolves it
+    atomic_files.write_json(directory / "data.json", data.to_json())
+    arch = full_arch(spec)
+    network = pareto.network_entry(spec, pareto.INITIAL, "uniform", 1.0, arch, [seed])
+    pareto.write_plan(directory, comparison.NETWORKS_FILE, spec, [network], {pareto.INITIAL: arch})
+
+
+def train_initial(runner: StageRunner, flow: demo_config.FlowConfig, w: pathlib.Path, seed: int):
+    """The flow a user runs starts from a trained network: the initial network is trained
+    first (the comparison's recipe, `train_flags`), and the super-network starts from its
+    weights. Returns the trained model's path."""
+    directory = w / "initial"
+    runner.run_step(
+        "initial_plan",
+        lambda: plan_initial(flow, w, seed),
+        outputs=[directory / name for name in ("spec.json", "data.json", "archs")]
+        + [directory / comparison.NETWORKS_FILE],
+        settings=(f"--preset={flow.supernet_preset}", f"--seed={seed}"),
+    )
+    runner.run_tool(
+        "train_initial",
+        "train_comparison",
+        f"--networks={directory / comparison.NETWORKS_FILE}",
+        "--mode=scratch",
+        f"--spec={directory / 'spec.json'}",
+        f"--data_config={directory / 'data.json'}",
+        f"--workdir={directory / 'trained'}",
+        *flow.train_flags,
+        outputs=[directory / "trained"],
+    )
+    return directory / "trained" / pareto.INITIAL / f"seed{seed}" / "model.keras"
+
+
 def run_flow(flow: demo_config.FlowConfig, w: pathlib.Path, seed: int) -> pathlib.Path:
     """Stage 3: training to shipping; returns the report's path."""
     print("3) train, search, compare at equal training, ship (each step a tool)")
     runner = StageRunner(w)
     ckpt = str(w / "supernet" / "supernet")
-    train_and_search(runner, flow, w, seed, ckpt)
+    initial_model = train_initial(runner, flow, w, seed)
+    train_and_search(runner, flow, w, seed, ckpt, initial_model)
     compare(runner, flow, w, seed, ckpt)
     shipped = w / "comparison" / "inherit" / "discovered" / f"seed{seed + flow.seed_offsets[0]}"
     runner.run_tool(
@@ -126,16 +173,22 @@ def run_flow(flow: demo_config.FlowConfig, w: pathlib.Path, seed: int) -> pathli
 
 
 def train_and_search(
-    runner: StageRunner, flow: demo_config.FlowConfig, w: pathlib.Path, seed: int, ckpt: str
+    runner: StageRunner,
+    flow: demo_config.FlowConfig,
+    w: pathlib.Path,
+    seed: int,
+    ckpt: str,
+    initial_model: pathlib.Path,
 ) -> None:
-    """The super-network (checkpoint `ckpt`), the latency table, the MCD search and the
-    random search with as many judged samples."""
+    """The super-network (checkpoint `ckpt`, started from `initial_model`'s weights), the
+    latency table, the MCD search and the random search with as many judged samples."""
     runner.run_tool(
         "train_supernet",
         "train_supernet",
         f"--preset={flow.supernet_preset}",
         f"--workdir={w / 'supernet'}",
         f"--seed={seed}",
+        f"--init_from={initial_model}",
         *flow.supernet_flags,
         outputs=[w / "supernet"],
     )

@@ -120,6 +120,12 @@ def time_breakdown(stages: dict, discovered_seconds: float | None) -> list[str]:
         "| comparison only: random search, training every other network of both columns, "
         f"measuring them | {_minutes(comparison_total)} |"
     )
+    initial = stages.get("train_initial")
+    if initial is not None and initial.done:  # the flow starts from a trained network
+        lines.append(
+            "| before NetAdaptV2: training the initial network (a user has it trained) | "
+            f"{_minutes(initial.seconds)} |"
+        )
     return lines
 
 

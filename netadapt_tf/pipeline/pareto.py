@@ -64,7 +64,10 @@ def target_key(target: float) -> str:
     return f"{round(100 * target)}"
 
 
-def _network(spec, name, kind, ratio, arch, seeds, latency=None) -> comparison.Network:
+def network_entry(spec, name, kind, ratio, arch, seeds, latency=None) -> comparison.Network:
+    """One network of a train_comparison plan (its arch file archs/<name>.json beside the
+    plan), with its costs and, given `latency`, its table latency; the demo's initial
+    network is planned with it too."""
     costs = count(spec, arch)
     return comparison.Network(
         name=name,
@@ -78,8 +81,10 @@ def _network(spec, name, kind, ratio, arch, seeds, latency=None) -> comparison.N
     )
 
 
-def _write_plan(w: pathlib.Path, file: str, spec, networks, archs: dict) -> None:
+def write_plan(w: pathlib.Path, file: str, spec, networks, archs: dict) -> None:
+    """Writes `networks` as the plan `w`/`file` and each one's arch (`archs[name]`)."""
     for n in networks:
+        (w / n.arch).parent.mkdir(parents=True, exist_ok=True)
         save_arch(archs[n.name], w / n.arch)
     atomic_files.write_json(w / file, {"networks": [n.to_json() for n in networks]})
 
@@ -106,10 +111,10 @@ def setup(config: ParetoConfig, w: pathlib.Path) -> None:
         atomic_files.write_json(w / name, data)
     _, initial = curve_archs(spec, [1.0])[INITIAL]
     archs = {INITIAL: initial}
-    probe = _network(spec, INITIAL, "uniform", 1.0, initial, config.seeds[:1])
-    _write_plan(w, PLANS[0], spec, [probe], archs)
+    probe = network_entry(spec, INITIAL, "uniform", 1.0, initial, config.seeds[:1])
+    write_plan(w, PLANS[0], spec, [probe], archs)
     every_seed = dataclasses.replace(probe, seeds=tuple(config.seeds))
-    _write_plan(w, PLANS[1], spec, [every_seed], archs)
+    write_plan(w, PLANS[1], spec, [every_seed], archs)
 
 
 def learning_curve(w: pathlib.Path, seed: int) -> list[tuple[int, float]]:
@@ -161,27 +166,27 @@ def plan(config: ParetoConfig, w: pathlib.Path, latency) -> None:
     archs, networks = {}, []
     for name, (ratio, arch) in curve_archs(spec, config.curve_fractions).items():
         archs[name] = arch
-        networks.append(_network(spec, name, "uniform", ratio, arch, seeds, latency))
+        networks.append(network_entry(spec, name, "uniform", ratio, arch, seeds, latency))
     for target in config.targets:
         key = target_key(target)
         for kind, folder in (("discovered", "search"), ("random", "random")):
             name = f"{kind}_{key}"
             archs[name] = load_arch(w / f"{folder}_{key}" / "discovered_arch.json", spec)
-            networks.append(_network(spec, name, kind, None, archs[name], seeds, latency))
+            networks.append(network_entry(spec, name, kind, None, archs[name], seeds, latency))
     first = w / f"search_{target_key(config.targets[0])}"
     for i, arch in enumerate(
         decision_candidates(first, config.decision_iteration, config.decision_candidates)
     ):
         name = f"candidate_{i}"
         archs[name] = arch
-        networks.append(_network(spec, name, "random", None, arch, seeds, latency))
+        networks.append(network_entry(spec, name, "random", None, arch, seeds, latency))
     initial = [n for n in networks if n.name == INITIAL]
     others = [n for n in networks if n.name != INITIAL]
-    _write_plan(w, PLANS[2], spec, others, archs)
-    _write_plan(w, PLANS[3], spec, initial + others, archs)
+    write_plan(w, PLANS[2], spec, others, archs)
+    write_plan(w, PLANS[3], spec, initial + others, archs)
     by_cost = sorted(others, key=lambda n: (-n.macs, n.name))  # alternate: balanced parts
     for part in range(TRAIN_PARTS):
-        _write_plan(w, part_plan(part), spec, by_cost[part::TRAIN_PARTS], archs)
+        write_plan(w, part_plan(part), spec, by_cost[part::TRAIN_PARTS], archs)
 
 
 def judged_samples(search_dir: pathlib.Path) -> int:
