@@ -15,6 +15,7 @@ only tools/train_discovered.py takes; the flags are generated from them
 
 import dataclasses
 
+from netadapt_tf import configs
 from netadapt_tf.discovered.trainer import DiscoveredOptions
 from netadapt_tf.training.supernet_trainer import TrainConfig
 
@@ -92,6 +93,4 @@ PRESETS = {
 
 
 def get_config(preset: str) -> DiscoveredPreset:
-    if preset not in PRESETS:
-        raise ValueError(f"preset: {preset!r} is not one of {sorted(PRESETS)}")
-    return PRESETS[preset]()
+    return configs.from_table(PRESETS, preset)

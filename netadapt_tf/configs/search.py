@@ -30,6 +30,7 @@ None of the paper presets sets a target (the paper reports several); pass --targ
 
 import dataclasses
 
+from netadapt_tf import configs
 from netadapt_tf.search.held_out_accuracy import EvalSettings
 from netadapt_tf.search.mcd import MCDConfig
 
@@ -164,6 +165,4 @@ PRESETS = {
 
 
 def get_config(preset: str) -> SearchPreset:
-    if preset not in PRESETS:
-        raise ValueError(f"preset: {preset!r} is not one of {sorted(PRESETS)}")
-    return PRESETS[preset]()
+    return configs.from_table(PRESETS, preset)

@@ -22,7 +22,7 @@ written into the work directory.
 
 import dataclasses
 
-from netadapt_tf import builders
+from netadapt_tf import builders, configs
 from netadapt_tf.data import DataConfig
 from netadapt_tf.space.spec import NetworkSpec
 from netadapt_tf.training.supernet_trainer import TrainConfig
@@ -188,6 +188,4 @@ PRESETS = {
 
 
 def get_config(preset: str) -> SupernetConfig:
-    if preset not in PRESETS:
-        raise ValueError(f"preset: {preset!r} is not one of {sorted(PRESETS)}")
-    return PRESETS[preset]()
+    return configs.from_table(PRESETS, preset)
