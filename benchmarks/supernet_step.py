@@ -13,7 +13,14 @@ per variant, the spread over rounds and the ratios; --json prints one object wit
 `ratio` (full / plain, every core), `superkernel_ratio` (full / od_bypass), `cores_speedup`
 (plain, every core over one) and the per-variant figures.
 
+With --trace_dir, each every-core variant is then run `--steps` more steps under the
+TensorFlow profiler (a trace per variant under trace_dir/<variant>, for TensorBoard), and the
+CPU time of those steps is summed per op type and per layer part (common/op_profile.py): the
+report adds what each variant spends over the previous one (od over plain, od_bypass over od,
+full over od_bypass), the key `trace` in --json.
+
   python benchmarks/supernet_step.py [--model=netadaptv2_mobilenet_v3] [--cores=0] [--json]
+      [--trace_dir=DIR]
 """
 
 import contextlib
@@ -29,6 +36,7 @@ import tensorflow as tf
 from absl import app, flags
 
 from netadapt_tf import builders
+from netadapt_tf.common import op_profile
 from netadapt_tf.graphs.export import export_subnetwork
 from netadapt_tf.space.arch import full_arch
 from netadapt_tf.space.spec import BlockSpec, LayerSpec, NetworkSpec
@@ -44,6 +52,9 @@ _STEPS = flags.DEFINE_integer("steps", 6, "Timed steps per round and variant.")
 _ROUNDS = flags.DEFINE_integer("rounds", 5, "Interleaved rounds.")
 _CORES = flags.DEFINE_integer("cores", 0, "Cores (replicas) to train on; 0: every core.")
 _JSON = flags.DEFINE_bool("json", False, "Print JSON.")
+_TRACE = flags.DEFINE_string(
+    "trace_dir", None, "Also trace each every-core variant into this directory (profiler)."
+)
 
 ONE_CORE = ("plain", "od_bypass", "full")  # the variants also timed on one core
 
@@ -157,6 +168,8 @@ def main(argv):
         raise app.UsageError(f"unexpected arguments: {argv[1:]}")
     if _CORES.value < 0:
         raise app.UsageError(f"--cores: {_CORES.value} must be >= 0 (0: every core)")
+    if _TRACE.value and os.path.exists(_TRACE.value) and os.listdir(_TRACE.value):
+        raise app.UsageError(f"--trace_dir: {_TRACE.value} is not empty; give a new directory")
     devices = distribute.use_cores(_CORES.value)  # before TensorFlow runs anything
     batch = _BATCH.value
     strategies = {
@@ -170,6 +183,9 @@ def main(argv):
             timed[(mode, name)] = (strategy, step)
     seconds = _time(timed, batch)
     result = summarize(seconds, batch, strategies["all_cores"].num_replicas_in_sync)
+    if _TRACE.value:
+        every = {name: timed[("all_cores", name)] for name in names["all_cores"]}
+        result["trace"] = trace(every, batch, _TRACE.value)
     if _JSON.value:
         print(json.dumps(result))
         return
@@ -187,6 +203,54 @@ def main(argv):
         f"plain step, {result['replicas']} cores over one: x{result['cores_speedup']:.3f} "
         "(target >= 1.7 on 2 cores)"
     )
+    for row in result.get("trace", {}).get("steps", []):
+        print(
+            f"trace {row['variant']:>10}: {row['cpu_ms']:8.1f} ms CPU/step in ops "
+            f"({row['backward_share']:.0%} backward); top op types {row['top_types']}"
+        )
+    for row in result.get("trace", {}).get("extra", []):
+        print(
+            f"trace {row['variant']} over {row['over']}: {row['extra_ms']:+.1f} ms CPU/step; "
+            f"by op type {row['by_type']}; by layer part {row['by_part']}"
+        )
+
+
+def trace(timed: dict, batch: int, logdir: str) -> dict:
+    """`--steps` steps of each variant under the profiler (one session per variant, after
+    the timed rounds, so the trace costs them nothing), summed per op type and layer part."""
+    rng = np.random.default_rng(1)
+    images = rng.normal(size=(batch, _SIZE.value, _SIZE.value, 3)).astype(np.float32)
+    labels = rng.integers(0, 10, batch).astype(np.int32)
+    times = {}
+    for name, (strategy, step) in timed.items():
+        ds = tf.data.Dataset.from_tensors((images, labels)).unbatch().batch(batch)
+        x, y = next(iter(strategy.experimental_distribute_dataset(ds)))
+        float(step(x, y, tf.constant([-2, 0], tf.int64)))  # traced already; one warm step
+        directory = os.path.join(logdir, name)
+        tf.profiler.experimental.start(directory)
+        for i in range(_STEPS.value):
+            loss = step(x, y, tf.constant([-2, i + 1], tf.int64))
+        float(loss)
+        tf.profiler.experimental.stop()
+        times[name] = op_profile.op_seconds(directory).per_step(_STEPS.value)
+    steps = [
+        {
+            "variant": name,
+            "cpu_ms": round(t.total * 1e3, 1),
+            "backward_share": round(t.backward / t.total, 3),
+            "top_types": [
+                [k, round(v * 1e3, 1)]
+                for k, v in sorted(t.by_type.items(), key=lambda kv: -kv[1])[:5]
+            ],
+        }
+        for name, t in times.items()
+    ]
+    order = [name for name in ("plain", "od", "od_bypass", "full") if name in times]
+    extra = [
+        {"variant": b, "over": a, **op_profile.compare(times[a], times[b], top=4)}
+        for a, b in zip(order, order[1:], strict=False)
+    ]
+    return {"logdir": logdir, "steps": steps, "extra": extra}
 
 
 def summarize(seconds: dict, batch: int, replicas: int) -> dict:

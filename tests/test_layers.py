@@ -9,6 +9,7 @@ from netadapt_tf.supernet.layers import (
     ChannelBypass,
     ChannelSlice,
     MaskedBatchNormalization,
+    MatmulConv2D,
     OrderedDropout,
     SqueezeExcite,
     SuperkernelDepthwiseConv2D,
@@ -147,3 +148,47 @@ def test_masked_batch_norm_takes_statistics_from_examples_that_keep_the_channel(
     np.testing.assert_allclose(eager, np.asarray(keras_bn(x)), atol=1e-5)
     clone = _roundtrip(layer)
     assert clone.momentum == 0.0
+
+
+@pytest.mark.parametrize("size", [1, 4])
+@pytest.mark.parametrize("activation", [None, "relu"])
+def test_matmul_conv_trains_as_the_convolution_it_is(rng, size, activation):
+    """A 1x1 MatmulConv2D's training pass (a matmul) equals keras.layers.Conv2D's, outputs
+    and gradients, with the same weights; inference runs the convolution itself."""
+    x = tf.constant(rng.normal(size=(5, size, size, 12)).astype(np.float32))
+    fast = MatmulConv2D(7, 1, activation=activation)
+    plain = keras.layers.Conv2D(7, 1, activation=activation)
+    fast.build(x.shape)
+    plain.build(x.shape)
+    fast.set_weights([rng.normal(size=(1, 1, 12, 7)), rng.normal(size=(7,))])
+    plain.set_weights(fast.get_weights())
+    assert fast.as_matmul
+
+    def grads(layer):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            y = layer(x, training=True) if layer is fast else layer(x)
+            loss = tf.reduce_sum(tf.square(y) * tf.range(7, dtype=tf.float32))
+        return [y, *tape.gradient(loss, [x, *layer.trainable_variables])]
+
+    for got, want in zip(grads(fast), grads(plain), strict=True):
+        np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-5)
+    traced = tf.function(lambda a: fast(a, training=True))(x)
+    assert traced.shape == (5, size, size, 7)
+    graph = tf.function(lambda a: fast(a, training=True)).get_concrete_function(x).graph
+    ops = {op.type for op in graph.get_operations()}
+    assert "MatMul" in ops and "Conv2D" not in ops
+    graph = tf.function(lambda a: fast(a, training=False)).get_concrete_function(x).graph
+    assert "Conv2D" in {op.type for op in graph.get_operations()}
+    clone = _roundtrip(fast)
+    assert isinstance(clone, MatmulConv2D)
+
+
+@pytest.mark.parametrize("kwargs", [{"kernel_size": 3}, {"kernel_size": 1, "strides": 2}])
+def test_matmul_conv_leaves_other_convolutions_alone(rng, kwargs):
+    x = tf.constant(rng.normal(size=(2, 6, 6, 4)).astype(np.float32))
+    layer = MatmulConv2D(3, padding="same", **kwargs)
+    layer.build(x.shape)
+    assert not layer.as_matmul
+    graph = tf.function(lambda a: layer(a, training=True)).get_concrete_function(x).graph
+    assert "Conv2D" in {op.type for op in graph.get_operations()}

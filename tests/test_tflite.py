@@ -11,6 +11,7 @@ from netadapt_tf import builders
 from netadapt_tf.graphs.export import export_subnetwork
 from netadapt_tf.metrics import tflite
 from netadapt_tf.space.arch import random_arch
+from netadapt_tf.supernet.layers import MatmulConv2D
 from netadapt_tf.supernet.network import build_supernet
 
 # int8 with per-tensor activation scales from random calibration data: on these tiny nets the
@@ -198,3 +199,16 @@ def test_a_model_xnnpack_refuses_is_a_value_error_naming_the_cause(monkeypatch):
     monkeypatch.setattr(_RefusingInterpreter, "scales", (0.5,))
     with pytest.raises(ValueError, match=r"^TFLite model: LiteRT \(XNNPACK delegate\) could not "):
         tflite.run_tflite(b"model", np.zeros((1, 4), np.float32))
+
+
+def test_exported_convolutions_stay_convolutions_in_tflite():
+    """Exported models train their 1x1 convolutions as matmuls (supernet.layers.MatmulConv2D);
+    the shipped graph still holds one CONV_2D per convolution and one FULLY_CONNECTED per
+    dense layer, as keras.layers.Conv2D gives."""
+    model = _exported("mobilenet_v3_large")
+    convs = [layer for layer in model.layers if isinstance(layer, keras.layers.Conv2D)]
+    dense = [layer for layer in model.layers if isinstance(layer, keras.layers.Dense)]
+    assert any(isinstance(layer, MatmulConv2D) and layer.as_matmul for layer in convs)
+    ops = tflite.operators(tflite.convert(model, route="frozen_function"))
+    assert ops.count("CONV_2D") == len(convs)
+    assert ops.count("FULLY_CONNECTED") == len(dense)

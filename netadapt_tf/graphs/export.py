@@ -15,7 +15,7 @@ import numpy as np
 from netadapt_tf.graphs.subnet_graph import Flavour, KerasOps, build_network
 from netadapt_tf.space.arch import Arch
 from netadapt_tf.space.subnet import resolve
-from netadapt_tf.supernet.layers import ChannelSlice
+from netadapt_tf.supernet.layers import ChannelSlice, MatmulConv2D
 from netadapt_tf.supernet.network import SuperNetwork, arch_inputs
 from netadapt_tf.supernet.slices import SupernetWeights
 
@@ -24,8 +24,9 @@ def _channel_slice(start: int, stop: int, name: str) -> ChannelSlice:
     return ChannelSlice(start, stop, name=name)
 
 
-# The graph builder's Keras 3 flavour (exported models, trained discovered networks).
-KERAS3 = Flavour(keras=keras, channel_slice=_channel_slice)
+# The graph builder's Keras 3 flavour (exported models, trained discovered networks); its
+# convolutions train 1x1 kernels as matmuls and are plain Conv2D in inference.
+KERAS3 = Flavour(keras=keras, channel_slice=_channel_slice, conv2d=MatmulConv2D)
 
 
 def exporter_ops(supernet: SuperNetwork) -> KerasOps:

@@ -141,11 +141,18 @@ class Flavour:
     `channel_slice(start, stop, name)`: a layer computing x[..., start:stop].
     `activation(name)`: what `layers.Activation` gets for a spec activation name (tf_keras
     lacks hard_swish and defines hard_sigmoid differently from Keras 3).
+    `conv2d`: the convolution layer class (its arguments are keras.layers.Conv2D's); None
+    for `keras.layers.Conv2D`.
     """
 
     keras: object
     channel_slice: Callable[[int, int, str], object]
     activation: Callable[[str], object] = _same_name
+    conv2d: Callable[..., object] | None = None
+
+    @property
+    def conv_class(self):
+        return self.conv2d or self.keras.layers.Conv2D
 
 
 class FreshWeights:
@@ -201,7 +208,7 @@ class KerasOps:
                 x = layers.Dropout(spec.dropout, name=f"{name}__dropout")(x)
             conv = layers.Dense(m, use_bias=spec.use_bias, name=f"{name}__dense")
         else:
-            conv = layers.Conv2D(
+            conv = self.flavour.conv_class(
                 m,
                 spec.kernel_size,
                 spec.strides,
@@ -238,11 +245,11 @@ class KerasOps:
     def squeeze_excite(self, r, x):
         layers, name, activation = self.layers, layer_name(r.name), self.flavour.activation
         g = layers.GlobalAveragePooling2D(keepdims=True, name=f"{name}__pool")(x)
-        squeeze = layers.Conv2D(
+        squeeze = self.flavour.conv_class(
             r.width, 1, activation=activation(r.spec.activation), name=f"{name}__squeeze"
         )
         g = self._weighted(squeeze, g, r, "squeeze")
-        excite = layers.Conv2D(r.in_channels, 1, name=f"{name}__excite")
+        excite = self.flavour.conv_class(r.in_channels, 1, name=f"{name}__excite")
         g = self._weighted(excite, g, r, "excite")
         g = layers.Activation(activation(SE_GATE), name=f"{name}__gate")(g)
         return layers.Multiply(name=f"{name}__scale")([x, g])

@@ -69,6 +69,44 @@ class ChannelBypass(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package=PACKAGE)
+class MatmulConv2D(keras.layers.Conv2D):
+    """keras.layers.Conv2D whose training pass, for a 1x1 kernel of stride 1, is a matmul.
+
+    TensorFlow's CPU gradient of a convolution with respect to its input
+    (Conv2DBackpropInput) has a cost that grows with in x out channels whatever the
+    image size: on the head's 1x1 convolution after the global pool (240 -> 1280 channels,
+    64 images) it takes 24 ms where the same product as a matmul takes 4 ms, and in the
+    demo's network it was 78% of the training step's op time (docs/benchmarks.md, "Where
+    a training step goes"). A matmul over the pixels computes the same sums. Inference
+    (judging, export, TFLite conversion) keeps the convolution, so shipped graphs are
+    unchanged; the weights are Conv2D's, so checkpoints and exports read them as before.
+    """
+
+    def build(self, input_shape):
+        super().build(input_shape)
+        self.as_matmul = (
+            tuple(self.kernel_size) == (1, 1)
+            and tuple(self.strides) == (1, 1)
+            and tuple(self.dilation_rate) == (1, 1)
+            and self.groups == 1
+            and self.data_format == "channels_last"
+        )
+
+    def call(self, inputs, training=None):
+        if not (training and self.as_matmul):
+            return super().call(inputs)
+        channels = int(self.kernel.shape[2])
+        flat = tf.matmul(
+            tf.reshape(inputs, [-1, channels]), tf.reshape(self.kernel, [channels, self.filters])
+        )
+        if self.use_bias:
+            flat = tf.nn.bias_add(flat, self.bias)
+        y = tf.reshape(flat, tf.concat([tf.shape(inputs)[:-1], [self.filters]], 0))
+        y.set_shape(inputs.shape[:-1].concatenate([self.filters]))
+        return y if self.activation is None else self.activation(y)
+
+
+@keras.saving.register_keras_serializable(package=PACKAGE)
 class SuperkernelDepthwiseConv2D(keras.layers.Layer):
     """A depthwise convolution whose kernel size is chosen per example.
 
@@ -159,20 +197,20 @@ class SqueezeExcite(keras.layers.Layer):
         self.activation = activation
         self.gate = gate
         self.pool = keras.layers.GlobalAveragePooling2D(keepdims=True)
-        self.squeeze = keras.layers.Conv2D(self.filters, 1, activation=activation, name="squeeze")
+        self.squeeze = MatmulConv2D(self.filters, 1, activation=activation, name="squeeze")
         self.drop = OrderedDropout()
         self.gate_fn = keras.activations.get(gate)
-        self.excite = keras.layers.Conv2D(self.channels, 1, name="excite")
+        self.excite = MatmulConv2D(self.channels, 1, name="excite")
 
     def build(self, input_shape):
         self.squeeze.build((None, 1, 1, self.channels))
         self.excite.build((None, 1, 1, self.filters))
 
-    def call(self, x, width=None):
-        s = self.squeeze(self.pool(x))
+    def call(self, x, width=None, training=None):
+        s = self.squeeze(self.pool(x), training=training)
         if width is not None:
             s = self.drop(s, width)
-        g = self.gate_fn(self.excite(s))
+        g = self.gate_fn(self.excite(s, training=training))
         if width is not None:
             on = tf.cast(tf.cast(width, tf.int32) > 0, x.dtype)[:, None, None, None]
             g = on * g + (1.0 - on)

@@ -30,6 +30,7 @@ from netadapt_tf.supernet.layers import (
     PACKAGE,
     ChannelBypass,
     MaskedBatchNormalization,
+    MatmulConv2D,
     OrderedDropout,
     SqueezeExcite,
     SuperkernelDepthwiseConv2D,
@@ -71,7 +72,7 @@ class SuperLayer(keras.layers.Layer):
                 name="depthwise",
             )
         else:
-            self.conv = keras.layers.Conv2D(
+            self.conv = MatmulConv2D(
                 spec.filters,
                 spec.kernel_size,
                 spec.strides,
@@ -104,7 +105,7 @@ class SuperLayer(keras.layers.Layer):
     def call(self, x, in_width, width, kernel_size=None, training=None):
         spec = self.layer
         if spec.kind == "se":
-            return self.conv(x, width), in_width
+            return self.conv(x, width, training=training), in_width
         if spec.kind == "fc":
             x = self.flatten(x)
             if self.dropout is not None:
@@ -112,8 +113,10 @@ class SuperLayer(keras.layers.Layer):
         if spec.kind == "depthwise":
             y = self.conv(x, kernel_size)
             width = channel_math.depthwise_width(width, in_width)
-        else:
+        elif spec.kind == "fc":
             y = self.conv(x)
+        else:
+            y = self.conv(x, training=training)
         if self.bn is not None:
             y = self.bn(y, width, training=training)
         y = self.act(y)
