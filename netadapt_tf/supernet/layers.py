@@ -58,7 +58,9 @@ class ChannelBypass(keras.layers.Layer):
         if self.pool is not None:
             x = self.pool(x)
         static = min(int(x.shape[-1]), size, int(min(x.shape[-1], self.bypass_limit)))
-        bypass = channel_math.pad_channels(x[..., :static], size)
+        if static < int(x.shape[-1]):  # a no-op slice would still cost a slice and its gradient
+            x = x[..., :static]
+        bypass = channel_math.pad_channels(x, size)
         keep = channel_math.ordered_mask(width, size, conv_out.dtype)
         passed = channel_math.bypass_mask(width, limit, size, conv_out.dtype)
         return conv_out * _broadcast(keep, conv_out) + bypass * _broadcast(passed, conv_out)
@@ -76,8 +78,8 @@ class MatmulConv2D(keras.layers.Conv2D):
     (Conv2DBackpropInput) has a cost that grows with in x out channels whatever the
     image size: on the head's 1x1 convolution after the global pool (240 -> 1280 channels,
     64 images) it takes 24 ms where the same product as a matmul takes 4 ms, and in the
-    demo's network it was 78% of the training step's op time (docs/benchmarks.md, "Where
-    a training step goes"). A matmul over the pixels computes the same sums. Inference
+    demo's network that gradient was 43% of a training step's op time (docs/benchmarks.md,
+    "Where a training step goes"). A matmul over the pixels computes the same sums. Inference
     (judging, export, TFLite conversion) keeps the convolution, so shipped graphs are
     unchanged; the weights are Conv2D's, so checkpoints and exports read them as before.
     """
