@@ -10,11 +10,13 @@ network on one core whatever its thread settings (an op too small to shard runs 
 a 2-core host the demo's plain step took 630 ms with the default threads against 709 ms
 pinned to one core; two data-parallel replicas took 489 ms (docs/benchmarks.md,
 `benchmarks/supernet_step.py`; two independent one-core processes reached 1.64x there, the
-machine's own ceiling). Results do not depend on the number of replicas beyond float
-rounding and a Dropout layer's random mask (each replica draws its own): the sub-networks of
-a step are drawn for the global batch and each replica takes its rows
-(sampling.replica_rows), BN statistics are summed across replicas, and losses are averaged
-over the global batch.
+machine's own ceiling). Since 1x1 convolutions train as matmuls (layers.MatmulConv2D) the
+step is cheaper and the margin smaller: two replicas 262 ms (plain) and 267 ms (super-network)
+against 263 and 330 ms for one replica with the default threads (probes, same host).
+Results do not depend on the number of replicas beyond float rounding and a Dropout layer's
+random mask (each replica draws its own): the sub-networks of a step are drawn for the global
+batch and each replica takes its rows (sampling.replica_rows), BN statistics are summed
+across replicas, and losses are averaged over the global batch.
 """
 
 import contextlib
