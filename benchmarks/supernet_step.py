@@ -135,19 +135,23 @@ def _pin(cpus: set) -> None:
             os.sched_setaffinity(int(task), cpus)
 
 
+def _distributed_batch(strategy, batch: int, seed: int):
+    """One global batch of random images and labels, split among `strategy`'s replicas."""
+    rng = np.random.default_rng(seed)
+    images = rng.normal(size=(batch, _SIZE.value, _SIZE.value, 3)).astype(np.float32)
+    labels = rng.integers(0, 10, batch).astype(np.int32)
+    ds = tf.data.Dataset.from_tensors((images, labels)).unbatch().batch(batch)
+    return next(iter(strategy.experimental_distribute_dataset(ds)))
+
+
 def _time(timed: dict, batch: int) -> dict:
     """Seconds per step of every (mode, variant), rounds interleaved; the one-core rounds
     run with the process pinned to its first CPU."""
-    rng = np.random.default_rng(0)
-    images = rng.normal(size=(batch, _SIZE.value, _SIZE.value, 3)).astype(np.float32)
-    labels = rng.integers(0, 10, batch).astype(np.int32)
     every = os.sched_getaffinity(0)
     inputs = {}
     for (mode, _), (strategy, _) in timed.items():
         if mode not in inputs:
-            ds = tf.data.Dataset.from_tensors((images, labels)).unbatch().batch(batch)
-            x, y = next(iter(strategy.experimental_distribute_dataset(ds)))
-            inputs[mode] = (x, y)
+            inputs[mode] = _distributed_batch(strategy, batch, seed=0)
     seconds = {key: [] for key in timed}
     for r in range(-1, _ROUNDS.value):  # round -1 traces and warms up
         for (mode, name), (_, step) in timed.items():
@@ -218,13 +222,9 @@ def main(argv):
 def trace(timed: dict, batch: int, logdir: str) -> dict:
     """`--steps` steps of each variant under the profiler (one session per variant, after
     the timed rounds, so the trace costs them nothing), summed per op type and layer part."""
-    rng = np.random.default_rng(1)
-    images = rng.normal(size=(batch, _SIZE.value, _SIZE.value, 3)).astype(np.float32)
-    labels = rng.integers(0, 10, batch).astype(np.int32)
     times = {}
     for name, (strategy, step) in timed.items():
-        ds = tf.data.Dataset.from_tensors((images, labels)).unbatch().batch(batch)
-        x, y = next(iter(strategy.experimental_distribute_dataset(ds)))
+        x, y = _distributed_batch(strategy, batch, seed=1)
         float(step(x, y, tf.constant([-2, 0], tf.int64)))  # traced already; one warm step
         directory = os.path.join(logdir, name)
         tf.profiler.experimental.start(directory)
