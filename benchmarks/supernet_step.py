@@ -8,7 +8,11 @@ Variants, same builder, global batch and optimizer, timed interleaved in one pro
 Each variant runs the trainers' step (a `strategy.run` inside `tf.function`, sub-networks
 drawn for the global batch, supernet/sampling.replica_rows) on every core (one replica per
 core, supernet/distribute.use_cores; `--cores` caps them) and, for plain, od_bypass and full,
-on one core (one replica, the process pinned to one CPU for those rounds). Prints images/s
+on one core: in a second process pinned to one CPU with TensorFlow set up for one core
+(distribute.use_cores(1), as `--cores=1` trains), which times its round when this process
+has timed its own, so the rounds of both still interleave. (Pinning this process for those
+rounds instead reads faster: its thread pools and replica devices stay those of every core;
+docs/benchmarks.md.) Prints images/s
 per variant, the spread over rounds and the ratios; --json prints one object with keys
 `ratio` (full / plain, every core), `superkernel_ratio` (full / od_bypass), `cores_speedup`
 (plain, every core over one) and the per-variant figures.
@@ -23,11 +27,13 @@ full over od_bypass), the key `trace` in --json.
       [--trace_dir=DIR]
 """
 
-import contextlib
 import dataclasses
 import json
 import os
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 
 import keras
@@ -54,6 +60,9 @@ _CORES = flags.DEFINE_integer("cores", 0, "Cores (replicas) to train on; 0: ever
 _JSON = flags.DEFINE_bool("json", False, "Print JSON.")
 _TRACE = flags.DEFINE_string(
     "trace_dir", None, "Also trace each every-core variant into this directory (profiler)."
+)
+_WORKER = flags.DEFINE_bool(
+    "one_core_worker", False, "Internal: be the one-core process (rounds asked on stdin)."
 )
 
 ONE_CORE = ("plain", "od_bypass", "full")  # the variants also timed on one core
@@ -128,13 +137,6 @@ def make_variants(strategy, names, batch_size: int) -> dict:
     return variants
 
 
-def _pin(cpus: set) -> None:
-    """Every thread of this process onto `cpus` (threads made later inherit it)."""
-    for task in os.listdir("/proc/self/task"):
-        with contextlib.suppress(OSError):  # a thread that ended meanwhile
-            os.sched_setaffinity(int(task), cpus)
-
-
 def _distributed_batch(strategy, batch: int, seed: int):
     """One global batch of random images and labels, split among `strategy`'s replicas."""
     rng = np.random.default_rng(seed)
@@ -144,27 +146,95 @@ def _distributed_batch(strategy, batch: int, seed: int):
     return next(iter(strategy.experimental_distribute_dataset(ds)))
 
 
-def _time(timed: dict, batch: int) -> dict:
-    """Seconds per step of every (mode, variant), rounds interleaved; the one-core rounds
-    run with the process pinned to its first CPU."""
-    every = os.sched_getaffinity(0)
-    inputs = {}
-    for (mode, _), (strategy, _) in timed.items():
-        if mode not in inputs:
-            inputs[mode] = _distributed_batch(strategy, batch, seed=0)
-    seconds = {key: [] for key in timed}
-    for r in range(-1, _ROUNDS.value):  # round -1 traces and warms up
-        for (mode, name), (_, step) in timed.items():
-            _pin({min(every)} if mode == "one_core" else every)
-            x, y = inputs[mode]
-            start = time.perf_counter()
-            for i in range(_STEPS.value if r >= 0 else 2):
-                loss = step(x, y, tf.constant([r, i], tf.int64))
-            float(loss)
-            if r >= 0:
-                seconds[(mode, name)].append((time.perf_counter() - start) / _STEPS.value)
-    _pin(every)
+def _round(steps: dict, inputs, r: int) -> dict:
+    """Seconds per step of each variant in round r (round -1: two steps that trace and warm
+    up, not timed)."""
+    x, y = inputs
+    seconds = {}
+    for name, step in steps.items():
+        start = time.perf_counter()
+        for i in range(_STEPS.value if r >= 0 else 2):
+            loss = step(x, y, tf.constant([r, i], tf.int64))
+        float(loss)
+        seconds[name] = (time.perf_counter() - start) / _STEPS.value
     return seconds
+
+
+class OneCoreProcess:
+    """The one-core variants, timed in a child process (this script with --one_core_worker)
+    pinned to `cpu`, its stderr into `log`. `round(r)` has it time round r and returns its
+    reply: {"seconds": per variant, "cpus": the CPUs it may run on, "replicas": 1}."""
+
+    def __init__(self, cpu: int, batch: int, log):
+        args = [
+            sys.executable,
+            os.path.abspath(__file__),
+            f"--model={_MODEL.value}",
+            f"--width_multiplier={_WIDTH.value}",
+            f"--input_size={_SIZE.value}",
+            f"--batch_size={batch}",
+            f"--steps={_STEPS.value}",
+            "--one_core_worker",
+        ]
+        self._log = log
+        self._process = subprocess.Popen(
+            args,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            text=True,
+            preexec_fn=lambda: os.sched_setaffinity(0, {cpu}),
+        )
+
+    def round(self, r: int) -> dict:
+        self._process.stdin.write(f"{r}\n")
+        self._process.stdin.flush()
+        line = self._process.stdout.readline()
+        if not line:
+            self._process.wait()
+            self._log.seek(0)
+            tail = self._log.read()[-3000:]
+            raise RuntimeError(
+                f"the one-core process ended (exit status {self._process.returncode}):\n{tail}"
+            )
+        return json.loads(line)
+
+    def __enter__(self) -> "OneCoreProcess":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._process.stdin.close()
+        self._process.wait()
+
+
+def one_core_worker() -> None:
+    """The child of OneCoreProcess: build the one-core variants, then time a round for each
+    round number read from stdin, one JSON line each on stdout."""
+    distribute.use_cores(1)
+    strategy = distribute.mirrored()
+    steps = make_variants(strategy, ONE_CORE, _BATCH.value)
+    inputs = _distributed_batch(strategy, _BATCH.value, seed=0)
+    setup = {"cpus": sorted(os.sched_getaffinity(0)), "replicas": strategy.num_replicas_in_sync}
+    for line in sys.stdin:
+        print(json.dumps({"seconds": _round(steps, inputs, int(line)), **setup}), flush=True)
+
+
+def _time(steps: dict, strategy, batch: int) -> tuple[dict, dict]:
+    """Seconds per step of every (mode, variant): in each round this process times its
+    every-core variants, then the one-core process times its own. Also what the one-core
+    process ran on (its CPUs and replicas)."""
+    inputs = _distributed_batch(strategy, batch, seed=0)
+    seconds = {}
+    cpu = min(os.sched_getaffinity(0))
+    with tempfile.TemporaryFile("w+") as log, OneCoreProcess(cpu, batch, log) as one_core:
+        for r in range(-1, _ROUNDS.value):
+            timed = {("all_cores", n): s for n, s in _round(steps, inputs, r).items()}
+            reply = one_core.round(r)
+            timed.update({("one_core", n): s for n, s in reply["seconds"].items()})
+            if r >= 0:
+                for key, value in timed.items():
+                    seconds.setdefault(key, []).append(value)
+    return seconds, {"cpus": reply["cpus"], "replicas": reply["replicas"]}
 
 
 def main(argv):
@@ -174,26 +244,23 @@ def main(argv):
         raise app.UsageError(f"--cores: {_CORES.value} must be >= 0 (0: every core)")
     if _TRACE.value and os.path.exists(_TRACE.value) and os.listdir(_TRACE.value):
         raise app.UsageError(f"--trace_dir: {_TRACE.value} is not empty; give a new directory")
-    devices = distribute.use_cores(_CORES.value)  # before TensorFlow runs anything
+    if _WORKER.value:
+        one_core_worker()
+        return
+    distribute.use_cores(_CORES.value)  # before TensorFlow runs anything
     batch = _BATCH.value
-    strategies = {
-        "all_cores": distribute.mirrored(),
-        "one_core": tf.distribute.MirroredStrategy([devices[0] if devices else "/cpu:0"]),
-    }
-    names = {"all_cores": ("plain", "od", "od_bypass", "full"), "one_core": ONE_CORE}
-    timed = {}
-    for mode, strategy in strategies.items():
-        for name, step in make_variants(strategy, names[mode], batch).items():
-            timed[(mode, name)] = (strategy, step)
-    seconds = _time(timed, batch)
-    result = summarize(seconds, batch, strategies["all_cores"].num_replicas_in_sync)
+    strategy = distribute.mirrored()
+    names = ("plain", "od", "od_bypass", "full")
+    steps = make_variants(strategy, names, batch)
+    seconds, one_core = _time(steps, strategy, batch)
+    result = summarize(seconds, batch, strategy.num_replicas_in_sync)
+    result["one_core"].update(one_core)
     if _TRACE.value:
-        every = {name: timed[("all_cores", name)] for name in names["all_cores"]}
-        result["trace"] = trace(every, batch, _TRACE.value)
+        result["trace"] = trace({n: (strategy, steps[n]) for n in names}, batch, _TRACE.value)
     if _JSON.value:
         print(json.dumps(result))
         return
-    for mode in strategies:
+    for mode in ("all_cores", "one_core"):
         for name, ms in result[mode]["step_ms"].items():
             fig = result[mode]
             print(
