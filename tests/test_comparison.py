@@ -256,6 +256,42 @@ def test_report_section_before_anything_ran(tmp_path):
     assert not (tmp_path.parent / "comparison.png").exists()
 
 
+def _found(networks, host_ms):
+    measured = {
+        n: Measured(name=n, host_ms=ms, rounds_ms=(ms,), read_accuracy=0.5)
+        for n, ms in host_ms.items()
+    }
+    return {"networks": networks, "measured": measured}
+
+
+def test_the_target_line_says_when_the_initial_networks_ratio_stands_apart(tmp_path):
+    networks = _plan(tmp_path)
+    table = {n.name: n.table_ms for n in networks}
+    initial = next(n for n in networks if n.is_initial)
+    discovered = next(n for n in networks if n.kind == "discovered")
+    # Every network at table / host 0.8, as a table on another clock reads: nothing added.
+    host = {name: ms / 0.8 for name, ms in table.items()}
+    line = comparison_report.target_line(_found(networks, host), 0.3)
+    assert "off the other networks' median" not in line
+    # The initial network measured 1.25x slower than the others' ratio says (0.64).
+    host[initial.name] = table[initial.name] / 0.64
+    line = comparison_report.target_line(_found(networks, host), 0.3)
+    share = host[discovered.name] / host[initial.name]
+    assert f"{100 * share:.0f}% of the initial network's measured" in line
+    assert "The initial network's table / host, 0.64, is -20% off the other networks' median" in (
+        line
+    )
+    # At the others' ratio the fraction is the table's fraction.
+    at_usual = table[discovered.name] / table[initial.name]
+    assert f"would measure {table[initial.name] / 0.8:.3f} ms" in line
+    assert f"the discovered network be at {100 * at_usual:.0f}% of it" in line
+    assert f"({100 * (at_usual / 0.3 - 1):+.0f}% off the target)" in line
+    # Within 10% of the others: nothing added.
+    host[initial.name] = table[initial.name] / 0.75
+    line = comparison_report.target_line(_found(networks, host), 0.3)
+    assert "off the other networks' median" not in line
+
+
 def test_where_the_target_lies_against_the_curve():
     lies = comparison_report._where_target_lies
     assert lies(0.5, 0.3, 0.15).startswith("above the narrowest flat point")

@@ -15,12 +15,15 @@ the difference of two single runs (1 point when no noise was measured).
 
 import math
 import pathlib
+import statistics
 
 from netadapt_tf.pipeline import comparison
 from netadapt_tf.pipeline.comparison_measure import read_measured
 
 PLOT_FILE = "comparison.png"
 DEFAULT_DROP = 0.01  # when no seed-to-seed noise was measured
+# The initial network's table / host this far off the others' median is said in the report.
+INITIAL_APART = 0.1
 
 
 def _pct(value) -> str:
@@ -234,19 +237,47 @@ def target_line(found: dict, target_fraction: float | None) -> str | None:
         return text + "; not measured yet."
     share = measured[discovered.name].host_ms / measured[initial.name].host_ms
     off = share / target_fraction - 1
-    ratios = [
-        n.table_ms / m.host_ms
+    ratios = {
+        name: n.table_ms / m.host_ms
         for name, n in by_name.items()
         if (m := found["measured"].get(name)) is not None
-    ]
-    return text + (
+    }
+    text += (
         f", {measured[discovered.name].host_ms:.3f} ms measured, "
         f"{100 * share:.0f}% of the initial network's measured "
         f"{measured[initial.name].host_ms:.3f} ms: {100 * off:+.0f}% off the target in "
         f"measured terms. Table / host latency over the {len(ratios)} networks: "
-        f"{min(ratios):.2f} to {max(ratios):.2f} (the table's scale is the host's at 1.00 "
-        "only where the two clocks agree; what matters is that the ratio is the same for "
-        "every network)."
+        f"{min(ratios.values()):.2f} to {max(ratios.values()):.2f} (the table's scale is the "
+        "host's at 1.00 only where the two clocks agree; what matters is that the ratio is "
+        "the same for every network)."
+    )
+    return text + _initial_apart(
+        initial, ratios, measured[discovered.name].host_ms, target_fraction
+    )
+
+
+def _initial_apart(initial, ratios: dict, discovered_ms: float, target_fraction: float) -> str:
+    """A sentence when the initial network's table / host ratio is more than 10% off the
+    others' median: a fraction of it then carries that network's error alone. On a shared
+    machine a slow spell can slow a large network and not the small ones (docs/benchmarks.md,
+    issue 22), so the sentence says what the fraction would be at the others' ratio."""
+    others = [r for name, r in ratios.items() if name != initial.name]
+    if initial.name not in ratios or len(others) < 2:
+        return ""
+    usual = statistics.median(others)
+    apart = ratios[initial.name] / usual - 1
+    if abs(apart) <= INITIAL_APART:
+        return ""
+    host = initial.table_ms / usual
+    share = discovered_ms / host
+    return (
+        f" The initial network's table / host, {ratios[initial.name]:.2f}, is "
+        f"{100 * apart:+.0f}% off the other networks' median ({usual:.2f}): at their ratio it "
+        f"would measure {host:.3f} ms and the discovered network be at {100 * share:.0f}% of "
+        f"it ({100 * (share / target_fraction - 1):+.0f}% off the target). Either the table "
+        "misjudges the initial network or its measurement fell in a slow spell of a shared "
+        "machine, which can slow a large network alone (docs/benchmarks.md, issue 22); "
+        "measuring again (tools/measure_comparison.py) tells which."
     )
 
 
