@@ -212,3 +212,31 @@ def test_exported_convolutions_stay_convolutions_in_tflite():
     ops = tflite.operators(tflite.convert(model, route="frozen_function"))
     assert ops.count("CONV_2D") == len(convs)
     assert ops.count("FULLY_CONNECTED") == len(dense)
+
+
+def _activations_model(activation: str) -> keras.Model:
+    inputs = keras.Input((8, 8, 4), batch_size=1)
+    x = keras.layers.Conv2D(8, 1, name="a")(inputs)
+    x = keras.layers.Activation(activation)(x)
+    x = keras.layers.Conv2D(8, 1, name="b")(x)
+    x = keras.layers.Activation(activation)(x)
+    return keras.Model(inputs, keras.layers.Conv2D(4, 1, name="c")(x))
+
+
+def test_delegation_counts_xnnpack_partitions_and_the_ops_it_leaves_out():
+    keras.utils.set_random_seed(0)
+    relu = _activations_model("relu")
+    swish = _activations_model("hard_swish")
+    # float32: XNNPACK takes both whole.
+    for model in (relu, swish):
+        assert tflite.delegation(tflite.convert(model, route="frozen_function")) == (1, {})
+    # int8: LiteRT 2.3.0's XNNPACK leaves int8 HARD_SWISH to the builtin kernels, each one
+    # splitting the graph (docs/shipping.md); int8 relu is fused into the convolutions.
+    data = tflite.random_representative_data(relu)
+    assert tflite.delegation(tflite.convert(relu, "int8", data, route="frozen_function")) == (
+        1,
+        {},
+    )
+    int8 = tflite.convert(swish, "int8", data, route="frozen_function")
+    assert tflite.operators(int8).count("HARD_SWISH") == 2
+    assert tflite.delegation(int8) == (3, {"HARD_SWISH": 2})

@@ -301,3 +301,39 @@ def operators(model_bytes: bytes) -> list[str]:
         experimental_op_resolver_type=OpResolverType.BUILTIN_WITHOUT_DEFAULT_DELEGATES,
     )
     return [op["op_name"] for op in interpreter._get_ops_details()]
+
+
+def delegation(model_bytes: bytes) -> tuple[int, dict[str, int]]:
+    """(partitions, left out): how many pieces LiteRT's default XNNPACK delegate cuts the
+    model into, and per operator type how many ops it left to LiteRT's builtin kernels.
+
+    A model XNNPACK takes whole is (1, {}). Each op XNNPACK refuses splits the graph, and
+    every crossing between the delegate and the builtin kernels costs time, which on small
+    networks is more than int8 arithmetic saves (docs/shipping.md). An op is left out when
+    none of its outputs comes out of a partition and one of them goes into a partition, out
+    of the model, or into an op left out (ops are read from the last, so chains of left-out
+    ops are found); an op inside a partition feeds only its own partition.
+    """
+    interpreter = make_interpreter(model_bytes)
+    ops = interpreter._get_ops_details()
+    partitions = [op for op in ops if op["op_name"] == "DELEGATE"]
+    originals = [op for op in ops if op["op_name"] != "DELEGATE"]
+    if not partitions:
+        return 0, _count(op["op_name"] for op in originals)
+    fed = {t for op in partitions for t in op["inputs"]}
+    fed |= {detail["index"] for detail in interpreter.get_output_details()}
+    made = {t for op in partitions for t in op["outputs"]}
+    left = []
+    for op in reversed(originals):
+        outputs = set(op["outputs"])
+        if not outputs & made and outputs & fed:
+            left.append(op["op_name"])
+            fed |= {t for t in op["inputs"] if t >= 0}
+    return len(partitions), _count(left)
+
+
+def _count(names) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for name in names:
+        counts[name] = counts.get(name, 0) + 1
+    return counts
