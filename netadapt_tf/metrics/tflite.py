@@ -307,12 +307,13 @@ def delegation(model_bytes: bytes) -> tuple[int, dict[str, int]]:
     """(partitions, left out): how many pieces LiteRT's default XNNPACK delegate cuts the
     model into, and per operator type how many ops it left to LiteRT's builtin kernels.
 
-    A model XNNPACK takes whole is (1, {}). Each op XNNPACK refuses splits the graph, and
-    every crossing between the delegate and the builtin kernels costs time, which on small
-    networks is more than int8 arithmetic saves (docs/shipping.md). An op is left out when
-    none of its outputs comes out of a partition and one of them goes into a partition, out
-    of the model, or into an op left out (ops are read from the last, so chains of left-out
-    ops are found); an op inside a partition feeds only its own partition.
+    A model XNNPACK takes whole is (1, {}). Each op XNNPACK refuses runs on a builtin
+    kernel and splits the graph. In LiteRT 2.3.0 that is int8 HARD_SWISH, whose builtin
+    kernel, with int8 convolutions no faster than float ones at small sizes, makes the int8
+    exports slower than float32 on a PC (docs/shipping.md). An op is left out when none of
+    its outputs comes out of a partition and one of them goes into a partition, out of the
+    model, or into an op left out (ops are read from the last, so chains of left-out ops
+    are found); an op inside a partition feeds only its own partition.
     """
     interpreter = make_interpreter(model_bytes)
     ops = interpreter._get_ops_details()
