@@ -20,6 +20,7 @@ runtime; `tf.lite.Interpreter` is deprecated), quantizing int8 inputs and dequan
 outputs, so that `parity` compares any variant with the Keras model on float inputs.
 """
 
+import collections
 import contextlib
 import logging
 import os
@@ -320,7 +321,7 @@ def delegation(model_bytes: bytes) -> tuple[int, dict[str, int]]:
     partitions = [op for op in ops if op["op_name"] == "DELEGATE"]
     originals = [op for op in ops if op["op_name"] != "DELEGATE"]
     if not partitions:
-        return 0, _count(op["op_name"] for op in originals)
+        return 0, dict(collections.Counter(op["op_name"] for op in originals))
     fed = {t for op in partitions for t in op["inputs"]}
     fed |= {detail["index"] for detail in interpreter.get_output_details()}
     made = {t for op in partitions for t in op["outputs"]}
@@ -330,11 +331,4 @@ def delegation(model_bytes: bytes) -> tuple[int, dict[str, int]]:
         if not outputs & made and outputs & fed:
             left.append(op["op_name"])
             fed |= {t for t in op["inputs"] if t >= 0}
-    return len(partitions), _count(left)
-
-
-def _count(names) -> dict[str, int]:
-    counts: dict[str, int] = {}
-    for name in names:
-        counts[name] = counts.get(name, 0) + 1
-    return counts
+    return len(partitions), dict(collections.Counter(left))
