@@ -206,6 +206,22 @@ def test_training_reduces_the_loss_and_writes_the_outputs(inherit_run):
         assert json.load(f)["validation_accuracy"] == result.validation_accuracy
 
 
+@pytest.mark.parametrize("ema_decay, scorings", [(0.0, 2), (0.9, 3)])
+def test_the_last_epochs_score_is_the_result_unless_ema_changed_the_weights(
+    tmp_path, datasets, supernet_dir, ema_decay, scorings
+):
+    trainer = _trainer(tmp_path, datasets, supernet_dir, epochs=2, ema_decay=ema_decay)
+    scored = []
+    evaluate = trainer.evaluate
+    trainer.evaluate = lambda model: scored.append(model) or evaluate(model)
+    result = trainer.run()
+    assert len(scored) == scorings  # one per epoch, and the end's only after the EMA swap
+    saved = keras.saving.load_model(result.files["model"])
+    assert result.validation == evaluate(saved)[0]
+    if not ema_decay:
+        assert result.validation["accuracy"] == _log(tmp_path)[-1]["validation_accuracy"]
+
+
 def test_a_work_dir_of_other_settings_is_refused(inherit_run, datasets, supernet_dir):
     workdir, _, _ = inherit_run
     with pytest.raises(RecordError) as error:

@@ -475,10 +475,12 @@ class DiscoveredTrainer:
         for index, phase in enumerate(self.phases):
             if not phase.final and self._phase_done(index):
                 continue
-            plain, model, rates = self._train_phase(index, on_step, on_phase)
+            plain, model, rates, scored = self._train_phase(index, on_step, on_phase)
         plain.set_weights(model.get_weights())
         recipe.fold_stochastic_depth(plain, rates)
-        metrics, examples = self.evaluate(plain)
+        # The last epoch's score stands when it scored these very weights: no EMA average
+        # swapped in after it, no stochastic depth folded (a resumed, finished run scores).
+        metrics, examples = scored if scored and not rates else self.evaluate(plain)
         shown = ", ".join(f"{name} {value:.4f}" for name, value in metrics.items())
         self.log(f"validation {shown} on {examples} examples")
         result = DiscoveredResult(
@@ -505,6 +507,7 @@ class DiscoveredTrainer:
         checkpoints, sums = self._phase_checkpoints(index, model, optimizer)
         step_fn = self._step_function(model, optimizer)
         step = int(optimizer.iterations.numpy())
+        scored = None  # (metrics, examples) of the weights as they are now
         while step < phase.steps:
             first = step // self.steps_per_epoch * self.steps_per_epoch  # the epoch's start
             end = min(phase.steps, first + self.steps_per_epoch)
@@ -523,8 +526,8 @@ class DiscoveredTrainer:
             }
             if phase.final:
                 entry["epoch"] = step // self.steps_per_epoch
-                metrics = self.evaluate(model)[0]
-                entry.update({f"validation_{name}": value for name, value in metrics.items()})
+                scored = self.evaluate(model)
+                entry.update({f"validation_{name}": value for name, value in scored[0].items()})
             if self.chief:  # before the checkpoint: a kill between loses no line
                 append_log(os.path.join(self.workdir, "train_log.jsonl"), entry)
             self.log(json.dumps(entry))
@@ -532,11 +535,12 @@ class DiscoveredTrainer:
         if phase.final:
             if config.ema_decay:
                 optimizer.finalize_variable_values(model.trainable_variables)
+                scored = None
         elif self.chief:
             plain.set_weights(model.get_weights())
             os.makedirs(os.path.dirname(self._phase_weights(index)), exist_ok=True)
             atomic_files.write_with(self._phase_weights(index), _stamped(plain.save_weights))
-        return plain, model, rates
+        return plain, model, rates, scored
 
     def _phase_models(self, index: int, config: TrainConfig):
         """(plain model, model trained: the plain one with stochastic depth if on,
