@@ -165,3 +165,12 @@ def test_checkpoints_pass_between_keras_and_fused_classes(tmp_path, name):
 def test_the_trainers_optimizer_is_the_fused_class(optimizer, cls):
     made = make_optimizer(TrainConfig(optimizer=optimizer, momentum=0.9), steps_per_epoch=10)
     assert type(made) is cls
+
+
+def test_the_keras_twin_has_keras_class_and_the_same_configuration():
+    made = make_optimizer(TrainConfig(optimizer="rmsprop", momentum=0.9), steps_per_epoch=10)
+    twin = fused.keras_twin(made)
+    assert type(twin) is keras.optimizers.RMSprop
+    assert twin.get_config() == made.get_config()
+    with pytest.raises(ValueError, match="Adam is not one of"):
+        fused.keras_twin(keras.optimizers.Adam())

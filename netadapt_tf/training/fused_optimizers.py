@@ -121,3 +121,21 @@ class FusedSGD(_SharedScalars, keras.optimizers.SGD):
             momentum=_const(self.momentum),
             use_nesterov=self.nesterov,
         )
+
+
+KERAS_CLASSES = {
+    FusedAdam: keras.optimizers.Adam,
+    FusedRMSprop: keras.optimizers.RMSprop,
+    FusedSGD: keras.optimizers.SGD,
+}
+
+
+def keras_twin(optimizer: keras.optimizers.Optimizer) -> keras.optimizers.Optimizer:
+    """A new optimizer of Keras' own class with `optimizer`'s configuration (a fused class
+    against its rule in the benchmarks and tests)."""
+    if type(optimizer) not in KERAS_CLASSES:
+        raise ValueError(
+            f"optimizer: {type(optimizer).__name__} is not one of "
+            f"{sorted(cls.__name__ for cls in KERAS_CLASSES)}"
+        )
+    return KERAS_CLASSES[type(optimizer)].from_config(optimizer.get_config())
