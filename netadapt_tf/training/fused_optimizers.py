@@ -66,7 +66,7 @@ class FusedAdam(_SharedScalars, keras.optimizers.Adam):
     def _step_scalars(self, learning_rate) -> dict:
         step = tf.cast(self.iterations + 1, tf.float32)
         return {
-            "lr": tf.cast(learning_rate, tf.float32),
+            **super()._step_scalars(learning_rate),
             "beta1_power": tf.pow(_const(self.beta_1), step),
             "beta2_power": tf.pow(_const(self.beta_2), step),
         }
