@@ -52,6 +52,13 @@ _QAT_RANGES = flags.DEFINE_integer(
     "Batches whose activation ranges start QAT's fake-quant ranges (0: TFMOT's [-6, 6]).",
     lower_bound=0,
 )
+_QAT_BN = flags.DEFINE_enum(
+    "qat_batch_norm",
+    qat.QatSettings.batch_norm,
+    qat.BATCH_NORM_MODES,
+    "QAT's batch norm: train (normalise by each batch, update the moving statistics) or "
+    "frozen (as at inference, the trained moving statistics kept).",
+)
 _SEED = flags.DEFINE_integer("seed", 0, "Seed of the training order and of QAT.", lower_bound=0)
 _RUNS = flags.DEFINE_integer("latency_runs", 50, "Timed runs per model.", lower_bound=5)
 _WARMUP = flags.DEFINE_integer("warmup_runs", 5, "Untimed runs per model.", lower_bound=0)
@@ -77,6 +84,7 @@ def main(argv: list[str]) -> int:
                 learning_rate=_QAT_LR.value,
                 seed=_SEED.value,
                 range_batches=_QAT_RANGES.value,
+                batch_norm=_QAT_BN.value,
             )
             if qat_epochs
             else None,

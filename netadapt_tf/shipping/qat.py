@@ -24,6 +24,7 @@ from netadapt_tf.shipping import qat_child
 from netadapt_tf.shipping.trained_model import Discovered, batch_norm_settings, layer_weights
 
 REFERENCE_EXAMPLES = 4
+BATCH_NORM_MODES = qat_child.BATCH_NORM_MODES
 
 
 class QatError(RuntimeError):
@@ -41,6 +42,10 @@ class QatSettings:
     # Training batches whose activation ranges start every fake-quant range before the
     # fine-tune (qat_child.calibrate_ranges); 0 leaves TFMOT's initial [-6, 6].
     range_batches: int = 16
+    # "train": the fine-tune's batch-norm layers normalise by each batch and update their
+    # moving statistics (TFMOT's default); "frozen": they run as at inference, with the
+    # trained network's moving statistics kept (their scale and offset still train).
+    batch_norm: str = "train"
 
     def __post_init__(self):
         for field in ("epochs", "batch_size", "range_batches"):
@@ -50,6 +55,10 @@ class QatSettings:
                 raise ValueError(f"QatSettings.{field}: {value!r} must be an integer >= {low}")
         if not self.learning_rate > 0:
             raise ValueError(f"QatSettings.learning_rate: {self.learning_rate!r} must be > 0")
+        if self.batch_norm not in BATCH_NORM_MODES:
+            raise ValueError(
+                f"QatSettings.batch_norm: {self.batch_norm!r} is not one of {BATCH_NORM_MODES}"
+            )
 
     def to_json(self) -> dict:
         return dataclasses.asdict(self)

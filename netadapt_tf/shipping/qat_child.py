@@ -44,6 +44,10 @@ class JobError(ValueError):
     """A problem with the job; its message is the child's one-line answer."""
 
 
+# How the fine-tune runs batch norm (qat.QatSettings.batch_norm).
+BATCH_NORM_MODES = ("train", "frozen")
+
+
 def _parse_job(job) -> dict:
     """job.json checked field by field (qat.write_job writes it)."""
     sj.obj(job, "job", ("spec", "arch", "batch_norm", "settings", "check_only"))
@@ -54,7 +58,7 @@ def _parse_job(job) -> dict:
         sj.obj(values, f"batch_norm.{name}", ("epsilon", "momentum"))
         for key in ("epsilon", "momentum"):
             sj.number(values[key], f"batch_norm.{name}.{key}", minimum=0)
-    keys = ("epochs", "batch_size", "learning_rate", "seed", "range_batches")
+    keys = ("epochs", "batch_size", "learning_rate", "seed", "range_batches", "batch_norm")
     settings = sj.obj(job["settings"], "settings", keys)
     for key in ("epochs", "batch_size"):
         sj.integer(settings[key], f"settings.{key}", minimum=1)
@@ -62,6 +66,7 @@ def _parse_job(job) -> dict:
     if not sj.number(settings["learning_rate"], "settings.learning_rate") > 0:
         raise sj.fail("settings.learning_rate", settings["learning_rate"], "a number > 0")
     sj.integer(settings["seed"], "settings.seed", minimum=0)
+    sj.string(settings["batch_norm"], "settings.batch_norm", BATCH_NORM_MODES)
     sj.boolean(job["check_only"], "check_only")
     return job
 
@@ -192,6 +197,11 @@ def fine_tune(qat_model, data, settings: dict) -> dict:
 
     tf_keras.utils.set_random_seed(settings["seed"])
     images = data["images"].astype(np.float32) / float(data["scale"])
+    if settings["batch_norm"] == "frozen":
+        # tf_keras runs a batch-norm layer that is not trainable in inference mode.
+        for layer in qat_model.submodules:
+            if isinstance(layer, tf_keras.layers.BatchNormalization):
+                layer.trainable = False
     qat_model.compile(
         optimizer=tf_keras.optimizers.Adam(settings["learning_rate"]),
         loss=tf_keras.losses.SparseCategoricalCrossentropy(from_logits=True),
