@@ -163,6 +163,17 @@ def test_the_qat_process_builds_its_graph_without_keras3():
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
+def _run_with_tf_keras(code: str):
+    """What `code` prints last as JSON, run in a process with TFMOT's tf_keras (as the QAT
+    child runs)."""
+    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
 _DEPTHWISE_ERRORS = """
 import json, sys
 import numpy as np
@@ -196,19 +207,10 @@ print(json.dumps(out))
 def test_qat_quantizes_a_depthwise_kernel_per_channel():
     """TFMOT 0.8.1 fake-quantizes a depthwise kernel with one range for all its channels
     (its "per axis" is the depth multiplier's axis), so a channel 100x smaller than the
-    largest rounds to a few levels: the QAT int8 demo network lost 3.2 points before any
-    training step, against 0.3 for post-training int8 (docs/shipping.md). Ours keeps every
-    channel within half of its own int8 step, as the converter quantizes it."""
-    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run(
-        [sys.executable, "-c", _DEPTHWISE_ERRORS],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    errors = json.loads(done.stdout.strip().splitlines()[-1])
+    largest rounds to a few levels, where TFLite's int8 kernel and the post-training
+    converter quantize per channel. Ours keeps every channel within half of its own int8
+    step."""
+    errors = _run_with_tf_keras(_DEPTHWISE_ERRORS)
     assert max(errors["ours"]) <= 0.5 + 1e-3
     # What the test guards against: TFMOT's own quantizer, one range for the 4 channels,
     # errs by up to half of the largest channel's step, 50x the smallest channel's.
@@ -270,12 +272,7 @@ def test_qat_keeps_the_order_of_a_bypass_blocks_concatenation():
     images before any training step; with the order restored, 98.5%). Ours wires the
     concatenation as the network does, and its fake-quantized output stays within a few
     int8 steps of the float one."""
-    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run(
-        [sys.executable, "-c", _CONCAT_ORDER], env=env, capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    result = _run_with_tf_keras(_CONCAT_ORDER)
     assert result["network"] == ["act", "bypass"]
     assert result["tfmot"] == ["quant_bypass", "quant_act"]  # what is guarded against
     assert result["ours"] == ["quant_act", "quant_bypass"]
@@ -318,16 +315,7 @@ print(json.dumps(out))
 
 
 def test_qat_batch_norm_frozen_keeps_the_trained_statistics():
-    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run(
-        [sys.executable, "-c", _BATCH_NORM_MODES],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    changes = json.loads(done.stdout.strip().splitlines()[-1])
+    changes = _run_with_tf_keras(_BATCH_NORM_MODES)
     assert len(changes["frozen"]) == 2  # the moving mean and variance
     assert changes["frozen"] == [0.0, 0.0]
     assert min(changes["train"]) > 0  # TFMOT's way: the batches' statistics
