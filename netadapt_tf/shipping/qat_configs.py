@@ -11,6 +11,10 @@ activation it does not know by name; tf_keras has no hard-swish, and its hard_si
 uses the functions below, and `quantize_config_for(layer)` gives the layers TFMOT cannot
 quantize a config that fake-quantizes their output (what TFLite's int8 kernels for MUL and
 HARD_SWISH expect) or, for a channel slice, leaves the tensor's range as it is.
+
+Two of TFMOT 0.8.1's own behaviours are corrected in `quantize`: a depthwise kernel gets
+one range per channel (`Scheme`, `DepthwiseKernelQuantizer`), and a concatenation whose
+inputs its layout transformer swapped is wired back (`restore_input_order`).
 """
 
 import tensorflow as tf
