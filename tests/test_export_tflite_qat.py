@@ -163,17 +163,6 @@ def test_the_qat_process_builds_its_graph_without_keras3():
     assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
-def _run_with_tf_keras(code: str):
-    """What `code` prints last as JSON, run in a process with TFMOT's tf_keras (as the QAT
-    child runs)."""
-    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
-    done = subprocess.run(
-        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
-    )
-    assert done.returncode == 0, done.stderr[-3000:]
-    return json.loads(done.stdout.strip().splitlines()[-1])
-
-
 _DEPTHWISE_ERRORS = """
 import json, sys
 import numpy as np
@@ -200,17 +189,17 @@ for name, quantize in (
     # Each channel's largest error over its own int8 step (largest |w| / 127).
     step = np.abs(kernel).max(axis=(0, 1, 3)) / 127
     out[name] = (np.abs(fake - kernel).max(axis=(0, 1, 3)) / step).tolist()
-print(json.dumps(out))
+result = out
 """
 
 
-def test_qat_quantizes_a_depthwise_kernel_per_channel():
+def test_qat_quantizes_a_depthwise_kernel_per_channel(tf_keras_probes):
     """TFMOT 0.8.1 fake-quantizes a depthwise kernel with one range for all its channels
     (its "per axis" is the depth multiplier's axis), so a channel 100x smaller than the
     largest rounds to a few levels, where TFLite's int8 kernel and the post-training
     converter quantize per channel. Ours keeps every channel within half of its own int8
     step."""
-    errors = _run_with_tf_keras(_DEPTHWISE_ERRORS)
+    errors = tf_keras_probes["depthwise"]
     assert max(errors["ours"]) <= 0.5 + 1e-3
     # What the test guards against: TFMOT's own quantizer, one range for the 4 channels,
     # errs by up to half of the largest channel's step, 50x the smallest channel's.
@@ -255,16 +244,16 @@ ours = qat_configs.quantize(model)
 qat_child.calibrate_ranges(ours, images, 16, 4)
 expected = model(images, training=False).numpy()
 got = ours(images, training=False).numpy()
-print(json.dumps({
+result = {
     "network": order(model, "concat"),
     "tfmot": order(raw, "quant_concat"),
     "ours": order(ours, "quant_concat"),
     "relative_error": float(np.linalg.norm(got - expected) / np.linalg.norm(expected)),
-}))
+}
 """
 
 
-def test_qat_keeps_the_order_of_a_bypass_blocks_concatenation():
+def test_qat_keeps_the_order_of_a_bypass_blocks_concatenation(tf_keras_probes):
     """TFMOT's layout transformer puts a Concatenate's inputs in another order when the
     first ends a convolution + batch norm + activation it rewrites: the bypassed channels
     came first, so the QAT model read permuted channels from the first bypass block on
@@ -272,7 +261,7 @@ def test_qat_keeps_the_order_of_a_bypass_blocks_concatenation():
     images before any training step; with the order restored, 98.5%). Ours wires the
     concatenation as the network does, and its fake-quantized output stays within a few
     int8 steps of the float one."""
-    result = _run_with_tf_keras(_CONCAT_ORDER)
+    result = tf_keras_probes["concat"]
     assert result["network"] == ["act", "bypass"]
     assert result["tfmot"] == ["quant_bypass", "quant_act"]  # what is guarded against
     assert result["ours"] == ["quant_act", "quant_bypass"]
@@ -310,12 +299,39 @@ for mode in ("train", "frozen"):
                 "batch_norm": mode}
     qat_child.fine_tune(qat_model, data, settings)
     out[mode] = [float(np.abs(v.numpy() - b).max()) for v, b in zip(stats, before)]
-print(json.dumps(out))
+result = out
 """
 
 
-def test_qat_batch_norm_frozen_keeps_the_trained_statistics():
-    changes = _run_with_tf_keras(_BATCH_NORM_MODES)
+def test_qat_batch_norm_frozen_keeps_the_trained_statistics(tf_keras_probes):
+    changes = tf_keras_probes["batch_norm"]
     assert len(changes["frozen"]) == 2  # the moving mean and variance
     assert changes["frozen"] == [0.0, 0.0]
     assert min(changes["train"]) > 0  # TFMOT's way: the batches' statistics
+
+
+@pytest.fixture(scope="module")
+def tf_keras_probes():
+    """{probe: its `result`} of the probes above, run in one process with TFMOT's tf_keras
+    (as the QAT child runs; one process, so TensorFlow and TFMOT are imported once)."""
+    probes = {
+        "depthwise": _DEPTHWISE_ERRORS,
+        "concat": _CONCAT_ORDER,
+        "batch_norm": _BATCH_NORM_MODES,
+    }
+    code = (
+        "import json\n"
+        f"probes = {probes!r}\n"
+        "results = {}\n"
+        "for name, probe in probes.items():\n"
+        "    scope = {}\n"
+        "    exec(probe, scope)\n"
+        "    results[name] = scope['result']\n"
+        "print(json.dumps(results))\n"
+    )
+    env = {**os.environ, "TF_USE_LEGACY_KERAS": "1", "TF_CPP_MIN_LOG_LEVEL": "2"}
+    done = subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    return json.loads(done.stdout.strip().splitlines()[-1])
